@@ -1,0 +1,336 @@
+// Package table is pxq's per-node table store: for each table an
+// append-only list of immutable Arrow record batches with their time range,
+// trimmed by age and by bytes.
+//
+// Readers take a snapshot, a slice of batches that later appends and
+// expiries do not change; a writer never waits for a reader. Batches are
+// allocated by the Go allocator and owned by the garbage collector: readers
+// must not Release the records of a snapshot.
+package table
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+
+	"github.com/pxq-dev/pxq/types"
+)
+
+// DefaultMaxAge is how long rows are kept unless configured otherwise.
+const DefaultMaxAge = 24 * time.Hour
+
+// Options bound a table's retention. Zero fields mean "no bound" except
+// MaxAge, where zero means DefaultMaxAge.
+type Options struct {
+	MaxAge   time.Duration
+	MaxBytes int64
+	Desc     string
+}
+
+// Batch is one immutable record batch with the range of its time_ column.
+type Batch struct {
+	Record  arrow.Record
+	MinTime int64 // smallest time_ in the batch (0 if the table has no time_)
+	MaxTime int64 // largest time_
+	Bytes   int64
+}
+
+// Table is one table of the store.
+type Table struct {
+	name     string
+	desc     string
+	rel      types.Relation
+	schema   *arrow.Schema
+	timeCol  int
+	opts     Options
+	mu       sync.Mutex              // serialises writers
+	batches  atomic.Pointer[[]Batch] // readers load without locking
+	bytes    atomic.Int64
+	rows     atomic.Int64
+	added    atomic.Int64 // batches ever added
+	expired  atomic.Int64 // batches ever expired
+	addBytes atomic.Int64
+}
+
+// Name returns the table's name.
+func (t *Table) Name() string { return t.name }
+
+// Desc returns the table's description.
+func (t *Table) Desc() string { return t.desc }
+
+// Relation returns the table's columns.
+func (t *Table) Relation() types.Relation { return t.rel }
+
+// Schema returns the Arrow schema every batch of the table has.
+func (t *Table) Schema() *arrow.Schema { return t.schema }
+
+// Append adds a record batch. Its columns must match the table's relation by
+// name and type. The record must not be changed afterwards; the table keeps
+// a reference.
+func (t *Table) Append(rec arrow.Record) error {
+	if rec.NumRows() == 0 {
+		return nil
+	}
+	if int(rec.NumCols()) != len(t.rel) {
+		return fmt.Errorf("table %s: batch has %d columns, table has %d", t.name, rec.NumCols(), len(t.rel))
+	}
+	for i, c := range t.rel {
+		f := rec.Schema().Field(i)
+		if f.Name != c.Name || !arrow.TypeEqual(f.Type, c.Type.Arrow()) {
+			return fmt.Errorf("table %s: column %d is %s %v, want %s %v", t.name, i, f.Name, f.Type, c.Name, c.Type.Arrow())
+		}
+	}
+	if !rec.Schema().Equal(t.schema) {
+		// Normalise field metadata so that every batch shares one schema.
+		cols := rec.Columns()
+		rec = array.NewRecord(t.schema, cols, rec.NumRows())
+	} else {
+		rec.Retain()
+	}
+	b := Batch{Record: rec, Bytes: RecordBytes(rec)}
+	if t.timeCol >= 0 {
+		b.MinTime, b.MaxTime = timeRange(rec.Column(t.timeCol))
+	}
+	t.mu.Lock()
+	old := t.load()
+	next := make([]Batch, len(old), len(old)+1)
+	copy(next, old)
+	next = append(next, b)
+	t.batches.Store(&next)
+	t.bytes.Add(b.Bytes)
+	t.rows.Add(rec.NumRows())
+	t.added.Add(1)
+	t.addBytes.Add(b.Bytes)
+	t.mu.Unlock()
+	return nil
+}
+
+func (t *Table) load() []Batch {
+	if p := t.batches.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Snapshot returns the batches that may hold rows with start <= time_ < end.
+// end <= 0 means no upper bound. Batches are in append order; rows outside
+// the range may be present and must be filtered by the reader.
+func (t *Table) Snapshot(start, end int64) []Batch {
+	all := t.load()
+	if t.timeCol < 0 || (start <= 0 && end <= 0) {
+		return all
+	}
+	out := make([]Batch, 0, len(all))
+	for _, b := range all {
+		if b.MaxTime < start || (end > 0 && b.MinTime >= end) {
+			continue
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// Stats describes a table's contents.
+type Stats struct {
+	Name           string
+	Rows, Bytes    int64
+	Batches        int
+	BatchesAdded   int64
+	BatchesExpired int64
+	BytesAdded     int64
+	MaxBytes       int64
+	MinTime        int64
+}
+
+// Stats returns counters of the table.
+func (t *Table) Stats() Stats {
+	all := t.load()
+	s := Stats{Name: t.name, Rows: t.rows.Load(), Bytes: t.bytes.Load(), Batches: len(all),
+		BatchesAdded: t.added.Load(), BatchesExpired: t.expired.Load(), BytesAdded: t.addBytes.Load(), MaxBytes: t.opts.MaxBytes}
+	if len(all) > 0 {
+		s.MinTime = all[0].MinTime
+	}
+	return s
+}
+
+// expire drops whole batches older than now-MaxAge and, oldest first, the
+// batches over MaxBytes. It returns the bytes freed.
+func (t *Table) expire(now time.Time, extraBytes int64) int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	all := t.load()
+	maxAge := t.opts.MaxAge
+	if maxAge == 0 {
+		maxAge = DefaultMaxAge
+	}
+	cutoff := now.Add(-maxAge).UnixNano()
+	bytes := t.bytes.Load()
+	i := 0
+	var freed int64
+	for i < len(all) {
+		b := all[i]
+		tooOld := t.timeCol >= 0 && b.MaxTime < cutoff
+		tooBig := (t.opts.MaxBytes > 0 && bytes > t.opts.MaxBytes) || extraBytes > freed
+		if !tooOld && !tooBig {
+			break
+		}
+		bytes -= b.Bytes
+		freed += b.Bytes
+		t.rows.Add(-b.Record.NumRows())
+		i++
+	}
+	if i == 0 {
+		return 0
+	}
+	next := append([]Batch(nil), all[i:]...)
+	t.batches.Store(&next)
+	t.bytes.Add(-freed)
+	t.expired.Add(int64(i))
+	return freed
+}
+
+// Store is the set of tables of one node.
+type Store struct {
+	mu       sync.RWMutex
+	tables   map[string]*Table
+	maxBytes int64 // total bound across tables; 0 = none
+}
+
+// NewStore returns an empty store. maxBytes bounds the bytes of all tables
+// together (0 for no bound).
+func NewStore(maxBytes int64) *Store {
+	return &Store{tables: map[string]*Table{}, maxBytes: maxBytes}
+}
+
+// Create adds a table, or returns the existing one of that name if its
+// relation is the same.
+func (s *Store) Create(name string, rel types.Relation, opts Options) (*Table, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.tables[name]; ok {
+		if len(t.rel) != len(rel) {
+			return nil, fmt.Errorf("table %s exists with other columns %v", name, t.rel)
+		}
+		for i := range rel {
+			if rel[i].Name != t.rel[i].Name || rel[i].Type != t.rel[i].Type {
+				return nil, fmt.Errorf("table %s exists with other columns %v", name, t.rel)
+			}
+		}
+		return t, nil
+	}
+	t := &Table{name: name, desc: opts.Desc, rel: rel, schema: rel.ArrowSchema(), timeCol: -1, opts: opts}
+	if i := rel.Index("time_"); i >= 0 && rel[i].Type == types.Time64NS {
+		t.timeCol = i
+	}
+	s.tables[name] = t
+	return t, nil
+}
+
+// Table returns the named table, or nil.
+func (s *Store) Table(name string) *Table {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.tables[name]
+}
+
+// Tables returns every table, sorted by name.
+func (s *Store) Tables() []*Table {
+	s.mu.RLock()
+	out := make([]*Table, 0, len(s.tables))
+	for _, t := range s.tables {
+		out = append(out, t)
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// Expire applies every table's age and byte bounds, then the store's total
+// bound, taking from the table with the oldest data first.
+func (s *Store) Expire(now time.Time) {
+	tables := s.Tables()
+	var total int64
+	for _, t := range tables {
+		t.expire(now, 0)
+		total += t.bytes.Load()
+	}
+	for s.maxBytes > 0 && total > s.maxBytes {
+		var oldest *Table
+		for _, t := range tables {
+			all := t.load()
+			if len(all) == 0 {
+				continue
+			}
+			if oldest == nil || all[0].MaxTime < oldest.load()[0].MaxTime {
+				oldest = t
+			}
+		}
+		if oldest == nil {
+			return
+		}
+		freed := oldest.expire(now, 1) // drop at least one batch
+		if freed == 0 {
+			return
+		}
+		total -= freed
+	}
+}
+
+// RunRetention calls Expire every period until stop is closed.
+func (s *Store) RunRetention(period time.Duration, stop <-chan struct{}) {
+	tk := time.NewTicker(period)
+	defer tk.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-tk.C:
+			s.Expire(now)
+		}
+	}
+}
+
+// RecordBytes returns the bytes held by a record's buffers.
+func RecordBytes(rec arrow.Record) int64 {
+	var n int64
+	for _, c := range rec.Columns() {
+		n += arrayBytes(c.Data())
+	}
+	return n
+}
+
+func arrayBytes(d arrow.ArrayData) int64 {
+	var n int64
+	for _, b := range d.Buffers() {
+		if b != nil {
+			n += int64(b.Len())
+		}
+	}
+	for _, c := range d.Children() {
+		n += arrayBytes(c)
+	}
+	return n
+}
+
+func timeRange(col arrow.Array) (lo, hi int64) {
+	ts, ok := col.(*array.Timestamp)
+	if !ok || ts.Len() == 0 {
+		return 0, 0
+	}
+	vals := ts.TimestampValues()
+	lo, hi = int64(vals[0]), int64(vals[0])
+	for _, v := range vals[1:] {
+		if int64(v) < lo {
+			lo = int64(v)
+		}
+		if int64(v) > hi {
+			hi = int64(v)
+		}
+	}
+	return lo, hi
+}
