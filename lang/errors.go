@@ -1,0 +1,133 @@
+package lang
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"go.starlark.net/resolve"
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+)
+
+// Error is a compile error at a position of the user's script.
+type Error struct {
+	File      string
+	Line, Col int
+	Msg       string
+}
+
+func (e *Error) Error() string {
+	if e.Line == 0 {
+		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
+}
+
+// toError turns a parse, resolve or evaluation error into an *Error at the
+// innermost position in the script.
+func toError(filename string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var le *Error
+	if errors.As(err, &le) {
+		return le
+	}
+	var se syntax.Error
+	if errors.As(err, &se) {
+		return &Error{File: filename, Line: int(se.Pos.Line), Col: int(se.Pos.Col), Msg: se.Msg}
+	}
+	var ee *starlark.EvalError
+	if errors.As(err, &ee) {
+		msg := ee.Msg
+		// The innermost frame with a position in the script is where the
+		// user's code went wrong.
+		for i := len(ee.CallStack) - 1; i >= 0; i-- {
+			fr := ee.CallStack[i]
+			if fr.Pos.Line > 0 && fr.Pos.Filename() == filename {
+				return &Error{File: filename, Line: int(fr.Pos.Line), Col: int(fr.Pos.Col), Msg: cleanMsg(msg)}
+			}
+		}
+		return &Error{File: filename, Msg: cleanMsg(msg)}
+	}
+	var rl resolve.ErrorList
+	if errors.As(err, &rl) {
+		e := rl[0]
+		return &Error{File: filename, Line: int(e.Pos.Line), Col: int(e.Pos.Col), Msg: resolveHint(e.Msg)}
+	}
+	return &Error{File: filename, Msg: err.Error()}
+}
+
+// cleanMsg drops the "fn: " prefix Starlark adds to builtin errors when the
+// message already says what it needs to.
+func cleanMsg(m string) string {
+	for _, p := range []string{"__setcol: ", "__eq: ", "__ne: ", "__lt: ", "__gt: ", "__le: ", "__ge: ", "__and: ", "__or: ", "__not: "} {
+		m = strings.TrimPrefix(m, p)
+	}
+	return m
+}
+
+// nearest returns the candidate closest to name by edit distance, if it is
+// close enough to be a plausible typo.
+func nearest(name string, candidates []string) string {
+	best, bestD := "", 1<<30
+	for _, c := range candidates {
+		d := editDistance(strings.ToLower(name), strings.ToLower(c))
+		if d < bestD || (d == bestD && c < best) {
+			best, bestD = c, d
+		}
+	}
+	if best == "" || bestD > max(2, len(name)/3) {
+		return ""
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// didYouMean formats a hint for name among candidates, or "".
+func didYouMean(name string, candidates []string) string {
+	if n := nearest(name, candidates); n != "" {
+		return fmt.Sprintf("; did you mean %q?", n)
+	}
+	return ""
+}
+
+// columnList formats the columns that do exist, for unknown-column errors.
+func columnList(names []string) string {
+	return strings.Join(names, ", ")
+}
+
+func sortedCopy(s []string) []string {
+	out := append([]string(nil), s...)
+	sort.Strings(out)
+	return out
+}
+
+// resolveHint adds what the user most likely needs to a resolver message.
+func resolveHint(msg string) string {
+	if strings.HasPrefix(msg, "undefined: px") {
+		return msg + " (add `import px` at the top of the script)"
+	}
+	return msg
+}
