@@ -1,0 +1,92 @@
+package ebpf
+
+import (
+	"time"
+
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols"
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols/dns"
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols/http"
+)
+
+// Config configures a Tracer. The zero value traces every process but the
+// tracer's own with the defaults below.
+type Config struct {
+	// ASID is the agent short id that goes into UPIDs.
+	ASID uint32
+
+	// TraceSelf traces the tracer's own process too (tests do; an agent
+	// should not, or it would trace its own gRPC traffic).
+	TraceSelf bool
+	// SkipPIDs are processes never traced (at most 1024).
+	SkipPIDs []uint32
+	// OnlyPIDs, if not empty, restricts tracing to these processes (at most
+	// 1024). TraceSelf still applies.
+	OnlyPIDs []uint32
+
+	// Protocols are the parsers tried on each connection, in order.
+	// Default: HTTP/1.x, DNS.
+	Protocols []protocols.Protocol
+
+	// MaxBodyBytes is how much of each message body is kept (default 1024).
+	MaxBodyBytes int
+	// MaxHeaderBytes bounds a message head (default 16 KiB).
+	MaxHeaderBytes int
+	// MaxPendingRequests bounds unanswered requests per connection (default 64).
+	MaxPendingRequests int
+	// RequestTimeout drops unanswered requests older than this (default 2 min).
+	RequestTimeout time.Duration
+
+	// MaxConns bounds the connections tracked in user space (default 16384).
+	MaxConns int
+	// IdleTimeout evicts connections with no traffic for this long (default 5 min).
+	IdleTimeout time.Duration
+	// InferSegments is how many segments of a connection are looked at
+	// before its protocol is declared unknown (default 16).
+	InferSegments int
+
+	// RingBufferBytes is the size of the BPF ring buffer, a power of two
+	// and a multiple of the page size (default 16 MiB).
+	RingBufferBytes uint32
+	// PollInterval is how often the ring buffer is read (default 5 ms).
+	// Events are written without wakeups, so this sets the read latency.
+	PollInterval time.Duration
+	// FlushInterval is how often rows are appended to the store (default
+	// 100 ms).
+	FlushInterval time.Duration
+	// ConnStatsPeriod is how often conn_stats rows are written (default 5 s).
+	ConnStatsPeriod time.Duration
+	// StatsPeriod is how often counters go to stirling_error and probe
+	// states to probe_status (default 10 s).
+	StatsPeriod time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Protocols == nil {
+		c.Protocols = []protocols.Protocol{http.Protocol{}, dns.Protocol{}}
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defd := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.MaxBodyBytes, 1024)
+	def(&c.MaxHeaderBytes, 16<<10)
+	def(&c.MaxPendingRequests, 64)
+	def(&c.MaxConns, 16384)
+	def(&c.InferSegments, 16)
+	defd(&c.RequestTimeout, 2*time.Minute)
+	defd(&c.IdleTimeout, 5*time.Minute)
+	defd(&c.PollInterval, 5*time.Millisecond)
+	defd(&c.FlushInterval, 100*time.Millisecond)
+	defd(&c.ConnStatsPeriod, 5*time.Second)
+	defd(&c.StatsPeriod, 10*time.Second)
+	if c.RingBufferBytes == 0 {
+		c.RingBufferBytes = 16 << 20
+	}
+	return c
+}

@@ -1,0 +1,230 @@
+package http
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/pxq-dev/pxq/schema"
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols"
+)
+
+// Protocol is HTTP/1.x.
+type Protocol struct{}
+
+var _ protocols.Protocol = Protocol{}
+
+// Name implements protocols.Protocol.
+func (Protocol) Name() string { return "http" }
+
+// ID implements protocols.Protocol: conn_stats.protocol 1.
+func (Protocol) ID() int64 { return 1 }
+
+// Tables implements protocols.Protocol.
+func (Protocol) Tables() []schema.Table { return []schema.Table{schema.HTTPEvents} }
+
+// Infer implements protocols.Protocol. It needs the whole first token: a
+// method and a space, or "HTTP/1.x ".
+func (Protocol) Infer(data []byte, stream bool) (match, request bool) {
+	if !stream || len(data) < 8 {
+		return false, false
+	}
+	if _, _, ok := parseVersion(data[:8]); ok && len(data) > 8 && data[8] == ' ' {
+		return true, false
+	}
+	for _, m := range methods {
+		if len(data) >= len(m) && string(data[:len(m)]) == string(m) {
+			return true, true
+		}
+	}
+	return false, false
+}
+
+// NewParser implements protocols.Protocol.
+func (Protocol) NewParser(env protocols.Env) protocols.Parser {
+	return newConn(env)
+}
+
+// conn stitches the requests and responses of one connection. Responses
+// come in request order (HTTP/1.x has no multiplexing), so pairing is FIFO,
+// which also covers pipelining.
+type conn struct {
+	env  protocols.Env
+	req  *parser
+	resp *parser
+	reqs []*Message // requests waiting for their response
+	// lostSync is set when either direction lost bytes it could not skip:
+	// whole messages may be gone, so FIFO order no longer pairs correctly.
+	lostSync bool
+}
+
+func newConn(env protocols.Env) *conn {
+	c := &conn{env: env}
+	c.req = newParser(true, env.Cfg.MaxHeaderBytes, env.Cfg.MaxBodyBytes)
+	c.resp = newParser(false, env.Cfg.MaxHeaderBytes, env.Cfg.MaxBodyBytes)
+	c.req.done = c.request
+	c.resp.done = c.response
+	c.resp.reqMethod = func() string {
+		if len(c.reqs) > 0 {
+			return c.reqs[0].Method
+		}
+		return ""
+	}
+	fail := func(err error) { env.Count("parse_errors", 1) }
+	c.req.fail, c.resp.fail = fail, fail
+	return c
+}
+
+// dirParser returns the parser of the messages that travel in dir: the
+// client writes requests, the server reads them.
+func (c *conn) dirParser(dir protocols.Direction) *parser {
+	client := c.env.Conn.Role != protocols.RoleServer
+	if (dir == protocols.Egress) == client {
+		return c.req
+	}
+	return c.resp
+}
+
+func (c *conn) Data(seg protocols.Segment) { c.dirParser(seg.Dir).feed(seg.Data, seg.TS) }
+
+func (c *conn) Gap(dir protocols.Direction, n int) {
+	if !c.dirParser(dir).gap(n) {
+		c.env.Count("gap_resyncs", 1)
+		c.lostSync = true
+	}
+}
+
+func (c *conn) Pending() int { return len(c.reqs) }
+
+func (c *conn) request(m *Message) {
+	if max := c.env.Cfg.MaxPending; max > 0 && len(c.reqs) >= max {
+		c.reqs = c.reqs[1:]
+		c.env.Count("requests_dropped_pending_full", 1)
+	}
+	c.reqs = append(c.reqs, m)
+}
+
+func (c *conn) response(m *Message) {
+	if m.Status/100 == 1 && m.Status != 101 {
+		return // informational: the final response follows
+	}
+	if c.lostSync {
+		// Pair with the last request sent before the response began; the
+		// older ones lost their responses in the gap.
+		c.lostSync = false
+		i := len(c.reqs) - 1
+		for i >= 0 && c.reqs[i].StartTS > m.StartTS {
+			i--
+		}
+		if i > 0 {
+			c.env.Count("requests_lost_in_gap", int64(i))
+			c.reqs = c.reqs[i:]
+		}
+		if i < 0 {
+			c.env.Count("unmatched_responses", 1)
+			return
+		}
+	}
+	if len(c.reqs) == 0 {
+		c.env.Count("unmatched_responses", 1)
+		return
+	}
+	req := c.reqs[0]
+	c.reqs[0] = nil
+	c.reqs = c.reqs[1:]
+	c.emit(req, m)
+}
+
+func (c *conn) Poll(now int64) {
+	timeout := c.env.Cfg.RequestTimeout.Nanoseconds()
+	if timeout <= 0 {
+		return
+	}
+	n := 0
+	for n < len(c.reqs) && now-c.reqs[n].StartTS > timeout {
+		n++
+	}
+	if n > 0 {
+		c.reqs = c.reqs[n:]
+		c.env.Count("requests_timed_out", int64(n))
+	}
+}
+
+func (c *conn) Close(now int64) {
+	// A response that runs until close ends here and may pair.
+	if c.resp.close(now) {
+		c.env.Count("incomplete_at_close", 1)
+	}
+	if c.req.close(now) {
+		c.env.Count("incomplete_at_close", 1)
+	}
+	if len(c.reqs) > 0 {
+		c.env.Count("closed_before_response", int64(len(c.reqs)))
+		c.reqs = nil
+	}
+}
+
+// contentType classifies a message pair for the content_type column.
+func contentType(req, resp *Message) int64 {
+	ct := resp.Get("Content-Type")
+	if ct == "" {
+		ct = req.Get("Content-Type")
+	}
+	ct = strings.ToLower(ct)
+	switch {
+	case strings.HasPrefix(ct, "application/grpc"):
+		return 2
+	case strings.Contains(ct, "json"):
+		return 1
+	}
+	return 0
+}
+
+// headersJSON renders headers as a JSON object. Repeated names are joined
+// with a comma, as RFC 9110 allows.
+func headersJSON(hs []Header) string {
+	if len(hs) == 0 {
+		return "{}"
+	}
+	m := make(map[string]string, len(hs))
+	for _, h := range hs {
+		if v, ok := m[h.Name]; ok {
+			m[h.Name] = v + "," + h.Value
+			continue
+		}
+		m[h.Name] = h.Value
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+func (c *conn) emit(req, resp *Message) {
+	ci := c.env.Conn
+	latency := resp.EndTS - req.StartTS
+	if latency < 0 {
+		latency = 0
+	}
+	c.env.Emit(schema.HTTPEvents.Name,
+		resp.EndTS,
+		ci.UPID,
+		protocols.AddrString(ci.Remote),
+		int64(ci.Remote.Port()),
+		protocols.AddrString(ci.Local),
+		int64(ci.Local.Port()),
+		int64(ci.Role),
+		ci.Encrypted,
+		int64(resp.Major),
+		int64(resp.Minor),
+		contentType(req, resp),
+		headersJSON(req.Headers),
+		req.Method,
+		req.Path,
+		string(req.Body),
+		req.BodySize,
+		headersJSON(resp.Headers),
+		int64(resp.Status),
+		resp.Reason,
+		string(resp.Body),
+		resp.BodySize,
+		latency,
+	)
+}

@@ -1,0 +1,56 @@
+package stream
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+type rec struct {
+	data strings.Builder
+	gaps []int
+}
+
+func (r *rec) Data(ts int64, d []byte, _ netip.AddrPort) { r.data.Write(d) }
+func (r *rec) Gap(n int)                                 { r.gaps = append(r.gaps, n); r.data.WriteString(strings.Repeat("_", n)) }
+
+func add(s *Stream, r *rec, pos uint64, d string) {
+	s.Add(pos, uint64(len(d)), 0, []byte(d), netip.AddrPort{}, r)
+}
+
+func TestInOrderReorderAndGaps(t *testing.T) {
+	var s Stream
+	r := &rec{}
+	add(&s, r, 100, "abc") // starts mid-stream
+	add(&s, r, 106, "ghi") // early: held
+	add(&s, r, 103, "def") // fills the hole: both delivered
+	if got := r.data.String(); got != "abcdefghi" || s.Pending() {
+		t.Fatalf("got %q pending %v", got, s.Pending())
+	}
+	add(&s, r, 112, "mno") // 3 bytes lost before it
+	s.Settle(r)
+	if got := r.data.String(); got != "abcdefghi___mno" || len(r.gaps) != 1 || s.Lost != 3 {
+		t.Fatalf("got %q gaps %v lost %d", got, r.gaps, s.Lost)
+	}
+	add(&s, r, 113, "nop") // overlap: only "p" is new
+	if got := r.data.String(); got != "abcdefghi___mnop" || s.Dups != 2 {
+		t.Fatalf("got %q dups %d", got, s.Dups)
+	}
+	// A piece that covers more than it carries: the rest is a gap.
+	s.Add(116, 10, 0, []byte("qr"), netip.AddrPort{}, r)
+	if got := r.data.String(); got != "abcdefghi___mnopqr________" || s.Next() != 126 {
+		t.Fatalf("got %q next %d", got, s.Next())
+	}
+}
+
+func TestPendingBounded(t *testing.T) {
+	var s Stream
+	r := &rec{}
+	add(&s, r, 0, "a")
+	for i := 0; i < 3*MaxPending; i++ {
+		add(&s, r, uint64(10+2*i), "x")
+	}
+	if len(s.pending) > MaxPending {
+		t.Fatalf("%d pieces held", len(s.pending))
+	}
+}

@@ -1,0 +1,331 @@
+// Package k8s keeps pxq's Kubernetes metadata: pods, services, endpoint
+// slices and endpoints, namespaces, nodes, replica sets and deployments,
+// fed by client-go informers and kept current, with history: a deleted
+// object stays known with its stop time for a retention window, and pod
+// IPs are leased by time, so that a query over the last hour names a pod
+// that died half an hour ago. A process resolves to its container and
+// pod through its cgroup path. Store implements metadata.Provider.
+package k8s
+
+import (
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/pxq-dev/pxq/metadata"
+	"github.com/pxq-dev/pxq/types"
+)
+
+// DefaultRetention is how long deleted objects stay known.
+const DefaultRetention = 2 * time.Hour
+
+// Entities as history keeps them.
+type (
+	pod        struct{ *metadata.Pod }
+	service    struct{ *metadata.Service }
+	replicaSet struct{ *metadata.ReplicaSet }
+	deployment struct{ *metadata.Deployment }
+	container  struct{ *metadata.Container }
+	namespace  struct{ *metadata.Namespace }
+	node       struct{ *metadata.Node }
+)
+
+func (p pod) stopNS() int64        { return p.StopNS }
+func (s service) stopNS() int64    { return s.StopNS }
+func (r replicaSet) stopNS() int64 { return r.StopNS }
+func (d deployment) stopNS() int64 { return d.StopNS }
+func (c container) stopNS() int64  { return c.StopNS }
+func (n namespace) stopNS() int64  { return n.StopNS }
+func (n node) stopNS() int64       { return n.StopNS }
+
+// endpointSet is what one EndpointSlice or Endpoints object says: which
+// pods back which service.
+type endpointSet struct {
+	service string // "namespace/name"
+	pods    []string
+}
+
+// Store is the metadata of one cluster, seen from one node. Every
+// metadata value it hands out is immutable: an update replaces it. Safe
+// for concurrent use.
+type Store struct {
+	procs     *metadata.Processes
+	nodeName  string
+	retention time.Duration
+	now       func() time.Time
+
+	mu          sync.RWMutex
+	pods        history[pod]
+	services    history[service]
+	replicaSets history[replicaSet]
+	deployments history[deployment]
+	containers  history[container]
+	namespaces  history[namespace]
+	nodes       history[node]
+	leases      map[string][]metadata.IPLease // pod IP → who held it
+	clusterIPs  map[string]string             // service IP → UID
+	endpoints   map[string]endpointSet        // "slice|endpoints/ns/name" → set
+	podSets     map[string]map[string]bool    // pod UID → endpoint set keys
+	rsPods      map[string]map[string]bool    // replica set UID → pod UIDs
+}
+
+// StoreConfig configures a Store.
+type StoreConfig struct {
+	// NodeName names the node the store runs on (default: the hostname).
+	NodeName string
+	// Hostname is the node's hostname (default: os.Hostname).
+	Hostname string
+	// ProcRoot is where procfs is mounted (default "/proc"; in a
+	// container with hostPID, still "/proc").
+	ProcRoot string
+	// Retention is how long deleted objects stay known (default
+	// DefaultRetention).
+	Retention time.Duration
+	// Now is the clock (default time.Now); tests move it.
+	Now func() time.Time
+}
+
+// NewStore returns an empty store.
+func NewStore(cfg StoreConfig) *Store {
+	if cfg.ProcRoot == "" {
+		cfg.ProcRoot = "/proc"
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = DefaultRetention
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname, _ = os.Hostname()
+	}
+	if cfg.NodeName == "" {
+		cfg.NodeName = cfg.Hostname
+	}
+	return &Store{
+		procs:       metadata.NewProcesses(cfg.ProcRoot, cfg.Hostname),
+		nodeName:    cfg.NodeName,
+		retention:   cfg.Retention,
+		now:         cfg.Now,
+		pods:        newHistory[pod](),
+		services:    newHistory[service](),
+		replicaSets: newHistory[replicaSet](),
+		deployments: newHistory[deployment](),
+		containers:  newHistory[container](),
+		namespaces:  newHistory[namespace](),
+		nodes:       newHistory[node](),
+		leases:      make(map[string][]metadata.IPLease),
+		clusterIPs:  make(map[string]string),
+		endpoints:   make(map[string]endpointSet),
+		podSets:     make(map[string]map[string]bool),
+		rsPods:      make(map[string]map[string]bool),
+	}
+}
+
+// Processes is the store's process cache; sources that see processes
+// come and go may Observe them so that they resolve after they exit.
+func (s *Store) Processes() *metadata.Processes { return s.procs }
+
+// NodeName returns the name of the node the store runs on.
+func (s *Store) NodeName() string { return s.nodeName }
+
+// Process resolves upid from /proc (or what was observed of it), then its
+// container id to the container's name and pod.
+func (s *Store) Process(upid types.UInt128Value) *metadata.Process {
+	p := s.procs.Lookup(upid)
+	if p == nil || p.ContainerID == "" {
+		return p
+	}
+	s.mu.RLock()
+	c, ok := s.containers.get(p.ContainerID)
+	s.mu.RUnlock()
+	if !ok || (c.Name == p.ContainerName && c.PodUID == p.PodUID) {
+		return p
+	}
+	cp := *p
+	cp.ContainerName = c.Name
+	cp.PodUID = c.PodUID
+	return &cp
+}
+
+// Pod looks a pod up by UID.
+func (s *Store) Pod(uid string) *metadata.Pod {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	p, _ := s.pods.get(uid)
+	return p.Pod
+}
+
+// PodByName looks a pod up by "namespace/name".
+func (s *Store) PodByName(nsName string) *metadata.Pod {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	p, _ := s.pods.named(nsName)
+	return p.Pod
+}
+
+// PodByIP returns the pod that held ip at time t (0: now, or last).
+func (s *Store) PodByIP(ip string, t int64) *metadata.Pod {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	uid := metadata.PickLease(s.leases[ip], t)
+	if uid == "" {
+		return nil
+	}
+	p, _ := s.pods.get(uid)
+	return p.Pod
+}
+
+// IPHistory lists the pods that held ip, oldest first.
+func (s *Store) IPHistory(ip string) []metadata.IPLease {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	l := s.leases[ip]
+	return l[:len(l):len(l)] // leases are only ever appended to or replaced
+}
+
+// Service looks a service up by UID.
+func (s *Store) Service(uid string) *metadata.Service {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	v, _ := s.services.get(uid)
+	return v.Service
+}
+
+// ServiceByName looks a service up by "namespace/name".
+func (s *Store) ServiceByName(nsName string) *metadata.Service {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	v, _ := s.services.named(nsName)
+	return v.Service
+}
+
+// ServiceByIP returns the live service with cluster IP ip.
+func (s *Store) ServiceByIP(ip string) *metadata.Service {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	v, _ := s.services.get(s.clusterIPs[ip])
+	return v.Service
+}
+
+// ReplicaSet looks a replica set up by UID.
+func (s *Store) ReplicaSet(uid string) *metadata.ReplicaSet {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	v, _ := s.replicaSets.get(uid)
+	return v.ReplicaSet
+}
+
+// ReplicaSetByName looks a replica set up by "namespace/name".
+func (s *Store) ReplicaSetByName(nsName string) *metadata.ReplicaSet {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	v, _ := s.replicaSets.named(nsName)
+	return v.ReplicaSet
+}
+
+// Deployment looks a deployment up by UID.
+func (s *Store) Deployment(uid string) *metadata.Deployment {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	v, _ := s.deployments.get(uid)
+	return v.Deployment
+}
+
+// DeploymentByName looks a deployment up by "namespace/name".
+func (s *Store) DeploymentByName(nsName string) *metadata.Deployment {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	v, _ := s.deployments.named(nsName)
+	return v.Deployment
+}
+
+// Container looks a container up by runtime id.
+func (s *Store) Container(id string) *metadata.Container {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	v, _ := s.containers.get(id)
+	return v.Container
+}
+
+// ContainerByName looks a container up by bare name.
+func (s *Store) ContainerByName(name string) *metadata.Container {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	v, _ := s.containers.named(name)
+	return v.Container
+}
+
+// Namespace looks a namespace up by name.
+func (s *Store) Namespace(name string) *metadata.Namespace {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	v, _ := s.namespaces.named(name)
+	return v.Namespace
+}
+
+// Node looks a node up by name.
+func (s *Store) Node(name string) *metadata.Node {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	v, _ := s.nodes.named(name)
+	return v.Node
+}
+
+// Hostname is the hostname of the node the store runs on.
+func (s *Store) Hostname() string { return s.procs.Hostname() }
+
+var _ metadata.Provider = (*Store)(nil)
+
+// Prune forgets what stopped longer than the retention window ago.
+func (s *Store) Prune() {
+	cutoff := s.now().Add(-s.retention).UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pods.prune(cutoff, func(p pod) string { return p.QualifiedName() })
+	s.services.prune(cutoff, func(v service) string { return v.QualifiedName() })
+	s.replicaSets.prune(cutoff, func(v replicaSet) string { return v.QualifiedName() })
+	s.deployments.prune(cutoff, func(v deployment) string { return v.QualifiedName() })
+	s.containers.prune(cutoff, func(v container) string { return v.Name })
+	s.namespaces.prune(cutoff, func(v namespace) string { return v.Name })
+	s.nodes.prune(cutoff, func(v node) string { return v.Name })
+	for ip, ls := range s.leases {
+		kept := make([]metadata.IPLease, 0, len(ls))
+		for _, l := range ls {
+			if l.StopNS == 0 || l.StopNS >= cutoff {
+				kept = append(kept, l)
+			}
+		}
+		if len(kept) == 0 {
+			delete(s.leases, ip)
+		} else {
+			s.leases[ip] = kept
+		}
+	}
+	for uid := range s.podSets {
+		if _, ok := s.pods.get(uid); !ok {
+			delete(s.podSets, uid)
+		}
+	}
+	for rs, pods := range s.rsPods {
+		for uid := range pods {
+			if _, ok := s.pods.get(uid); !ok {
+				delete(pods, uid)
+			}
+		}
+		if len(pods) == 0 {
+			delete(s.rsPods, rs)
+		}
+	}
+}
+
+// sortedKeys returns the keys of a set, sorted.
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
