@@ -530,7 +530,7 @@ func (c *ctxValue) Get(k starlark.Value) (starlark.Value, bool, error) {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		return nil, false, fmt.Errorf("unknown ctx key %q%s; keys are: %s", key, didYouMean(string(key), keys), strings.Join(keys, ", "))
+		return nil, false, fmt.Errorf("unknown ctx key %q%s; keys are: %s", string(key), didYouMean(string(key), keys), strings.Join(keys, ", "))
 	}
 	rel := c.df.rel()
 	for side, col := range []string{"upid", "pod_id"} {
@@ -540,9 +540,9 @@ func (c *ctxValue) Get(k starlark.Value) (starlark.Value, bool, error) {
 		}
 		e, err := callFunc(fns[side], []plan.Expr{colRef(rel[i])})
 		if err != nil {
-			return nil, false, fmt.Errorf("ctx[%q]: %v", key, err)
+			return nil, false, fmt.Errorf("ctx[%q]: %v", string(key), err)
 		}
 		return &Expr{e: e}, true, nil
 	}
-	return nil, false, fmt.Errorf("ctx[%q] needs a upid column (or pod_id) in the DataFrame; it has: %s", key, columnList(rel.Names()))
+	return nil, false, fmt.Errorf("ctx[%q] needs a upid column (or pod_id) in the DataFrame; it has: %s", string(key), columnList(rel.Names()))
 }

@@ -72,11 +72,22 @@ func cleanMsg(m string) string {
 // nearest returns the candidate closest to name by edit distance, if it is
 // close enough to be a plausible typo.
 func nearest(name string, candidates []string) string {
-	best, bestD := "", 1<<30
+	best, bestD, bestScore := "", 1<<30, 1<<30
+	lname := strings.ToLower(name)
 	for _, c := range candidates {
-		d := editDistance(strings.ToLower(name), strings.ToLower(c))
-		if d < bestD || (d == bestD && c < best) {
-			best, bestD = c, d
+		lc := strings.ToLower(c)
+		d := editDistance(lname, lc)
+		// Among equally distant names prefer one that starts alike or
+		// contains the typed letters in order (cnt → count).
+		score := 4 * d
+		if lname != "" && lc != "" && lname[0] == lc[0] {
+			score--
+		}
+		if subsequence(lname, lc) {
+			score -= 2
+		}
+		if score < bestScore || (score == bestScore && c < best) {
+			best, bestD, bestScore = c, d, score
 		}
 	}
 	if best == "" || bestD > max(2, len(name)/3) {
@@ -130,4 +141,15 @@ func resolveHint(msg string) string {
 		return msg + " (add `import px` at the top of the script)"
 	}
 	return msg
+}
+
+// subsequence reports whether the bytes of a appear in b in order.
+func subsequence(a, b string) bool {
+	i := 0
+	for j := 0; j < len(b) && i < len(a); j++ {
+		if a[i] == b[j] {
+			i++
+		}
+	}
+	return i == len(a)
 }

@@ -58,7 +58,11 @@ func (x *Expr) Binary(op syntax.Token, y starlark.Value, side starlark.Side) (st
 	if (op == syntax.AMP || op == syntax.PIPE) && (l.Type() == types.Int64 && r.Type() == types.Int64) {
 		return nil, fmt.Errorf("operator %s on INT64 columns is not supported; use and/or on boolean columns", op)
 	}
-	return wrap(callFunc(fn, []plan.Expr{l, r}))
+	e, err := callFunc(fn, []plan.Expr{l, r})
+	if err != nil {
+		return nil, fmt.Errorf("unsupported operand types for %s: %s and %s", op, typeName(l), typeName(r))
+	}
+	return wrap(e, nil)
 }
 
 // Unary implements -x, +x and ~x.

@@ -76,6 +76,12 @@ func (l *Literal) String() string {
 		return strconv.Quote(v)
 	case types.UInt128Value:
 		return "upid(" + v.String() + ")"
+	case float64:
+		f := strconv.FormatFloat(v, 'g', -1, 64)
+		if !strings.ContainsAny(f, ".eEn") {
+			f += ".0"
+		}
+		return f
 	case bool:
 		if v {
 			return "True"

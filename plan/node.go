@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/pxq-dev/pxq/types"
 )
@@ -108,6 +109,9 @@ type Join struct {
 	RightOn     []string
 	Output      []JoinColumn
 	Pos         Pos
+	// rel caches Relation: without it, joins that share inputs would
+	// compute their inputs' relations exponentially often.
+	rel atomic.Pointer[types.Relation]
 }
 
 // Limit passes at most N rows.
@@ -182,6 +186,9 @@ func (a *Aggregate) Relation() types.Relation {
 	return rel
 }
 func (j *Join) Relation() types.Relation {
+	if r := j.rel.Load(); r != nil {
+		return *r
+	}
 	sides := [2]types.Relation{j.Left.Relation(), j.Right.Relation()}
 	rel := make(types.Relation, len(j.Output))
 	for i, c := range j.Output {
@@ -189,6 +196,7 @@ func (j *Join) Relation() types.Relation {
 		src.Name = c.As
 		rel[i] = src
 	}
+	j.rel.Store(&rel)
 	return rel
 }
 func (l *Limit) Relation() types.Relation        { return l.Input.Relation() }
@@ -215,9 +223,15 @@ func (m *Map) WithChildren(in []Node) Node       { c := *m; c.Input = in[0]; ret
 func (f *Filter) WithChildren(in []Node) Node    { c := *f; c.Input = in[0]; return &c }
 func (a *Aggregate) WithChildren(in []Node) Node { c := *a; c.Input = in[0]; return &c }
 func (j *Join) WithChildren(in []Node) Node {
-	c := *j
+	c := j.Clone()
 	c.Left, c.Right = in[0], in[1]
-	return &c
+	return c
+}
+
+// Clone returns a copy of j (use it instead of copying the struct, which
+// would copy the cached relation).
+func (j *Join) Clone() *Join {
+	return &Join{Left: j.Left, Right: j.Right, How: j.How, LeftOn: j.LeftOn, RightOn: j.RightOn, Output: j.Output, Pos: j.Pos}
 }
 func (l *Limit) WithChildren(in []Node) Node { c := *l; c.Input = in[0]; return &c }
 func (u *Union) WithChildren(in []Node) Node {

@@ -160,9 +160,9 @@ func prune(n plan.Node, need colSet) plan.Node {
 		if len(kept) == len(x.Output) {
 			return n
 		}
-		j := *x
+		j := x.Clone()
 		j.Output = kept
-		return &j
+		return j
 	}
 	return n
 }

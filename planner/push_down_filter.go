@@ -133,7 +133,7 @@ func filterThroughJoin(f *plan.Filter, j *plan.Join) plan.Node {
 	if len(moved[0]) == 0 && len(moved[1]) == 0 {
 		return f
 	}
-	out := *j
+	out := j.Clone()
 	inputs := [2]*plan.Node{&out.Left, &out.Right}
 	for side, terms := range moved {
 		if len(terms) > 0 {
@@ -141,7 +141,7 @@ func filterThroughJoin(f *plan.Filter, j *plan.Join) plan.Node {
 		}
 	}
 	if cond == nil {
-		return &out
+		return out
 	}
-	return &plan.Filter{Input: &out, Cond: cond, Pos: f.Pos}
+	return &plan.Filter{Input: out, Cond: cond, Pos: f.Pos}
 }

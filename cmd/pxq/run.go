@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pxq-dev/pxq/engine"
+	"github.com/pxq-dev/pxq/format"
+	"github.com/pxq-dev/pxq/schema"
+	"github.com/pxq-dev/pxq/scripts"
+)
+
+// runFlags are the flags of commands that run scripts.
+type runFlags struct {
+	args      []string
+	output    string
+	startTime string
+	tables    []string
+	capture   string
+	collect   time.Duration
+	scripts   []string
+	maxWidth  int
+	maxRows   int64
+	saveTo    string
+}
+
+func (f *runFlags) register(c *cobra.Command) {
+	c.Flags().StringArrayVarP(&f.args, "arg", "a", nil, "set a script variable: --arg name=value (repeatable)")
+	c.Flags().StringVarP(&f.output, "output", "o", "table", "output format: table, json, csv or arrow")
+	c.Flags().StringVar(&f.startTime, "start-time", "", "shorthand for --arg start_time=VALUE (e.g. -10m)")
+	c.Flags().StringArrayVar(&f.tables, "table", nil, "load a table from a file: --table http_events=events.parquet (.arrow, .parquet, .csv)")
+	c.Flags().StringVar(&f.capture, "capture", "", "load a capture folder (one file per table, as `pxq capture` writes)")
+	c.Flags().DurationVar(&f.collect, "collect", 0, "trace this host for this long (eBPF and /proc) before running the script")
+	c.Flags().StringArrayVar(&f.scripts, "scripts", nil, "a folder of your own scripts, searched before the library (repeatable; also $PXQ_SCRIPTS)")
+	c.Flags().IntVar(&f.maxWidth, "max-width", 60, "widest a text cell gets before it is cut")
+	c.Flags().Int64Var(&f.maxRows, "max-rows", 10000, "most rows per output table")
+	c.Flags().StringVar(&f.saveTo, "save-capture", "", "after collecting, write the captured tables to this folder")
+}
+
+func (f *runFlags) argMap() (map[string]string, error) {
+	m := map[string]string{}
+	for _, a := range f.args {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok || k == "" {
+			return nil, usagef("--arg %q: want name=value", a)
+		}
+		m[k] = v
+	}
+	if f.startTime != "" {
+		m["start_time"] = f.startTime
+	}
+	return m, nil
+}
+
+var runF runFlags
+
+var runCmd = &cobra.Command{
+	Use:   "run NAME|FILE|FOLDER",
+	Short: "Run a PxL script and print its output tables",
+	Long: `Run a script from the library (px/http_data), a script folder in the layout of
+Pixie's library (one .pxl, vis.json, manifest.yaml) or a lone .pxl file.
+
+Data comes from this host (--collect traces it for a while first), from files
+(--table, --capture), or from a running pxq server (see pxq serve).`,
+	Example: `  pxq run px/http_data --collect 10s
+  pxq run px/http_request_stats --capture ./capture --start-time=-1h
+  pxq run ./my_script.pxl --table http_events=events.parquet -o json
+  pxq run ./px_folder --arg destination_filter=checkout -o csv`,
+	Args: cobra.ExactArgs(1),
+	RunE: func(c *cobra.Command, args []string) error {
+		return runScript(c.Context(), c.OutOrStdout(), c.ErrOrStderr(), args[0], &runF)
+	},
+}
+
+func init() {
+	runF.register(runCmd)
+	rootCmd.AddCommand(runCmd)
+}
+
+// runScript loads data as the flags say, runs the script and prints its
+// tables.
+func runScript(ctx context.Context, stdout, stderr io.Writer, ref string, f *runFlags) error {
+	switch f.output {
+	case "table", "json", "csv", "arrow":
+	default:
+		return usagef("-o %q: want table, json, csv or arrow", f.output)
+	}
+	args, err := f.argMap()
+	if err != nil {
+		return err
+	}
+	lib := scripts.NewLibrary(f.scripts...)
+	s, err := lib.Load(ref)
+	if err != nil {
+		return usageError{err}
+	}
+	eng, stop, err := newLocalEngine(ctx, stderr, f)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt)
+	defer cancel()
+	tables, err := eng.Collect(ctx, engine.Query{Script: s, Args: args})
+	if err != nil {
+		return err
+	}
+	return printTables(stdout, tables, f.output, format.Options{MaxWidth: f.maxWidth})
+}
+
+// newLocalEngine makes the embedded engine and fills it from files or by
+// tracing this host for f.collect.
+func newLocalEngine(ctx context.Context, stderr io.Writer, f *runFlags) (*engine.Engine, func(), error) {
+	meta := hostMetadata(stderr)
+	eng, err := engine.New(engine.Config{Meta: meta, MaxRowsPerTable: f.maxRows})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, t := range f.tables {
+		name, path, ok := strings.Cut(t, "=")
+		if !ok {
+			return nil, nil, usagef("--table %q: want name=file", t)
+		}
+		var known = schema.All[name].Relation
+		if _, err := eng.Store().Load(name, path, known); err != nil {
+			return nil, nil, err
+		}
+	}
+	if f.capture != "" {
+		if err := eng.Store().LoadCapture(f.capture); err != nil {
+			return nil, nil, err
+		}
+	}
+	stop := func() {}
+	if f.collect > 0 {
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		srcs, err := startSources(ctx, stderr, eng, sourceOptions{})
+		if err != nil {
+			return nil, nil, err
+		}
+		progress(stderr, fmt.Sprintf("tracing this host for %s", f.collect), f.collect)
+		srcs.Flush()
+		if f.saveTo != "" {
+			if err := eng.Store().SaveCapture(f.saveTo); err != nil {
+				srcs.Close()
+				return nil, nil, err
+			}
+			fmt.Fprintf(stderr, "capture written to %s\n", f.saveTo)
+		}
+		stop = srcs.Close
+	}
+	return eng, stop, nil
+}
+
+// printTables writes tables in the chosen format.
+func printTables(w io.Writer, tables []*format.Table, output string, opts format.Options) error {
+	for _, t := range tables {
+		var err error
+		switch output {
+		case "json":
+			err = format.JSON(w, t)
+		case "csv":
+			err = format.CSV(w, t, len(tables) > 1)
+		case "arrow":
+			err = format.Arrow(w, t)
+		default:
+			err = format.Text(w, t, opts)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// progress shows a countdown on a terminal while waiting d.
+func progress(w io.Writer, what string, d time.Duration) {
+	end := time.Now().Add(d)
+	tty := isTerminal(w)
+	if !tty {
+		fmt.Fprintf(w, "%s…\n", what)
+		time.Sleep(d)
+		return
+	}
+	for {
+		left := time.Until(end)
+		if left <= 0 {
+			fmt.Fprintf(w, "\r%s: done%s\n", what, strings.Repeat(" ", 10))
+			return
+		}
+		fmt.Fprintf(w, "\r%s: %ds left ", what, int(left.Seconds()+0.999))
+		time.Sleep(min(left, 250*time.Millisecond))
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

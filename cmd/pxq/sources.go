@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/pxq-dev/pxq/engine"
+	"github.com/pxq-dev/pxq/metadata"
+	"github.com/pxq-dev/pxq/sources/ebpf"
+	"github.com/pxq-dev/pxq/sources/proc"
+)
+
+// sourceOptions configure the host's data sources.
+type sourceOptions struct {
+	// TraceSelf makes the eBPF tracer see pxq's own traffic (the demo
+	// needs it: its app runs inside pxq's process).
+	TraceSelf bool
+	// ProcPeriod is the /proc sampling period (10 s when zero).
+	ProcPeriod time.Duration
+}
+
+// localSources are the sources running in this process.
+type localSources struct {
+	tracer  *ebpf.Tracer
+	sampler *proc.Sampler
+	closed  bool
+}
+
+// startSources starts the eBPF tracer and the /proc sampler into the
+// engine's store. Without BPF it says what is missing and keeps the /proc
+// sources; it fails only when no source can run.
+func startSources(ctx context.Context, stderr io.Writer, eng *engine.Engine, o sourceOptions) (*localSources, error) {
+	s := &localSources{}
+	tr, err := ebpf.New(ebpf.Config{TraceSelf: o.TraceSelf}, eng.Store())
+	if err != nil {
+		fmt.Fprintf(stderr, "pxq: eBPF tracing is off: %v\n", err)
+		if os.Geteuid() != 0 {
+			fmt.Fprintln(stderr, "pxq: run as root (sudo pxq …) or grant CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE to trace HTTP traffic")
+		}
+	} else {
+		s.tracer = tr
+		tr.Start(ctx)
+	}
+	period := o.ProcPeriod
+	if period == 0 {
+		period = 10 * time.Second
+	}
+	sm, err := proc.NewSampler(proc.Config{Period: period}, eng.Store())
+	if err != nil {
+		fmt.Fprintf(stderr, "pxq: /proc sampling is off: %v\n", err)
+	} else {
+		s.sampler = sm
+		sm.Start(ctx)
+	}
+	if s.tracer == nil && s.sampler == nil {
+		return nil, fmt.Errorf("no data source could start")
+	}
+	return s, nil
+}
+
+// Tracing reports whether the eBPF tracer runs.
+func (s *localSources) Tracing() bool { return s.tracer != nil }
+
+// Flush stops the sources, writing everything they hold to the store (a
+// last /proc sample included).
+func (s *localSources) Flush() {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	if s.tracer != nil {
+		s.tracer.Close()
+	}
+	if s.sampler != nil {
+		s.sampler.Sample(time.Now())
+		s.sampler.Close()
+	}
+}
+
+// Close stops the sources.
+func (s *localSources) Close() { s.Flush() }
+
+// hostMetadata returns the host-mode metadata provider (processes from
+// /proc, no pods), or no metadata when /proc cannot be read.
+func hostMetadata(stderr io.Writer) metadata.Provider {
+	h, err := metadata.NewHost()
+	if err != nil {
+		fmt.Fprintf(stderr, "pxq: process metadata is off: %v\n", err)
+		return metadata.None{}
+	}
+	return h
+}
