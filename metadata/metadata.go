@@ -3,6 +3,11 @@
 // answers metadata functions (upid_to_pod_name, ip_to_pod_id, ctx['pod']).
 // The Kubernetes source (sources/k8s) implements it on a cluster; Host
 // implements it on a plain Linux host.
+//
+// Names: a pod, service, replica set or deployment is named
+// "namespace/name" wherever a lookup takes or a field says so, as PxL
+// scripts expect; namespaces, nodes and containers have bare names.
+// Times are ns since the epoch; a StopNS of 0 means "still there".
 package metadata
 
 import "github.com/pxq-dev/pxq/types"
@@ -10,22 +15,51 @@ import "github.com/pxq-dev/pxq/types"
 // Provider answers metadata lookups. Every method returns nil when the
 // entity is unknown; implementations must be safe for concurrent use and
 // cheap per call (the executor calls them once per distinct value in a
-// batch, not per row).
+// batch, not per row). Entities that were deleted stay known, with their
+// StopNS set, for the provider's retention window, so that a query over
+// the past names what was there then. Returned values must not be
+// modified.
 type Provider interface {
 	// Process describes the process of a UPID.
 	Process(upid types.UInt128Value) *Process
 	// Pod looks a pod up by UID.
 	Pod(uid string) *Pod
-	// PodByName looks a pod up by "namespace/name".
+	// PodByName looks a pod up by "namespace/name". When several pods
+	// had the name, the live one wins, else the one that stopped last.
 	PodByName(nsName string) *Pod
-	// PodByIP returns the pod that held ip at time t (ns; 0 = now).
+	// PodByIP returns the pod that held ip at time t (ns since the
+	// epoch). t == 0 means the pod that holds ip now or, if none, the
+	// one that held it last.
 	PodByIP(ip string, t int64) *Pod
+	// IPHistory lists who held a pod IP and when, oldest first, so that
+	// a kernel resolves each distinct IP once and then each row's time
+	// against the short list.
+	IPHistory(ip string) []IPLease
 	// Service looks a service up by UID.
 	Service(uid string) *Service
 	// ServiceByName looks a service up by "namespace/name".
 	ServiceByName(nsName string) *Service
 	// ServiceByIP returns the service with cluster IP ip.
 	ServiceByIP(ip string) *Service
+	// ReplicaSet looks a replica set up by UID.
+	ReplicaSet(uid string) *ReplicaSet
+	// ReplicaSetByName looks a replica set up by "namespace/name".
+	ReplicaSetByName(nsName string) *ReplicaSet
+	// Deployment looks a deployment up by UID.
+	Deployment(uid string) *Deployment
+	// DeploymentByName looks a deployment up by "namespace/name".
+	DeploymentByName(nsName string) *Deployment
+	// Container looks a container up by runtime id (64 hex digits,
+	// without the "containerd://" scheme).
+	Container(id string) *Container
+	// ContainerByName looks a container up by its (bare) name; when
+	// several pods have a container of that name, the live one started
+	// last wins.
+	ContainerByName(name string) *Container
+	// Namespace looks a namespace up by name.
+	Namespace(name string) *Namespace
+	// Node looks a node up by name.
+	Node(name string) *Node
 	// Hostname is the name of the node this provider describes.
 	Hostname() string
 }
@@ -36,8 +70,8 @@ type Process struct {
 	PID           int64
 	StartNS       int64 // ns since the epoch
 	Cmdline       string
-	ContainerID   string
-	ContainerName string
+	ContainerID   string // "" when not in a container
+	ContainerName string // "" unless a pod's container
 	PodUID        string // "" when not in a pod
 	Hostname      string
 }
@@ -54,7 +88,7 @@ type Pod struct {
 	StartNS        int64
 	StopNS         int64 // 0 while running
 	Phase          string
-	StatusJSON     string
+	StatusJSON     string // {"phase":…,"message":…,"reason":…,"ready":…}
 	LabelsJSON     string
 	QOSClass       string
 	ServiceUIDs    []string
@@ -70,6 +104,46 @@ type Pod struct {
 // QualifiedName returns "namespace/name".
 func (p *Pod) QualifiedName() string { return p.Namespace + "/" + p.Name }
 
+// IPLease says that the pod PodUID held an IP from StartNS until StopNS
+// (0: still holds it).
+type IPLease struct {
+	PodUID  string
+	StartNS int64
+	StopNS  int64
+}
+
+// Covers reports whether the lease was held at time t.
+func (l IPLease) Covers(t int64) bool {
+	return l.StartNS <= t && (l.StopNS == 0 || t < l.StopNS)
+}
+
+// PickLease chooses from leases (oldest first) the pod that held the IP
+// at t, with PodByIP's meaning of t == 0. It returns "" when none did.
+func PickLease(leases []IPLease, t int64) string {
+	if t == 0 {
+		var best *IPLease
+		for i := range leases {
+			l := &leases[i]
+			if l.StopNS == 0 {
+				return l.PodUID
+			}
+			if best == nil || l.StopNS >= best.StopNS {
+				best = l
+			}
+		}
+		if best == nil {
+			return ""
+		}
+		return best.PodUID
+	}
+	for i := len(leases) - 1; i >= 0; i-- {
+		if leases[i].Covers(t) {
+			return leases[i].PodUID
+		}
+	}
+	return ""
+}
+
 // Service is what is known of one service.
 type Service struct {
 	UID         string
@@ -83,3 +157,85 @@ type Service struct {
 
 // QualifiedName returns "namespace/name".
 func (s *Service) QualifiedName() string { return s.Namespace + "/" + s.Name }
+
+// ReplicaSet is what is known of one replica set.
+type ReplicaSet struct {
+	UID            string
+	Name           string // bare name
+	Namespace      string
+	StartNS        int64
+	StopNS         int64
+	StatusJSON     string // replica counts
+	OwnerRefsJSON  string
+	DeploymentUID  string
+	DeploymentName string // "namespace/name"
+}
+
+// QualifiedName returns "namespace/name".
+func (r *ReplicaSet) QualifiedName() string { return r.Namespace + "/" + r.Name }
+
+// Deployment is what is known of one deployment.
+type Deployment struct {
+	UID        string
+	Name       string // bare name
+	Namespace  string
+	StartNS    int64
+	StopNS     int64
+	StatusJSON string // replica counts and conditions
+}
+
+// QualifiedName returns "namespace/name".
+func (d *Deployment) QualifiedName() string { return d.Namespace + "/" + d.Name }
+
+// Container is what is known of one container of a pod.
+type Container struct {
+	ID         string // runtime id, 64 hex digits
+	Name       string // bare name, as in the pod spec
+	PodUID     string
+	State      string // Running, Waiting, Terminated or Unknown
+	StatusJSON string // {"state":…,"message":…,"reason":…}
+	StartNS    int64
+	StopNS     int64
+}
+
+// Namespace is what is known of one namespace.
+type Namespace struct {
+	UID     string
+	Name    string
+	StartNS int64
+	StopNS  int64
+}
+
+// Node is what is known of one node.
+type Node struct {
+	UID        string
+	Name       string
+	Hostname   string
+	InternalIP string
+	StartNS    int64
+	StopNS     int64
+}
+
+// None knows nothing: every lookup returns nil. Embed it in a provider
+// that answers only some lookups.
+type None struct{}
+
+func (None) Process(types.UInt128Value) *Process { return nil }
+func (None) Pod(string) *Pod                     { return nil }
+func (None) PodByName(string) *Pod               { return nil }
+func (None) PodByIP(string, int64) *Pod          { return nil }
+func (None) IPHistory(string) []IPLease          { return nil }
+func (None) Service(string) *Service             { return nil }
+func (None) ServiceByName(string) *Service       { return nil }
+func (None) ServiceByIP(string) *Service         { return nil }
+func (None) ReplicaSet(string) *ReplicaSet       { return nil }
+func (None) ReplicaSetByName(string) *ReplicaSet { return nil }
+func (None) Deployment(string) *Deployment       { return nil }
+func (None) DeploymentByName(string) *Deployment { return nil }
+func (None) Container(string) *Container         { return nil }
+func (None) ContainerByName(string) *Container   { return nil }
+func (None) Namespace(string) *Namespace         { return nil }
+func (None) Node(string) *Node                   { return nil }
+func (None) Hostname() string                    { return "" }
+
+var _ Provider = None{}

@@ -1,0 +1,343 @@
+package exec
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/maphash"
+	"math"
+
+	"github.com/apache/arrow/go/v15/arrow"
+
+	"github.com/pxq-dev/pxq/funcs"
+	"github.com/pxq-dev/pxq/types"
+)
+
+// keyTable maps the distinct values of one or more key columns to dense
+// ids 0, 1, … in order of first appearance. The hash aggregate uses the
+// ids as group numbers, the hash join as build-side key numbers.
+// Implementations are typed so that no row is boxed: intTable for one
+// INT64/TIME64NS column, stringTable for one STRING column, rowTable
+// (keys encoded into bytes) for anything else.
+type keyTable interface {
+	// insert sets ids[i] to the id of row i's key, adding new keys.
+	insert(cols []arrow.Array, n int, ids []uint32)
+	// find sets ids[i] to the id of row i's key, or -1 when absent.
+	find(cols []arrow.Array, n int, ids []int32)
+	// len returns the number of distinct keys.
+	len() int
+	// keys returns the distinct keys as columns, in id order.
+	keys() []arrow.Array
+	// size estimates the bytes held.
+	size() int64
+}
+
+func newKeyTable(ts []types.DataType) keyTable {
+	if len(ts) == 1 {
+		switch ts[0] {
+		case types.Int64, types.Time64NS:
+			return newIntTable(ts[0])
+		case types.String:
+			return &stringTable{bt: newBytesTable()}
+		}
+	}
+	return newRowTable(ts)
+}
+
+// compatibleKeys reports whether key columns of types a and b can be
+// compared through one key table (a join's two sides).
+func compatibleKeys(a, b types.DataType) bool {
+	norm := func(t types.DataType) types.DataType {
+		if t == types.Time64NS {
+			return types.Int64
+		}
+		return t
+	}
+	return norm(a) == norm(b)
+}
+
+// intTable is an open-addressing hash table (linear probing, Fibonacci
+// hashing) from int64 keys to ids.
+type intTable struct {
+	t     types.DataType
+	slots []islot
+	shift uint
+	vals  []int64 // key of each id
+}
+
+type islot struct {
+	key int64
+	id  uint32 // id+1; 0 marks an empty slot
+}
+
+func newIntTable(t types.DataType) *intTable {
+	it := &intTable{t: t}
+	it.rehash(1 << 10)
+	return it
+}
+
+func (t *intTable) rehash(size int) {
+	t.slots = make([]islot, size)
+	t.shift = uint(64 - bitsLen(size))
+	mask := uint64(size - 1)
+	for id, k := range t.vals {
+		p := (uint64(k) * 0x9E3779B97F4A7C15) >> t.shift
+		for t.slots[p].id != 0 {
+			p = (p + 1) & mask
+		}
+		t.slots[p] = islot{k, uint32(id + 1)}
+	}
+}
+
+func bitsLen(size int) int {
+	n := 0
+	for size > 1 {
+		size >>= 1
+		n++
+	}
+	return n
+}
+
+func (t *intTable) insert(cols []arrow.Array, n int, ids []uint32) {
+	vals := funcs.Int64s(cols[0])[:n]
+	ids = ids[:n]
+	slots, shift := t.slots, t.shift
+	mask := uint64(len(slots) - 1)
+	for i, k := range vals {
+		p := (uint64(k) * 0x9E3779B97F4A7C15) >> shift
+		for {
+			s := &slots[p]
+			if s.id == 0 {
+				t.vals = append(t.vals, k)
+				id := uint32(len(t.vals))
+				s.key, s.id = k, id
+				ids[i] = id - 1
+				if 2*len(t.vals) > len(slots) {
+					t.rehash(2 * len(slots))
+					slots, shift = t.slots, t.shift
+					mask = uint64(len(slots) - 1)
+				}
+				break
+			}
+			if s.key == k {
+				ids[i] = s.id - 1
+				break
+			}
+			p = (p + 1) & mask
+		}
+	}
+}
+
+func (t *intTable) find(cols []arrow.Array, n int, ids []int32) {
+	vals := funcs.Int64s(cols[0])[:n]
+	slots, shift := t.slots, t.shift
+	mask := uint64(len(slots) - 1)
+	for i, k := range vals {
+		p := (uint64(k) * 0x9E3779B97F4A7C15) >> shift
+		for {
+			s := slots[p]
+			if s.id == 0 {
+				ids[i] = -1
+				break
+			}
+			if s.key == k {
+				ids[i] = int32(s.id - 1)
+				break
+			}
+			p = (p + 1) & mask
+		}
+	}
+}
+
+func (t *intTable) len() int { return len(t.vals) }
+func (t *intTable) keys() []arrow.Array {
+	if t.t == types.Time64NS {
+		return []arrow.Array{funcs.NewTimeArray(t.vals)}
+	}
+	return []arrow.Array{funcs.NewInt64Array(t.vals)}
+}
+func (t *intTable) size() int64 { return int64(len(t.slots))*16 + int64(cap(t.vals))*8 }
+
+// bytesTable is an open-addressing hash table from byte strings to ids;
+// the keys live in one arena.
+type bytesTable struct {
+	seed   maphash.Seed
+	slots  []bslot
+	mask   uint64
+	hashes []uint64 // hash of each id
+	off    []int32  // key of id i is data[off[i]:off[i+1]]
+	data   []byte
+}
+
+type bslot struct {
+	tag uint32 // high bits of the hash
+	id  uint32 // id+1; 0 marks an empty slot
+}
+
+func newBytesTable() *bytesTable {
+	t := &bytesTable{seed: maphash.MakeSeed(), off: []int32{0}}
+	t.rehash(1 << 10)
+	return t
+}
+
+func (t *bytesTable) rehash(size int) {
+	t.slots = make([]bslot, size)
+	t.mask = uint64(size - 1)
+	for id, h := range t.hashes {
+		p := h & t.mask
+		for t.slots[p].id != 0 {
+			p = (p + 1) & t.mask
+		}
+		t.slots[p] = bslot{uint32(h >> 32), uint32(id + 1)}
+	}
+}
+
+// lookup returns the id of key, adding it when add is set (else -1).
+func (t *bytesTable) lookup(key []byte, add bool) int32 {
+	h := maphash.Bytes(t.seed, key)
+	tag := uint32(h >> 32)
+	p := h & t.mask
+	for {
+		s := t.slots[p]
+		if s.id == 0 {
+			if !add {
+				return -1
+			}
+			id := len(t.hashes)
+			if len(t.data)+len(key) > math.MaxInt32 {
+				panic("group keys exceed 2 GiB")
+			}
+			t.hashes = append(t.hashes, h)
+			t.data = append(t.data, key...)
+			t.off = append(t.off, int32(len(t.data)))
+			t.slots[p] = bslot{tag, uint32(id + 1)}
+			if 2*len(t.hashes) > len(t.slots) {
+				t.rehash(2 * len(t.slots))
+			}
+			return int32(id)
+		}
+		if s.tag == tag {
+			id := s.id - 1
+			if bytes.Equal(t.data[t.off[id]:t.off[id+1]], key) {
+				return int32(id)
+			}
+		}
+		p = (p + 1) & t.mask
+	}
+}
+
+func (t *bytesTable) size() int64 {
+	return int64(len(t.slots))*8 + int64(cap(t.hashes))*8 + int64(cap(t.off))*4 + int64(cap(t.data))
+}
+
+// stringTable keys on one STRING column's value bytes.
+type stringTable struct{ bt *bytesTable }
+
+func (t *stringTable) insert(cols []arrow.Array, n int, ids []uint32) {
+	off, data := funcs.StringParts(cols[0])
+	for i := 0; i < n; i++ {
+		ids[i] = uint32(t.bt.lookup(data[off[i]:off[i+1]], true))
+	}
+}
+
+func (t *stringTable) find(cols []arrow.Array, n int, ids []int32) {
+	off, data := funcs.StringParts(cols[0])
+	for i := 0; i < n; i++ {
+		ids[i] = t.bt.lookup(data[off[i]:off[i+1]], false)
+	}
+}
+
+func (t *stringTable) len() int { return len(t.bt.hashes) }
+func (t *stringTable) keys() []arrow.Array {
+	return []arrow.Array{funcs.NewStringArray(t.bt.off, t.bt.data)}
+}
+func (t *stringTable) size() int64 { return t.bt.size() }
+
+// rowTable keys on any columns by encoding each row's key into bytes:
+// fixed-width values as their 8 (16 for UINT128, 1 for BOOLEAN) bytes,
+// strings as a 4-byte length and their bytes. The key values of each id
+// are kept in typed columns for keys().
+type rowTable struct {
+	ts   []types.DataType
+	bt   *bytesTable
+	cols []*colBuf
+	buf  []byte
+}
+
+func newRowTable(ts []types.DataType) *rowTable {
+	t := &rowTable{ts: ts, bt: newBytesTable()}
+	for _, typ := range ts {
+		t.cols = append(t.cols, newColBuf(typ))
+	}
+	return t
+}
+
+// encode appends row i's key to b.
+func (t *rowTable) encode(b []byte, cols []arrow.Array, i int) []byte {
+	for _, c := range cols {
+		switch c.DataType().ID() {
+		case arrow.INT64, arrow.TIMESTAMP:
+			b = binary.LittleEndian.AppendUint64(b, uint64(funcs.Int64s(c)[i]))
+		case arrow.FLOAT64:
+			f := funcs.Float64s(c)[i]
+			if f == 0 {
+				f = 0 // one key for +0 and -0
+			}
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
+		case arrow.BOOL:
+			bits, off := funcs.Bits(c)
+			if funcs.BitAt(bits, off+i) {
+				b = append(b, 1)
+			} else {
+				b = append(b, 0)
+			}
+		case arrow.STRING:
+			off, data := funcs.StringParts(c)
+			s := data[off[i]:off[i+1]]
+			b = binary.LittleEndian.AppendUint32(b, uint32(len(s)))
+			b = append(b, s...)
+		case arrow.FIXED_SIZE_BINARY:
+			b = append(b, funcs.UInt128Bytes(c)[16*i:16*i+16]...)
+		default:
+			panic(fmt.Sprintf("exec: cannot key on %v", c.DataType()))
+		}
+	}
+	return b
+}
+
+func (t *rowTable) insert(cols []arrow.Array, n int, ids []uint32) {
+	for i := 0; i < n; i++ {
+		t.buf = t.encode(t.buf[:0], cols, i)
+		before := len(t.bt.hashes)
+		id := t.bt.lookup(t.buf, true)
+		if int(id) == before {
+			for k, c := range cols {
+				t.cols[k].appendRow(c, i)
+			}
+		}
+		ids[i] = uint32(id)
+	}
+}
+
+func (t *rowTable) find(cols []arrow.Array, n int, ids []int32) {
+	for i := 0; i < n; i++ {
+		t.buf = t.encode(t.buf[:0], cols, i)
+		ids[i] = t.bt.lookup(t.buf, false)
+	}
+}
+
+func (t *rowTable) len() int { return len(t.bt.hashes) }
+func (t *rowTable) keys() []arrow.Array {
+	out := make([]arrow.Array, len(t.cols))
+	for i, c := range t.cols {
+		out[i] = c.array()
+	}
+	return out
+}
+func (t *rowTable) size() int64 {
+	n := t.bt.size()
+	for _, c := range t.cols {
+		n += c.size()
+	}
+	return n
+}

@@ -1,0 +1,79 @@
+package metadata
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pxq-dev/pxq/types"
+)
+
+// startSleep runs a real child process and returns it with its UPID.
+func startSleep(t *testing.T) (*exec.Cmd, types.UInt128Value) {
+	t.Helper()
+	cmd := exec.Command("sleep", "300")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start sleep: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	start, err := readStartNS("/proc", uint32(cmd.Process.Pid))
+	if err != nil {
+		t.Fatalf("start time: %v", err)
+	}
+	return cmd, types.UPID(7, uint32(cmd.Process.Pid), start)
+}
+
+func TestHostProcess(t *testing.T) {
+	h, err := NewHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.Hostname()
+	if h.Hostname() != want {
+		t.Fatalf("Hostname = %q, want %q", h.Hostname(), want)
+	}
+	cmd, upid := startSleep(t)
+	p := h.Process(upid)
+	if p == nil {
+		t.Fatalf("Process(%v) = nil", upid)
+	}
+	if p.PID != int64(cmd.Process.Pid) || p.Cmdline != "sleep 300" || p.Hostname != want || p.PodUID != "" {
+		t.Fatalf("Process = %+v", p)
+	}
+	if d := time.Since(time.Unix(0, p.StartNS)); d < -2*time.Second || d > time.Minute {
+		t.Fatalf("StartNS %d is %v from now", p.StartNS, d)
+	}
+	// A UPID with the right pid but another start time is another process.
+	stale := upid
+	stale.Low -= tickNS
+	if p := h.Process(stale); p != nil {
+		t.Fatalf("Process(stale UPID) = %+v, want nil", p)
+	}
+	// The process stays known after it exits (cached), until its pid is
+	// reused.
+	cmd.Process.Kill()
+	cmd.Wait()
+	if p := h.Process(upid); p == nil || p.Cmdline != "sleep 300" {
+		t.Fatalf("Process after exit = %+v", p)
+	}
+	// Kubernetes lookups know nothing.
+	if h.Pod("x") != nil || h.PodByIP("10.0.0.1", 0) != nil || h.ServiceByName("a/b") != nil {
+		t.Fatal("host mode answered a Kubernetes lookup")
+	}
+}
+
+func TestProcessesObserve(t *testing.T) {
+	ps := NewProcesses("/proc", "h1")
+	// A pid beyond pid_max never runs: only Observe can make it known.
+	upid := types.UPID(1, 1<<30, 12345*tickNS)
+	if ps.Lookup(upid) != nil {
+		t.Fatal("unknown process resolved")
+	}
+	ps.Observe(Process{UPID: upid, Cmdline: "gone --flag", ContainerID: strings.Repeat("a", 64)})
+	p := ps.Lookup(upid)
+	if p == nil || p.Cmdline != "gone --flag" || p.Hostname != "h1" || p.PID != 1<<30 {
+		t.Fatalf("observed process = %+v", p)
+	}
+}
