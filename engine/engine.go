@@ -77,6 +77,9 @@ func New(cfg Config) (*Engine, error) {
 // Store returns the engine's table store.
 func (e *Engine) Store() *table.Store { return e.store }
 
+// Metadata returns the engine's metadata provider.
+func (e *Engine) Metadata() metadata.Provider { return e.cfg.Meta }
+
 // Catalog returns the tables scripts can scan.
 func (e *Engine) Catalog() lang.Catalog { return StoreCatalog{e.store} }
 

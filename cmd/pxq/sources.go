@@ -11,6 +11,7 @@ import (
 	"github.com/pxq-dev/pxq/metadata"
 	"github.com/pxq-dev/pxq/sources/ebpf"
 	"github.com/pxq-dev/pxq/sources/proc"
+	"github.com/pxq-dev/pxq/types"
 )
 
 // sourceOptions configure the host's data sources.
@@ -34,7 +35,11 @@ type localSources struct {
 // sources; it fails only when no source can run.
 func startSources(ctx context.Context, stderr io.Writer, eng *engine.Engine, o sourceOptions) (*localSources, error) {
 	s := &localSources{}
-	tr, err := ebpf.New(ebpf.Config{TraceSelf: o.TraceSelf}, eng.Store())
+	cfg := ebpf.Config{TraceSelf: o.TraceSelf}
+	if h, ok := eng.Metadata().(*metadata.Host); ok {
+		cfg.OnConn = recordProcesses(ctx, h.Processes())
+	}
+	tr, err := ebpf.New(cfg, eng.Store())
 	if err != nil {
 		fmt.Fprintf(stderr, "pxq: eBPF tracing is off: %v\n", err)
 		if os.Geteuid() != 0 {
@@ -92,4 +97,27 @@ func hostMetadata(stderr io.Writer) metadata.Provider {
 		return metadata.None{}
 	}
 	return h
+}
+
+// recordProcesses returns a non-blocking callback that looks processes up
+// (reading /proc while they still run) on a goroutine of its own, so
+// that a process that made one request and exited still has a cmdline.
+func recordProcesses(ctx context.Context, procs *metadata.Processes) func(types.UInt128Value) {
+	ch := make(chan types.UInt128Value, 1024)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case u := <-ch:
+				procs.Lookup(u)
+			}
+		}
+	}()
+	return func(u types.UInt128Value) {
+		select {
+		case ch <- u:
+		default: // busy: the process will be looked up at query time
+		}
+	}
 }

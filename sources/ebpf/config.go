@@ -1,6 +1,8 @@
 package ebpf
 
 import (
+	"github.com/pxq-dev/pxq/types"
+
 	"time"
 
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols"
@@ -22,6 +24,12 @@ type Config struct {
 	// OnlyPIDs, if not empty, restricts tracing to these processes (at most
 	// 1024). TraceSelf still applies.
 	OnlyPIDs []uint32
+
+	// OnConn, when set, is called with the process of every new
+	// connection, on the tracer's goroutine: it must not block. The
+	// metadata source uses it to record short-lived processes (a curl)
+	// while they still exist.
+	OnConn func(upid types.UInt128Value)
 
 	// Protocols are the parsers tried on each connection, in order.
 	// Default: HTTP/1.x, DNS.

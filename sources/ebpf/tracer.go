@@ -396,6 +396,9 @@ func (t *Tracer) conn(ev *event) *conntrack.Conn {
 		t.stats.ConnsEvicted++
 	}
 	t.stats.ConnsOpened++
+	if t.cfg.OnConn != nil {
+		t.cfg.OnConn(c.Info.UPID)
+	}
 	return c
 }
 
