@@ -57,7 +57,7 @@ func OptimizeWith(p *plan.Plan, rules []Rule) (*plan.Plan, error) {
 			}
 			// Rebuilding nodes is not a change unless the plan reads
 			// differently; this keeps the loop from spinning on copies.
-			if plan.Format(next) != plan.Format(p) {
+			if !plan.Equal(next, p) {
 				changed = true
 			}
 			p = next
