@@ -103,6 +103,17 @@ func (c StoreCatalog) Tables() []string {
 	return out
 }
 
+// Runner runs queries: the embedded engine, or a broker over its agents.
+// Front ends (the CLI, the gRPC API, the web UI) are written against it.
+type Runner interface {
+	// Run compiles q and streams its output tables to out.
+	Run(ctx context.Context, q Query, out exec.Output) error
+	// Catalog lists the tables queries can scan.
+	Catalog() lang.Catalog
+}
+
+var _ Runner = (*Engine)(nil)
+
 // Query is a request to run a script.
 type Query struct {
 	Script *scripts.Script
