@@ -109,6 +109,14 @@ func sliceRecord(schema *arrow.Schema, rec arrow.Record, lo, hi int64) arrow.Rec
 	return array.NewRecord(schema, cols, hi-lo)
 }
 
+// sliceArray returns rows [lo, hi) of a without copying.
+func sliceArray(a arrow.Array, lo, hi int64) arrow.Array {
+	if lo == 0 && hi == int64(a.Len()) {
+		return a
+	}
+	return array.NewSlice(a, lo, hi)
+}
+
 // takeArray returns a[idx[0]], a[idx[1]], …; an index below zero yields
 // the zero value of the type (outer joins).
 func takeArray(a arrow.Array, idx []int32) arrow.Array {
@@ -153,12 +161,21 @@ func takeArray(a arrow.Array, idx []int32) arrow.Array {
 			}
 		}
 		outOff := make([]int32, n+1)
-		outData := make([]byte, 0, size)
+		outData := make([]byte, size)
+		pos := int32(0)
 		for i, j := range idx {
 			if j >= 0 {
-				outData = append(outData, data[off[j]:off[j+1]]...)
+				lo, hi := off[j], off[j+1]
+				if hi-lo <= 16 {
+					for k := lo; k < hi; k++ {
+						outData[pos] = data[k]
+						pos++
+					}
+				} else {
+					pos += int32(copy(outData[pos:], data[lo:hi]))
+				}
 			}
-			outOff[i+1] = int32(len(outData))
+			outOff[i+1] = pos
 		}
 		return funcs.NewStringArray(outOff, outData)
 	case arrow.FIXED_SIZE_BINARY:

@@ -33,13 +33,14 @@ type keyTable interface {
 }
 
 func newKeyTable(ts []types.DataType) keyTable {
-	if len(ts) == 1 {
-		switch ts[0] {
-		case types.Int64, types.Time64NS:
-			return newIntTable(ts[0])
-		case types.String:
-			return &stringTable{bt: newBytesTable()}
-		}
+	if len(ts) > 1 {
+		return newMultiTable(ts)
+	}
+	switch ts[0] {
+	case types.Int64, types.Time64NS:
+		return newIntTable(ts[0])
+	case types.String:
+		return &stringTable{bt: newBytesTable()}
 	}
 	return newRowTable(ts)
 }
@@ -54,6 +55,112 @@ func compatibleKeys(a, b types.DataType) bool {
 		return t
 	}
 	return norm(a) == norm(b)
+}
+
+// multiTable keys on several columns a column at a time: each column
+// maps its values to per-column ids through its own typed table, and the
+// ids are then combined pairwise, (id so far << 32 | next column's id),
+// through integer tables. No row is encoded into bytes. The key values of
+// each final id are kept in typed columns for keys().
+type multiTable struct {
+	cols    []keyTable  // per column
+	comb    []*intTable // comb[k-1] combines columns 0..k-1 with column k
+	vals    []*colBuf   // key values per final id
+	colIDs  []uint32
+	acc     []uint32
+	packed  []int64
+	fcolIDs []int32
+	facc    []int32
+}
+
+func newMultiTable(ts []types.DataType) *multiTable {
+	t := &multiTable{}
+	for i, typ := range ts {
+		t.cols = append(t.cols, newKeyTable([]types.DataType{typ}))
+		t.vals = append(t.vals, newColBuf(typ))
+		if i > 0 {
+			t.comb = append(t.comb, newIntTable(types.Int64))
+		}
+	}
+	return t
+}
+
+func (t *multiTable) insert(cols []arrow.Array, n int, ids []uint32) {
+	if cap(t.colIDs) < n {
+		t.colIDs, t.acc, t.packed = make([]uint32, n), make([]uint32, n), make([]int64, n)
+	}
+	acc, colIDs, packed := t.acc[:n], t.colIDs[:n], t.packed[:n]
+	t.cols[0].insert(cols[:1], n, acc)
+	before := t.comb[len(t.comb)-1].len()
+	for k := 1; k < len(cols); k++ {
+		t.cols[k].insert(cols[k:k+1], n, colIDs)
+		for i := range packed {
+			packed[i] = int64(acc[i])<<32 | int64(colIDs[i])
+		}
+		out := acc
+		if k == len(cols)-1 {
+			out = ids[:n]
+		}
+		t.comb[k-1].insertVals(packed, out)
+		acc = out
+	}
+	// Keep the key values of the ids that appeared in this batch, in id
+	// order (ids are given in order of first appearance).
+	next := uint32(before)
+	for i, id := range ids[:n] {
+		if id == next {
+			for k, c := range cols {
+				t.vals[k].appendRow(c, i)
+			}
+			next++
+		}
+	}
+}
+
+func (t *multiTable) find(cols []arrow.Array, n int, ids []int32) {
+	if cap(t.fcolIDs) < n {
+		t.fcolIDs, t.facc, t.packed = make([]int32, n), make([]int32, n), make([]int64, n)
+	}
+	acc, colIDs, packed := t.facc[:n], t.fcolIDs[:n], t.packed[:n]
+	t.cols[0].find(cols[:1], n, acc)
+	for k := 1; k < len(cols); k++ {
+		t.cols[k].find(cols[k:k+1], n, colIDs)
+		for i := range packed {
+			if acc[i] < 0 || colIDs[i] < 0 {
+				packed[i] = -1
+			} else {
+				packed[i] = int64(acc[i])<<32 | int64(colIDs[i])
+			}
+		}
+		out := acc
+		if k == len(cols)-1 {
+			out = ids[:n]
+		}
+		t.comb[k-1].findVals(packed, out)
+		acc = out
+	}
+}
+
+func (t *multiTable) len() int { return t.comb[len(t.comb)-1].len() }
+func (t *multiTable) keys() []arrow.Array {
+	out := make([]arrow.Array, len(t.vals))
+	for i, c := range t.vals {
+		out[i] = c.array()
+	}
+	return out
+}
+func (t *multiTable) size() int64 {
+	var n int64
+	for _, c := range t.cols {
+		n += c.size()
+	}
+	for _, c := range t.comb {
+		n += c.size()
+	}
+	for _, c := range t.vals {
+		n += c.size()
+	}
+	return n
 }
 
 // intTable is an open-addressing hash table (linear probing, Fibonacci
@@ -99,8 +206,12 @@ func bitsLen(size int) int {
 }
 
 func (t *intTable) insert(cols []arrow.Array, n int, ids []uint32) {
-	vals := funcs.Int64s(cols[0])[:n]
-	ids = ids[:n]
+	t.insertVals(funcs.Int64s(cols[0])[:n], ids)
+}
+
+// insertVals sets ids[i] to the id of vals[i], adding new keys.
+func (t *intTable) insertVals(vals []int64, ids []uint32) {
+	ids = ids[:len(vals)]
 	slots, shift := t.slots, t.shift
 	mask := uint64(len(slots) - 1)
 	for i, k := range vals {
@@ -129,7 +240,12 @@ func (t *intTable) insert(cols []arrow.Array, n int, ids []uint32) {
 }
 
 func (t *intTable) find(cols []arrow.Array, n int, ids []int32) {
-	vals := funcs.Int64s(cols[0])[:n]
+	t.findVals(funcs.Int64s(cols[0])[:n], ids)
+}
+
+// findVals sets ids[i] to the id of vals[i], or -1. A negative value is
+// never a key of a combining table and finds nothing there.
+func (t *intTable) findVals(vals []int64, ids []int32) {
 	slots, shift := t.slots, t.shift
 	mask := uint64(len(slots) - 1)
 	for i, k := range vals {

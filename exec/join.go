@@ -291,9 +291,13 @@ func (j *joinOp) joinBatch() arrow.Record {
 	}
 	cols := make([]arrow.Array, len(j.outCol))
 	for i, c := range j.outCol {
-		if j.outProbe[i] {
+		switch {
+		case j.outProbe[i] && contiguous(pi):
+			// Each probe row matched once (a many-to-one join): no copy.
+			cols[i] = sliceArray(cur.Column(c), int64(pi[0]), int64(pi[0])+int64(len(pi)))
+		case j.outProbe[i]:
 			cols[i] = takeArray(cur.Column(c), pi)
-		} else {
+		default:
 			cols[i] = takeArray(j.buildCols[c], bi)
 		}
 	}

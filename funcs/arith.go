@@ -6,42 +6,44 @@ package funcs
 // IEEE rules apply) and modulo by zero yields 0.
 
 func init() {
-	addI := func(a, b int64) int64 { return a + b }
-	addF := func(a, b float64) float64 { return a + b }
+	addI := arithKernel[int64](tI, '+')
+	addT := arithKernel[int64](tT, '+')
+	addF := arithKernel[float64](tF, '+')
 	register("add", "a+b; string concatenation; time ± int",
-		sig(tI, numBinary(tI, addI), tI, tI),
-		sig(tF, numBinary(tF, addF), tF, tF),
-		sig(tF, numBinary(tF, addF), tF, tI),
-		sig(tF, numBinary(tF, addF), tI, tF),
-		sig(tT, numBinary(tT, addI), tT, tI),
-		sig(tT, numBinary(tT, addI), tI, tT),
+		sig(tI, addI, tI, tI),
+		sig(tF, addF, tF, tF),
+		sig(tF, addF, tF, tI),
+		sig(tF, addF, tI, tF),
+		sig(tT, addT, tT, tI),
+		sig(tT, addT, tI, tT),
 		sig(tS, concatKernel, tS, tS),
 	)
-	subI := func(a, b int64) int64 { return a - b }
-	subF := func(a, b float64) float64 { return a - b }
+	subI := arithKernel[int64](tI, '-')
+	subT := arithKernel[int64](tT, '-')
+	subF := arithKernel[float64](tF, '-')
 	register("subtract", "a-b; time-time is an int (ns), time-int a time",
-		sig(tI, numBinary(tI, subI), tI, tI),
-		sig(tF, numBinary(tF, subF), tF, tF),
-		sig(tF, numBinary(tF, subF), tF, tI),
-		sig(tF, numBinary(tF, subF), tI, tF),
-		sig(tI, numBinary(tI, subI), tT, tT),
-		sig(tT, numBinary(tT, subI), tT, tI),
-		sig(tI, numBinary(tI, subI), tI, tT),
+		sig(tI, subI, tI, tI),
+		sig(tF, subF, tF, tF),
+		sig(tF, subF, tF, tI),
+		sig(tF, subF, tI, tF),
+		sig(tI, subI, tT, tT),
+		sig(tT, subT, tT, tI),
+		sig(tI, subI, tI, tT),
 	)
-	mulI := func(a, b int64) int64 { return a * b }
-	mulF := func(a, b float64) float64 { return a * b }
+	mulI := arithKernel[int64](tI, '*')
+	mulF := arithKernel[float64](tF, '*')
 	register("multiply", "a*b",
-		sig(tI, numBinary(tI, mulI), tI, tI),
-		sig(tF, numBinary(tF, mulF), tF, tF),
-		sig(tF, numBinary(tF, mulF), tF, tI),
-		sig(tF, numBinary(tF, mulF), tI, tF),
+		sig(tI, mulI, tI, tI),
+		sig(tF, mulF, tF, tF),
+		sig(tF, mulF, tF, tI),
+		sig(tF, mulF, tI, tF),
 	)
-	div := func(a, b float64) float64 { return a / b }
+	div := arithKernel[float64](tF, '/')
 	register("divide", "a/b, always FLOAT64 (IEEE: x/0 is ±Inf or NaN)",
-		sig(tF, numBinary(tF, div), tI, tI),
-		sig(tF, numBinary(tF, div), tF, tF),
-		sig(tF, numBinary(tF, div), tF, tI),
-		sig(tF, numBinary(tF, div), tI, tF),
+		sig(tF, div, tI, tI),
+		sig(tF, div, tF, tF),
+		sig(tF, div, tF, tI),
+		sig(tF, div, tI, tF),
 	)
 	mod := func(a, b int64) int64 {
 		if b == 0 {

@@ -3,6 +3,8 @@ package funcs
 import (
 	"math"
 
+	"github.com/apache/arrow/go/v15/arrow"
+
 	"github.com/pxq-dev/pxq/types"
 )
 
@@ -183,9 +185,7 @@ func logicKernel(isAnd bool) Kernel {
 	}
 }
 
-func isBoolArray(a interface{ DataType() arrowDataType }) bool {
-	return a.DataType().ID() == boolID
-}
+func isBoolArray(a arrow.Array) bool { return a.DataType().ID() == arrow.BOOL }
 
 func clearTail(bits []byte, n int) {
 	if n%8 != 0 {

@@ -15,7 +15,7 @@ import (
 
 func init() {
 	register("contains", "whether s contains sub", sig(tB, containsKernel, tS, tS))
-	register("length", "length of s in bytes", sig(tI, fn1(rStr, tI, func(s string) int64 { return int64(len(s)) }), tS))
+	register("length", "length of s in bytes", sig(tI, lengthKernel, tS))
 	register("find", "byte index of the first sub in s, or -1",
 		sig(tI, fn2(rStr, rStr, tI, func(s, sub string) int64 { return int64(strings.Index(s, sub)) }), tS, tS))
 	register("substring", "s[pos:pos+len] (clamped to s); \"\" when pos < 0, pos > len(s) or len < 0",
@@ -176,4 +176,18 @@ func replaceKernel(ctx *Context, args []Value, n int) (Value, error) {
 		return fn1(rStr, tS, func(s string) string { return re.ReplaceAllString(s, t) })(ctx, args[1:2], n)
 	}
 	return fn2(rStr, rStr, tS, func(s, r string) string { return re.ReplaceAllString(s, tmpl(r)) })(ctx, args[1:], n)
+}
+
+// lengthKernel reads lengths straight from the offsets.
+func lengthKernel(ctx *Context, args []Value, n int) (Value, error) {
+	if args[0].IsConst() {
+		s, err := ConstString(args[0].Const)
+		return Value{Const: int64(len(s))}, err
+	}
+	off, _ := StringParts(args[0].Array)
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = int64(off[i+1] - off[i])
+	}
+	return Value{Array: NewInt64Array(out)}, nil
 }

@@ -378,17 +378,6 @@ func ArrayValue(a arrow.Array, i int) any {
 	panic(fmt.Sprintf("funcs: unsupported array type %v", a.DataType()))
 }
 
-func mem(ctx *Context) memory.Allocator {
-	if ctx == nil || ctx.Mem == nil {
-		return memory.DefaultAllocator
-	}
-	return ctx.Mem
-}
-
-type arrowDataType = arrow.DataType
-
-const boolID = arrow.BOOL
-
 // bytesString views b as a string without copying; the string must not
 // outlive b's use.
 func bytesString(b []byte) string {

@@ -231,7 +231,7 @@ func fold(c *plan.Call, o *funcs.Overload) plan.Expr {
 // contextual lists functions whose value depends on where or when the
 // query runs, so they are never folded at compile time.
 var contextual = map[string]bool{
-	"asid": true, "_exec_hostname": true, "_exec_host_num_cpus": true, "nslookup": true,
+	"asid": true, "upid": true, "_exec_hostname": true, "_exec_host_num_cpus": true, "nslookup": true,
 	"vizier_id": true, "vizier_name": true, "vizier_namespace": true, "get_cidrs": true,
 }
 

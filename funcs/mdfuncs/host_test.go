@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/memory"
@@ -28,6 +29,19 @@ func upidOf(t *testing.T, pid int) types.UInt128Value {
 		t.Fatal(err)
 	}
 	return types.UPID(0, uint32(pid), ticks*10_000_000)
+}
+
+// waitExec waits until pid runs prog: right after fork, /proc shows the
+// parent's command line.
+func waitExec(t *testing.T, pid int, prog string) {
+	t.Helper()
+	for i := 0; i < 200; i++ {
+		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); err == nil && strings.HasPrefix(string(b), prog) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("pid %d did not exec %s", pid, prog)
 }
 
 func upidArray(mem memory.Allocator, us ...types.UInt128Value) *array.FixedSizeBinary {
@@ -104,6 +118,7 @@ func TestHostMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	waitExec(t, cmd.Process.Pid, "sleep")
 	u := upidOf(t, cmd.Process.Pid)
 	unknown := types.UPID(0, 1<<30, 1)
 	ctx := &funcs.Context{Mem: mem, Meta: h}

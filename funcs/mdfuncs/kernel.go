@@ -31,28 +31,68 @@ func allocator(ctx *funcs.Context) memory.Allocator {
 // result is what a metadata function yields: a string or a time.
 type result interface{ string | int64 }
 
-// distinct calls emit with f(at(i)) for every row i < n, calling f once
-// per distinct key: a run of equal keys costs a comparison, any other
-// repeat a map lookup.
-func distinct[K comparable, R any](n int, at func(int) K, f func(K) R, emit func(R)) {
-	cache := make(map[K]R)
+// distinct resolves every row i < n to f(at(i)), calling f once per
+// distinct key: a run of equal keys costs a comparison, any other repeat
+// a map lookup. Row i's result is vals[idx[i]].
+func distinct[K comparable, R any](n int, at func(int) K, f func(K) R) (idx []int32, vals []R) {
+	idx = make([]int32, n)
+	seen := make(map[K]int32)
 	var lastK K
-	var lastR R
-	have := false
+	last := int32(-1)
 	for i := 0; i < n; i++ {
 		k := at(i)
-		if have && k == lastK {
-			emit(lastR)
+		if last >= 0 && k == lastK {
+			idx[i] = last
 			continue
 		}
-		r, ok := cache[k]
+		j, ok := seen[k]
 		if !ok {
-			r = f(k)
-			cache[k] = r
+			j = int32(len(vals))
+			vals = append(vals, f(k))
+			seen[k] = j
 		}
-		lastK, lastR, have = k, r, true
-		emit(r)
+		lastK, last = k, j
+		idx[i] = j
 	}
+	return idx, vals
+}
+
+// stringColumn builds the string column whose row i is vals[idx[i]],
+// writing offsets and bytes straight into two buffers.
+func stringColumn(mem memory.Allocator, idx []int32, vals []string) arrow.Array {
+	total := 0
+	for _, j := range idx {
+		total += len(vals[j])
+	}
+	offsets := memory.NewResizableBuffer(mem)
+	offsets.Resize((len(idx) + 1) * arrow.Int32SizeBytes)
+	data := memory.NewResizableBuffer(mem)
+	data.Resize(total)
+	offs := arrow.Int32Traits.CastFromBytes(offsets.Bytes())
+	d := data.Bytes()
+	pos := 0
+	for i, j := range idx {
+		offs[i] = int32(pos)
+		pos += copy(d[pos:], vals[j])
+	}
+	offs[len(idx)] = int32(pos)
+	ad := array.NewData(arrow.BinaryTypes.String, len(idx), []*memory.Buffer{nil, offsets, data}, nil, 0, 0)
+	out := array.NewStringData(ad)
+	ad.Release()
+	offsets.Release()
+	data.Release()
+	return out
+}
+
+// timeColumn builds the TIME64NS column whose row i is vals[idx[i]].
+func timeColumn(mem memory.Allocator, idx []int32, vals []int64) arrow.Array {
+	b := array.NewTimestampBuilder(mem, types.TimeType)
+	defer b.Release()
+	b.Reserve(len(idx))
+	for _, j := range idx {
+		b.UnsafeAppend(arrow.Timestamp(vals[j]))
+	}
+	return b.NewArray()
 }
 
 // stringsAt returns a reader of string column a ("" for nulls).
@@ -107,20 +147,6 @@ func constOf[K any](v funcs.Value) (K, error) {
 	return k, nil
 }
 
-// stringBuilder returns a builder of n strings and its append function.
-func stringBuilder(mem memory.Allocator, n int) (*array.StringBuilder, func(string)) {
-	b := array.NewStringBuilder(mem)
-	b.Reserve(n)
-	return b, b.Append
-}
-
-// finish turns a builder into a result column.
-func finish(b array.Builder) funcs.Value {
-	a := b.NewArray()
-	b.Release()
-	return funcs.Value{Array: a}
-}
-
 // unary makes the kernel of a one-argument function: read an argument of
 // key type K with reader, resolve each distinct key once with f, whose
 // result is a string or a time (int64 ns).
@@ -141,18 +167,13 @@ func unary[K comparable, R result](reader func(arrow.Array) (func(int) K, error)
 		if err != nil {
 			return funcs.Value{}, err
 		}
-		// A type switch, not a generic builder: boxing each row's result
-		// in an interface would allocate per row.
 		switch g := any(f).(type) {
 		case func(metadata.Provider, K) string:
-			b, add := stringBuilder(allocator(ctx), n)
-			distinct(n, at, func(k K) string { return g(m, k) }, add)
-			return finish(b), nil
+			idx, vals := distinct(n, at, func(k K) string { return g(m, k) })
+			return funcs.Value{Array: stringColumn(allocator(ctx), idx, vals)}, nil
 		case func(metadata.Provider, K) int64:
-			b := array.NewTimestampBuilder(allocator(ctx), types.TimeType)
-			b.Reserve(n)
-			distinct(n, at, func(k K) int64 { return g(m, k) }, func(t int64) { b.UnsafeAppend(arrow.Timestamp(t)) })
-			return finish(b), nil
+			idx, vals := distinct(n, at, func(k K) int64 { return g(m, k) })
+			return funcs.Value{Array: timeColumn(allocator(ctx), idx, vals)}, nil
 		}
 		return funcs.Value{}, fmt.Errorf("mdfuncs: unsupported result type %T", f)
 	}
@@ -195,28 +216,47 @@ func ipAtTime(ctx *funcs.Context, args []funcs.Value, n int) (funcs.Value, error
 			return funcs.Value{}, err
 		}
 	}
-	b, add := stringBuilder(allocator(ctx), n)
-	leases := make(map[string][]metadata.IPLease)
-	lastIP, have := "", false
-	var last []metadata.IPLease
+	// Each distinct IP's leases are fetched once, with the output slot of
+	// each lease's pod; a row then costs a scan of its IP's (short) list.
+	type ipLeases struct {
+		leases []metadata.IPLease
+		slots  []int32
+	}
+	idx := make([]int32, n)
+	vals := []string{""}
+	slot := map[string]int32{"": 0}
+	byIP := make(map[string]*ipLeases)
+	var lastIP string
+	var cur *ipLeases
 	for i := 0; i < n; i++ {
-		ip := ipAt(i)
-		if !have || ip != lastIP {
-			l, ok := leases[ip]
-			if !ok {
-				l = m.IPHistory(ip)
-				leases[ip] = l
+		if ip := ipAt(i); cur == nil || ip != lastIP {
+			cur = byIP[ip]
+			if cur == nil {
+				cur = &ipLeases{leases: m.IPHistory(ip)}
+				for _, l := range cur.leases {
+					j, ok := slot[l.PodUID]
+					if !ok {
+						j = int32(len(vals))
+						vals = append(vals, l.PodUID)
+						slot[l.PodUID] = j
+					}
+					cur.slots = append(cur.slots, j)
+				}
+				byIP[ip] = cur
 			}
-			lastIP, last, have = ip, l, true
+			lastIP = ip
 		}
-		switch {
-		case len(last) == 0:
-			add("")
-		case len(last) == 1 && last[0].Covers(tAt(i)):
-			add(last[0].PodUID)
-		default:
-			add(metadata.PickLease(last, tAt(i)))
+		t := tAt(i)
+		if t == 0 {
+			idx[i] = slot[metadata.PickLease(cur.leases, 0)]
+			continue
+		}
+		for k := len(cur.leases) - 1; k >= 0; k-- {
+			if cur.leases[k].Covers(t) {
+				idx[i] = cur.slots[k]
+				break
+			}
 		}
 	}
-	return finish(b), nil
+	return funcs.Value{Array: stringColumn(allocator(ctx), idx, vals)}, nil
 }
