@@ -64,7 +64,7 @@ func Cell(v any, sem types.SemanticType) string {
 		case types.STBytes:
 			return Bytes(x)
 		case types.STPercent:
-			return Float(x*100) + "%"
+			return trim3(x*100) + "%"
 		case types.STThroughputPerNS:
 			return Float(x*1e9) + "/s"
 		case types.STThroughputBytesPerNS:

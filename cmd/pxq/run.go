@@ -11,8 +11,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pxq-dev/pxq/demo"
 	"github.com/pxq-dev/pxq/engine"
 	"github.com/pxq-dev/pxq/format"
+	"github.com/pxq-dev/pxq/metadata"
 	"github.com/pxq-dev/pxq/schema"
 	"github.com/pxq-dev/pxq/scripts"
 )
@@ -29,6 +31,9 @@ type runFlags struct {
 	maxWidth  int
 	maxRows   int64
 	saveTo    string
+	// asOf is the query's now when it is not the present: the end of a
+	// capture loaded with --capture (and no --collect).
+	asOf time.Time
 }
 
 func (f *runFlags) register(c *cobra.Command) {
@@ -36,7 +41,7 @@ func (f *runFlags) register(c *cobra.Command) {
 	c.Flags().StringVarP(&f.output, "output", "o", "table", "output format: table, json, csv or arrow")
 	c.Flags().StringVar(&f.startTime, "start-time", "", "shorthand for --arg start_time=VALUE (e.g. -10m)")
 	c.Flags().StringArrayVar(&f.tables, "table", nil, "load a table from a file: --table http_events=events.parquet (.arrow, .parquet, .csv)")
-	c.Flags().StringVar(&f.capture, "capture", "", "load a capture folder (one file per table, as `pxq capture` writes)")
+	c.Flags().StringVar(&f.capture, "capture", "", "load a capture folder (one file per table, as `pxq capture` writes); relative times count back from its end")
 	c.Flags().DurationVar(&f.collect, "collect", 0, "trace this host for this long (eBPF and /proc) before running the script")
 	c.Flags().StringArrayVar(&f.scripts, "scripts", nil, "a folder of your own scripts, searched before the library (repeatable; also $PXQ_SCRIPTS)")
 	c.Flags().IntVar(&f.maxWidth, "max-width", 60, "widest a text cell gets before it is cut")
@@ -101,6 +106,9 @@ func runScript(ctx context.Context, stdout, stderr io.Writer, ref string, f *run
 	if err != nil {
 		return usageError{err}
 	}
+	if remoteF.broker != "" {
+		return runRemote(ctx, stdout, stderr, s, args, f)
+	}
 	eng, stop, err := newLocalEngine(ctx, stderr, f)
 	if err != nil {
 		return err
@@ -111,7 +119,11 @@ func runScript(ctx context.Context, stdout, stderr io.Writer, ref string, f *run
 	}
 	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt)
 	defer cancel()
-	tables, err := eng.Collect(ctx, engine.Query{Script: s, Args: args})
+	q := engine.Query{Script: s, Args: args}
+	if f.collect == 0 {
+		q.Now = f.asOf
+	}
+	tables, err := eng.Collect(ctx, q)
 	if err != nil {
 		return err
 	}
@@ -137,9 +149,16 @@ func newLocalEngine(ctx context.Context, stderr io.Writer, f *runFlags) (*engine
 		}
 	}
 	if f.capture != "" {
-		if err := eng.Store().LoadCapture(f.capture); err != nil {
+		var procs *metadata.Processes
+		if h, ok := meta.(*metadata.Host); ok {
+			procs = h.Processes()
+		}
+		end, err := demo.LoadCapture(f.capture, eng.Store(), procs)
+		if err != nil {
 			return nil, nil, err
 		}
+		// Relative times ('-5m') count back from the capture's end.
+		f.asOf = time.Unix(0, end+int64(time.Second))
 	}
 	stop := func() {}
 	if f.collect > 0 {

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/pxq-dev/pxq/agent"
+	"github.com/pxq-dev/pxq/api/agentpb"
+	"github.com/pxq-dev/pxq/engine"
+	"github.com/pxq-dev/pxq/server"
+)
+
+// agentFlags are pxq agent's flags.
+type agentFlags struct {
+	listen   string
+	nodeName string
+	asid     uint32
+	sec      securityFlags
+}
+
+var agentF agentFlags
+
+var agentCmd = &cobra.Command{
+	Use:   "agent",
+	Short: "Run this node's agent: sources, table store and the fragment service for a broker",
+	Long: `pxq agent traces this node (eBPF and /proc), keeps the rows in its table store,
+and runs the node fragments that a pxq broker sends it, streaming their
+results back as Arrow IPC. On Kubernetes it runs as a DaemonSet (see deploy/).
+
+The agent must accept only its broker: give it --token-file (the broker sends
+the same token with --agent-token-file) and/or --tls-cert, --tls-key and
+--tls-client-ca (the broker presents a client certificate). Without either it
+listens on 127.0.0.1 only.`,
+	Example: `  sudo pxq agent --listen :50052 --token-file /etc/pxq/agent-token`,
+	Args:    cobra.NoArgs,
+	RunE: func(c *cobra.Command, _ []string) error {
+		return runAgent(c.Context(), c.ErrOrStderr(), &agentF)
+	},
+}
+
+func init() {
+	f := agentCmd.Flags()
+	f.StringVar(&agentF.listen, "listen", "127.0.0.1:50052", "gRPC address (host:port)")
+	f.StringVar(&agentF.nodeName, "node-name", os.Getenv("NODE_NAME"), "this node's name (default $NODE_NAME, else the hostname)")
+	f.Uint32Var(&agentF.asid, "asid", 0, "this agent's short id in UPIDs (default: a hash of the node name)")
+	agentF.sec.register(agentCmd, "the broker's --agent-token-file")
+	rootCmd.AddCommand(agentCmd)
+}
+
+func runAgent(ctx context.Context, stderr io.Writer, f *agentFlags) error {
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	ctx, cancel := signalContext(ctx)
+	defer cancel()
+	node := f.nodeName
+	if node == "" {
+		node, _ = os.Hostname()
+	}
+	asid := f.asid
+	if asid == 0 {
+		h := fnv.New32a()
+		h.Write([]byte(node))
+		asid = h.Sum32()>>1 | 1
+	}
+	lis, opts, err := f.sec.listen(f.listen, log)
+	if err != nil {
+		return err
+	}
+	// TODO: on Kubernetes, answer metadata functions from the API
+	// (sources/k8s) once its provider can be started from here.
+	eng, err := engine.New(engine.Config{Meta: hostMetadata(stderr), Hostname: node, ASID: asid})
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	srcs, err := startSources(ctx, stderr, eng, sourceOptions{})
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	defer srcs.Close()
+	gs := grpc.NewServer(opts...)
+	agentpb.RegisterAgentServiceServer(gs, agent.New(agent.Config{Engine: eng, Hostname: node, ASID: asid, Log: log}))
+	h := health.NewServer()
+	h.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	h.SetServingStatus(agentpb.AgentService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(gs, h)
+	log.Info("pxq agent", "addr", lis.Addr().String(), "node", node, "asid", asid, "tracing", srcs.Tracing())
+	return serveUntilDone(ctx, log, gs, lis, "", server.Runner{}, nil, &f.sec)
+}

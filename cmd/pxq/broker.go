@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pxq-dev/pxq/broker"
+	"github.com/pxq-dev/pxq/metadata"
+	"github.com/pxq-dev/pxq/scripts"
+	"github.com/pxq-dev/pxq/server"
+	"github.com/pxq-dev/pxq/server/auth"
+)
+
+// brokerFlags are pxq broker's flags.
+type brokerFlags struct {
+	listen       string
+	http         string
+	agents       string
+	agentsDNS    string
+	queryTimeout time.Duration
+	scripts      []string
+	sec          securityFlags
+	dial         auth.ClientConfig
+}
+
+var brokerF brokerFlags
+
+var brokerCmd = &cobra.Command{
+	Use:   "broker",
+	Short: "Run the query broker: plan scripts, run them on the agents, merge, serve the API",
+	Long: `pxq broker serves the public gRPC API (Pixie's VizierService, pxq's PxqService,
+gRPC health and reflection) over a set of pxq agents. It compiles each script
+against the union of the agents' tables, sends the node fragment of the plan
+to every agent, and merges their partial results (partial aggregates, joins,
+limits) as they stream in.
+
+An agent that is down, fails or misses the query's deadline is left out and
+named in a warning (in the pxq-warning trailer, and in PxqService's stats);
+clients that want all or nothing send the header pxq-all-or-nothing: true.
+
+Agents come from --agents (a static list) or --agents-dns (every address of a
+DNS name, e.g. a headless Service over the agents' DaemonSet).`,
+	Example: `  pxq broker --agents 10.0.0.1:50052,10.0.0.2:50052 --agent-token-file /etc/pxq/agent-token
+  pxq broker --agents-dns pxq-agent.pxq.svc.cluster.local:50052 --listen :50051 --token-file /etc/pxq/token`,
+	Args: cobra.NoArgs,
+	RunE: func(c *cobra.Command, _ []string) error {
+		return runBroker(c.Context(), c.ErrOrStderr(), &brokerF)
+	},
+}
+
+func init() {
+	f := brokerCmd.Flags()
+	f.StringVar(&brokerF.listen, "listen", "127.0.0.1:50051", "gRPC address of the public API (host:port)")
+	f.StringVar(&brokerF.http, "http", "", "also serve the web UI on this address (host:port; same --token-file)")
+	f.StringVar(&brokerF.agents, "agents", "", "the agents' addresses: host:port,host:port,…")
+	f.StringVar(&brokerF.agentsDNS, "agents-dns", "", "discover agents as every address of this name: name:port")
+	f.DurationVar(&brokerF.queryTimeout, "query-timeout", broker.DefaultQueryTimeout, "deadline of a query whose client sets none")
+	f.StringArrayVar(&brokerF.scripts, "scripts", nil, "a folder of your own scripts, searched before the library (repeatable)")
+	brokerF.sec.register(brokerCmd, "clients send it as authorization: Bearer or pixie-api-key")
+	f.StringVar(&brokerF.dial.TokenFile, "agent-token-file", "", "send this token to the agents")
+	f.StringVar(&brokerF.dial.CAFile, "agent-ca", "", "verify the agents' TLS certificates with these CAs (turns TLS on)")
+	f.StringVar(&brokerF.dial.CertFile, "agent-cert", "", "client certificate for the agents' mutual TLS")
+	f.StringVar(&brokerF.dial.KeyFile, "agent-key", "", "the client certificate's key")
+	f.StringVar(&brokerF.dial.ServerName, "agent-server-name", "", "name to check in the agents' certificates")
+	rootCmd.AddCommand(brokerCmd)
+}
+
+func runBroker(ctx context.Context, stderr io.Writer, f *brokerFlags) error {
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	ctx, cancel := signalContext(ctx)
+	defer cancel()
+	cfg := broker.Config{Dial: f.dial, QueryTimeout: f.queryTimeout, Log: log,
+		// TODO: cluster metadata (sources/k8s) for the functions that
+		// run on the broker, once its provider can be started from here.
+		Meta: metadata.None{}}
+	switch {
+	case f.agents != "" && f.agentsDNS != "":
+		return usagef("give --agents or --agents-dns, not both")
+	case f.agents != "":
+		for _, a := range strings.Split(f.agents, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				cfg.Agents = append(cfg.Agents, a)
+			}
+		}
+	case f.agentsDNS != "":
+		d, err := broker.DNSDiscovery(f.agentsDNS)
+		if err != nil {
+			return usageError{err}
+		}
+		cfg.Discover = d
+	default:
+		return usagef("no agents: give --agents host:port,… or --agents-dns name:port")
+	}
+	b, err := broker.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	lis, opts, err := f.sec.listen(f.listen, log)
+	if err != nil {
+		return err
+	}
+	lib := scripts.NewLibrary(f.scripts...)
+	g := server.New(server.Config{Backend: b, Library: lib, Log: log}).NewGRPCServer(opts...)
+	log.Info("pxq broker: gRPC API", "addr", lis.Addr().String(), "agents", len(cfg.Agents), "agents_dns", f.agentsDNS)
+	return serveUntilDone(ctx, log, g, lis, f.http, server.Runner{Backend: b}, lib, &f.sec)
+}

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+
+	"github.com/pxq-dev/pxq/scripts"
+	"github.com/pxq-dev/pxq/server"
+	"github.com/pxq-dev/pxq/server/auth"
+)
+
+// securityFlags secure a gRPC server: TLS, mutual TLS, a bearer token.
+type securityFlags struct {
+	cert, key, clientCA string
+	tokenFile           string
+	insecure            bool
+}
+
+func (s *securityFlags) register(c *cobra.Command, who string) {
+	c.Flags().StringVar(&s.cert, "tls-cert", "", "serve TLS with this certificate chain (PEM)")
+	c.Flags().StringVar(&s.key, "tls-key", "", "the TLS certificate's private key (PEM)")
+	c.Flags().StringVar(&s.clientCA, "tls-client-ca", "", "require client certificates signed by these CAs (mutual TLS)")
+	c.Flags().StringVar(&s.tokenFile, "token-file", "", "require this bearer token on every call ("+who+"; file holding the token)")
+	c.Flags().BoolVar(&s.insecure, "insecure", false, "listen on the given address even with no token and no client CA")
+}
+
+func (s *securityFlags) config() auth.ServerConfig {
+	return auth.ServerConfig{CertFile: s.cert, KeyFile: s.key, ClientCAFile: s.clientCA, TokenFile: s.tokenFile}
+}
+
+// listenGRPC applies the security flags: it returns the server options
+// and a listener, on loopback only when nothing restricts callers.
+func (s *securityFlags) listen(addr string, log *slog.Logger) (net.Listener, []grpc.ServerOption, error) {
+	cfg := s.config()
+	opts, err := cfg.ServerOptions()
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	bound, note, err := auth.BindAddr(addr, cfg.Secured(), s.insecure)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	if note != "" {
+		log.Warn(note)
+	}
+	lis, err := net.Listen("tcp", bound)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen %s: %w", bound, err)
+	}
+	return lis, opts, nil
+}
+
+// serveFlags are pxq serve's flags.
+type serveFlags struct {
+	listen string
+	http   string
+	sec    securityFlags
+	run    runFlags
+}
+
+var serveF serveFlags
+
+var serveCmd = &cobra.Command{
+	Use:   "serve",
+	Short: "Serve the public gRPC API over this host's data (embedded: no agents)",
+	Long: `pxq serve runs the embedded engine over this host's live data (eBPF and /proc)
+or over files, and serves pxq's public gRPC API: Pixie's VizierService (usable
+by Pixie's Go and Python clients in direct mode), pxq's own PxqService, gRPC
+health and reflection.
+
+Without --token-file or --tls-client-ca it listens on 127.0.0.1 only.`,
+	Example: `  sudo pxq serve
+  pxq serve --capture ./shop --listen 127.0.0.1:50051
+  pxq serve --listen :50051 --token-file /etc/pxq/token --tls-cert tls.crt --tls-key tls.key`,
+	Args: cobra.NoArgs,
+	RunE: func(c *cobra.Command, _ []string) error {
+		return runServe(c.Context(), c.ErrOrStderr(), &serveF)
+	},
+}
+
+func init() {
+	f := serveCmd.Flags()
+	f.StringVar(&serveF.listen, "listen", "127.0.0.1:50051", "gRPC address (host:port)")
+	f.StringVar(&serveF.http, "http", "", "also serve the web UI on this address (host:port; same --token-file)")
+	serveF.sec.register(serveCmd, "Pixie clients send it as pixie-api-key")
+	f.StringArrayVar(&serveF.run.tables, "table", nil, "load a table from a file instead of tracing: --table http_events=events.parquet")
+	f.StringVar(&serveF.run.capture, "capture", "", "load a capture folder instead of tracing this host")
+	f.StringArrayVar(&serveF.run.scripts, "scripts", nil, "a folder of your own scripts, searched before the library (repeatable)")
+	rootCmd.AddCommand(serveCmd)
+}
+
+func runServe(ctx context.Context, stderr io.Writer, f *serveFlags) error {
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	ctx, cancel := signalContext(ctx)
+	defer cancel()
+	lis, opts, err := f.sec.listen(f.listen, log)
+	if err != nil {
+		return err
+	}
+	eng, stop, err := newLocalEngine(ctx, stderr, &f.run)
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	defer stop()
+	if f.run.capture == "" && len(f.run.tables) == 0 {
+		srcs, err := startSources(ctx, stderr, eng, sourceOptions{})
+		if err != nil {
+			lis.Close()
+			return err
+		}
+		defer srcs.Close()
+	}
+	lib := scripts.NewLibrary(f.run.scripts...)
+	backend := server.Local{Engine: eng}
+	cfg := server.Config{Backend: backend, Library: lib, Log: log}
+	if asOf := f.run.asOf; !asOf.IsZero() {
+		// Relative times count back from the end of the capture.
+		cfg.Now = func() time.Time { return asOf }
+	}
+	g := server.New(cfg).NewGRPCServer(opts...)
+	log.Info("pxq serve: gRPC API", "addr", lis.Addr().String())
+	return serveUntilDone(ctx, log, g, lis, f.http, server.Runner{Backend: backend}, lib, &f.sec)
+}
+
+// signalContext ends on SIGINT or SIGTERM.
+func signalContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+}
+
+// serveUntilDone serves g on lis (and the web UI on httpAddr when set)
+// until ctx ends, then stops gracefully, cutting off streams after 5 s.
+func serveUntilDone(ctx context.Context, log *slog.Logger, g *grpc.Server, lis net.Listener, httpAddr string, runner server.Runner, lib *scripts.Library, sec *securityFlags) error {
+	errc := make(chan error, 2)
+	go func() { errc <- g.Serve(lis) }()
+	var hs *http.Server
+	if httpAddr != "" {
+		token := ""
+		if sec.tokenFile != "" {
+			b, err := os.ReadFile(sec.tokenFile)
+			if err != nil {
+				g.Stop()
+				return fmt.Errorf("token file: %w", err)
+			}
+			token = string(trimSpace(b))
+		}
+		hl, err := net.Listen("tcp", httpAddr)
+		if err != nil {
+			g.Stop()
+			return fmt.Errorf("--http %s: %w", httpAddr, err)
+		}
+		if !isLoopback(hl.Addr()) && token == "" {
+			hl.Close()
+			g.Stop()
+			return usagef("--http %s is reachable from other hosts: pass --token-file", httpAddr)
+		}
+		mux := http.NewServeMux()
+		mountUI(mux, runner, lib, token)
+		hs = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- hs.Serve(hl) }()
+		log.Info("web UI", "url", "http://"+hl.Addr().String()+"/")
+	}
+	var err error
+	select {
+	case err = <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+	case <-ctx.Done():
+	}
+	done := make(chan struct{})
+	go func() { g.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		g.Stop()
+	}
+	if hs != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		hs.Shutdown(sctx)
+	}
+	return err
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r' || b[len(b)-1] == ' ') {
+		b = b[:len(b)-1]
+	}
+	return b
+}

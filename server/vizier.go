@@ -1,0 +1,351 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/pxq-dev/pxq/api/vizierpb"
+	"github.com/pxq-dev/pxq/exec"
+	"github.com/pxq-dev/pxq/lang"
+	"github.com/pxq-dev/pxq/table"
+	"github.com/pxq-dev/pxq/types"
+)
+
+// Request metadata keys pxq reads besides Pixie's.
+const (
+	// MDAllOrNothing set to "true" fails a query that an agent did not
+	// answer, instead of returning partial results with warnings.
+	MDAllOrNothing = "pxq-all-or-nothing"
+	// MDWarning is the trailer key of each warning of a query.
+	MDWarning = "pxq-warning"
+)
+
+// maxBatchBytes bounds the column bytes of one RowBatchData; gRPC
+// clients accept 4 MiB messages by default.
+const maxBatchBytes = 1 << 20
+
+// HealthInterval is how often HealthCheck repeats its status.
+var HealthInterval = 5 * time.Second
+
+// vizier implements vizierpb.VizierServiceServer.
+type vizier struct {
+	vizierpb.UnimplementedVizierServiceServer
+	s *Server
+}
+
+// Register adds the public services (VizierService and PxqService) to
+// a gRPC server.
+func (s *Server) Register(g *grpc.Server) {
+	vizierpb.RegisterVizierServiceServer(g, &vizier{s: s})
+	registerPxq(g, s)
+}
+
+// ExecuteScript runs a script and streams its tables as Pixie's clients
+// expect: per table its meta_data, then its batches (the last with eos),
+// then one execution_stats; every response carries the query id. A
+// script's mistake comes back in-stream as status INVALID_ARGUMENT with
+// the compiler error's line, column and message.
+func (v *vizier) ExecuteScript(req *vizierpb.ExecuteScriptRequest, stream vizierpb.VizierService_ExecuteScriptServer) error {
+	if req.GetQueryStr() == "" && req.GetQueryId() != "" {
+		// Pixie's Go client resends the request this way after a
+		// RST_STREAM to resume the query.
+		return status.Errorf(codes.FailedPrecondition, "pxq cannot resume query %s: results are not kept after a stream breaks; run the script again", req.GetQueryId())
+	}
+	if req.GetMutation() {
+		return status.Error(codes.Unimplemented, "pxq does not run mutations (dynamic tracepoints)")
+	}
+	ctx := stream.Context()
+	qid := newQueryID()
+	r := request{script: scriptOf(req.GetQueryName(), req.GetQueryStr()), opts: ExecOptions{QueryID: qid}}
+	md, _ := metadata.FromIncomingContext(ctx)
+	for _, v := range md.Get(MDAllOrNothing) {
+		r.opts.AllOrNothing = r.opts.AllOrNothing || strings.EqualFold(v, "true")
+	}
+	for _, f := range req.GetExecFuncs() {
+		c := lang.FuncCall{Func: f.GetFuncName(), Output: f.GetOutputTablePrefix(), Args: map[string]string{}}
+		if c.Output == "" {
+			c.Output = c.Func
+		}
+		for _, a := range f.GetArgValues() {
+			c.Args[a.GetName()] = a.GetValue()
+		}
+		r.funcs = append(r.funcs, c)
+	}
+	out := &vizierOutput{stream: stream, qid: qid}
+	st, err := v.s.run(ctx, r, out)
+	if len(st.warnings) > 0 {
+		for _, w := range st.warnings {
+			stream.SetTrailer(metadata.Pairs(MDWarning, w))
+		}
+	}
+	if err != nil {
+		var ce *CompileError
+		switch {
+		case errors.As(err, &ce):
+			return stream.Send(compileErrorResponse(qid, ce))
+		case errors.Is(err, exec.ErrMemoryLimit) && !out.started:
+			return stream.Send(compileErrorResponse(qid, &CompileError{Msg: err.Error()}))
+		}
+		return toStatus(ctx, err)
+	}
+	return stream.Send(&vizierpb.ExecuteScriptResponse{QueryId: qid, Result: &vizierpb.ExecuteScriptResponse_Data{Data: &vizierpb.QueryData{
+		ExecutionStats: &vizierpb.QueryExecutionStats{
+			Timing:           &vizierpb.QueryTimingInfo{ExecutionTimeNs: st.exec.Nanoseconds(), CompilationTimeNs: st.compile.Nanoseconds()},
+			BytesProcessed:   st.bytes,
+			RecordsProcessed: st.rows,
+		}}}})
+}
+
+func compileErrorResponse(qid string, ce *CompileError) *vizierpb.ExecuteScriptResponse {
+	return &vizierpb.ExecuteScriptResponse{QueryId: qid, Status: &vizierpb.Status{
+		Code:    int32(codes.InvalidArgument),
+		Message: ce.Error(),
+		ErrorDetails: []*vizierpb.ErrorDetails{{Error: &vizierpb.ErrorDetails_CompilerError{CompilerError: &vizierpb.CompilerError{
+			Line: uint64(max(ce.Line, 0)), Column: uint64(max(ce.Col, 0)), Message: ce.Msg}}}},
+	}}
+}
+
+// toStatus turns a query's failure into a gRPC status.
+func toStatus(ctx context.Context, err error) error {
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	if ctx.Err() != nil {
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	case errors.Is(err, exec.ErrMemoryLimit):
+		return status.Error(codes.ResourceExhausted, err.Error())
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+// HealthCheck streams the server's health every HealthInterval until the
+// client cancels: OK when the backend can list its tables (on a broker:
+// some agent answers), else UNAVAILABLE with the reason.
+func (v *vizier) HealthCheck(_ *vizierpb.HealthCheckRequest, stream vizierpb.VizierService_HealthCheckServer) error {
+	ctx := stream.Context()
+	t := time.NewTicker(HealthInterval)
+	defer t.Stop()
+	for {
+		st := &vizierpb.Status{}
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if _, _, err := v.s.cfg.Backend.Catalog(cctx); err != nil {
+			st = &vizierpb.Status{Code: int32(codes.Unavailable), Message: err.Error()}
+		}
+		cancel()
+		if err := stream.Send(&vizierpb.HealthCheckResponse{Status: st}); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// GenerateOTelScript is not supported: pxq exports no OpenTelemetry
+// data. It answers with an UNIMPLEMENTED status in the response.
+func (v *vizier) GenerateOTelScript(context.Context, *vizierpb.GenerateOTelScriptRequest) (*vizierpb.GenerateOTelScriptResponse, error) {
+	return &vizierpb.GenerateOTelScriptResponse{Status: &vizierpb.Status{Code: int32(codes.Unimplemented),
+		Message: "pxq does not generate OpenTelemetry export scripts"}}, nil
+}
+
+// vizierOutput sends an execution's tables on an ExecuteScript stream.
+// It holds back each table's last batch so that it can carry eos.
+type vizierOutput struct {
+	stream  vizierpb.VizierService_ExecuteScriptServer
+	qid     string
+	rel     types.Relation
+	held    *vizierpb.RowBatchData
+	started bool
+}
+
+func (o *vizierOutput) send(r *vizierpb.ExecuteScriptResponse) error {
+	r.QueryId = o.qid
+	o.started = true
+	return o.stream.Send(r)
+}
+
+func (o *vizierOutput) Table(name string, rel types.Relation) error {
+	if err := relationOK(rel); err != nil {
+		return fmt.Errorf("table %s: %w", name, err)
+	}
+	o.rel, o.held = rel, nil
+	return o.send(&vizierpb.ExecuteScriptResponse{Result: &vizierpb.ExecuteScriptResponse_MetaData{MetaData: &vizierpb.QueryMetadata{
+		Name: name, Id: name, Relation: RelationPB(rel)}}})
+}
+
+func (o *vizierOutput) Batch(name string, rec arrow.Record) error {
+	n := rec.NumRows()
+	step := n
+	if size := table.RecordBytes(rec) + n*int64(4*len(o.rel)); size > maxBatchBytes {
+		step = max(1, n*maxBatchBytes/size)
+	}
+	for lo := int64(0); lo < n; lo += step {
+		hi := min(lo+step, n)
+		b, err := RowBatch(o.rel, rec, lo, hi)
+		if err != nil {
+			return fmt.Errorf("table %s: %w", name, err)
+		}
+		b.TableId = name
+		if err := o.flush(); err != nil {
+			return err
+		}
+		o.held = b
+	}
+	return nil
+}
+
+func (o *vizierOutput) flush() error {
+	if o.held == nil {
+		return nil
+	}
+	b := o.held
+	o.held = nil
+	return o.send(&vizierpb.ExecuteScriptResponse{Result: &vizierpb.ExecuteScriptResponse_Data{Data: &vizierpb.QueryData{Batch: b}}})
+}
+
+func (o *vizierOutput) Done(name string, _ bool) error {
+	if o.held == nil {
+		b, err := RowBatch(o.rel, nil, 0, 0)
+		if err != nil {
+			return err
+		}
+		b.TableId = name
+		o.held = b
+	}
+	o.held.Eos, o.held.Eow = true, true
+	return o.flush()
+}
+
+// RelationPB returns a relation as Pixie's Relation message.
+func RelationPB(rel types.Relation) *vizierpb.Relation {
+	r := &vizierpb.Relation{}
+	for _, c := range rel {
+		r.Columns = append(r.Columns, &vizierpb.Relation_ColumnInfo{ColumnName: c.Name, ColumnType: vizierpb.DataType(c.Type),
+			ColumnDesc: c.Desc, ColumnSemanticType: vizierpb.SemanticType(c.Semantic)})
+	}
+	return r
+}
+
+// RowBatch converts rows [lo, hi) of rec, whose columns are rel, into a
+// RowBatchData with one column per relation column. A nil rec gives an
+// empty batch with empty columns of the right types.
+func RowBatch(rel types.Relation, rec arrow.Record, lo, hi int64) (*vizierpb.RowBatchData, error) {
+	b := &vizierpb.RowBatchData{NumRows: hi - lo}
+	if rec != nil && int(rec.NumCols()) != len(rel) {
+		return nil, fmt.Errorf("batch has %d columns, relation %d", rec.NumCols(), len(rel))
+	}
+	for i, c := range rel {
+		var a arrow.Array
+		if rec != nil {
+			a = rec.Column(i)
+		}
+		col, err := column(c.Type, a, int(lo), int(hi))
+		if err != nil {
+			return nil, fmt.Errorf("column %s: %w", c.Name, err)
+		}
+		b.Cols = append(b.Cols, col)
+	}
+	return b, nil
+}
+
+func column(t types.DataType, a arrow.Array, lo, hi int) (*vizierpb.Column, error) {
+	n := hi - lo
+	switch t {
+	case types.Boolean:
+		d := make([]bool, n)
+		if a != nil {
+			x, ok := a.(*array.Boolean)
+			if !ok {
+				return nil, typeErr(t, a)
+			}
+			for i := range d {
+				d[i] = x.Value(lo + i)
+			}
+		}
+		return &vizierpb.Column{ColData: &vizierpb.Column_BooleanData{BooleanData: &vizierpb.BooleanColumn{Data: d}}}, nil
+	case types.Int64:
+		d := make([]int64, n)
+		if a != nil {
+			x, ok := a.(*array.Int64)
+			if !ok {
+				return nil, typeErr(t, a)
+			}
+			copy(d, x.Int64Values()[lo:hi])
+		}
+		return &vizierpb.Column{ColData: &vizierpb.Column_Int64Data{Int64Data: &vizierpb.Int64Column{Data: d}}}, nil
+	case types.Time64NS:
+		d := make([]int64, n)
+		if a != nil {
+			x, ok := a.(*array.Timestamp)
+			if !ok {
+				return nil, typeErr(t, a)
+			}
+			for i, v := range x.TimestampValues()[lo:hi] {
+				d[i] = int64(v)
+			}
+		}
+		return &vizierpb.Column{ColData: &vizierpb.Column_Time64NsData{Time64NsData: &vizierpb.Time64NSColumn{Data: d}}}, nil
+	case types.Float64:
+		d := make([]float64, n)
+		if a != nil {
+			x, ok := a.(*array.Float64)
+			if !ok {
+				return nil, typeErr(t, a)
+			}
+			copy(d, x.Float64Values()[lo:hi])
+		}
+		return &vizierpb.Column{ColData: &vizierpb.Column_Float64Data{Float64Data: &vizierpb.Float64Column{Data: d}}}, nil
+	case types.String:
+		d := make([][]byte, n)
+		if a != nil {
+			x, ok := a.(*array.String)
+			if !ok {
+				return nil, typeErr(t, a)
+			}
+			for i := range d {
+				d[i] = []byte(x.Value(lo + i))
+			}
+		}
+		return &vizierpb.Column{ColData: &vizierpb.Column_StringData{StringData: &vizierpb.StringColumn{Data: d}}}, nil
+	case types.UInt128:
+		d := make([]*vizierpb.UInt128, n)
+		if a != nil {
+			x, ok := a.(*array.FixedSizeBinary)
+			if !ok {
+				return nil, typeErr(t, a)
+			}
+			for i := range d {
+				u := types.GetUInt128(x.Value(lo + i))
+				d[i] = &vizierpb.UInt128{High: u.High, Low: u.Low}
+			}
+		} else {
+			for i := range d {
+				d[i] = &vizierpb.UInt128{}
+			}
+		}
+		return &vizierpb.Column{ColData: &vizierpb.Column_Uint128Data{Uint128Data: &vizierpb.UInt128Column{Data: d}}}, nil
+	}
+	return nil, fmt.Errorf("no wire type for %v", t)
+}
+
+func typeErr(t types.DataType, a arrow.Array) error {
+	return fmt.Errorf("%v column holds Arrow %v", t, a.DataType())
+}
