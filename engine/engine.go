@@ -77,6 +77,9 @@ func New(cfg Config) (*Engine, error) {
 // Store returns the engine's table store.
 func (e *Engine) Store() *table.Store { return e.store }
 
+// ASID returns this node's agent short id.
+func (e *Engine) ASID() uint32 { return e.cfg.ASID }
+
 // Metadata returns the engine's metadata provider.
 func (e *Engine) Metadata() metadata.Provider { return e.cfg.Meta }
 

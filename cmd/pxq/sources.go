@@ -35,7 +35,7 @@ type localSources struct {
 // sources; it fails only when no source can run.
 func startSources(ctx context.Context, stderr io.Writer, eng *engine.Engine, o sourceOptions) (*localSources, error) {
 	s := &localSources{}
-	cfg := ebpf.Config{TraceSelf: o.TraceSelf}
+	cfg := ebpf.Config{TraceSelf: o.TraceSelf, ASID: eng.ASID()}
 	if h, ok := eng.Metadata().(*metadata.Host); ok {
 		cfg.OnConn = recordProcesses(ctx, h.Processes())
 	}
@@ -53,7 +53,7 @@ func startSources(ctx context.Context, stderr io.Writer, eng *engine.Engine, o s
 	if period == 0 {
 		period = 10 * time.Second
 	}
-	sm, err := proc.NewSampler(proc.Config{Period: period}, eng.Store())
+	sm, err := proc.NewSampler(proc.Config{Period: period, ASID: eng.ASID()}, eng.Store())
 	if err != nil {
 		fmt.Fprintf(stderr, "pxq: /proc sampling is off: %v\n", err)
 	} else {
