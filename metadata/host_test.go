@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -18,6 +19,13 @@ func startSleep(t *testing.T) (*exec.Cmd, types.UInt128Value) {
 		t.Fatalf("start sleep: %v", err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// Right after fork, /proc shows the parent's command line.
+	for i := 0; i < 200; i++ {
+		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", cmd.Process.Pid)); strings.HasPrefix(string(b), "sleep") {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	start, err := readStartNS("/proc", uint32(cmd.Process.Pid))
 	if err != nil {
 		t.Fatalf("start time: %v", err)

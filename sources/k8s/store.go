@@ -279,8 +279,10 @@ func (s *Store) Hostname() string { return s.procs.Hostname() }
 var _ metadata.Provider = (*Store)(nil)
 
 // Prune forgets what stopped longer than the retention window ago.
-func (s *Store) Prune() {
-	cutoff := s.now().Add(-s.retention).UnixNano()
+func (s *Store) Prune() { s.pruneBefore(s.now().Add(-s.retention).UnixNano()) }
+
+// pruneBefore forgets what stopped before cutoff (ns since the epoch).
+func (s *Store) pruneBefore(cutoff int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pods.prune(cutoff, func(p pod) string { return p.QualifiedName() })

@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/pxq-dev/pxq/metadata"
 )
 
 // ErrNoCluster says that neither an in-cluster service account nor a
@@ -66,10 +68,10 @@ type Watcher struct {
 
 // Watch starts informers on pods, services, endpoint slices, endpoints,
 // namespaces, nodes, replica sets and deployments of every namespace,
-// and returns once their caches have synced (or ctx ends). The store then
-// stays current until Close.
+// and returns once their caches have synced. ctx bounds only that wait:
+// the store then stays current until Close.
 func Watch(ctx context.Context, client kubernetes.Interface, store *Store) (*Watcher, error) {
-	ctx, cancel := context.WithCancel(ctx)
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	w := &Watcher{
 		store:   store,
 		factory: informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(stripManagedFields)),
@@ -103,15 +105,15 @@ func Watch(ctx context.Context, client kubernetes.Interface, store *Store) (*Wat
 			return nil, fmt.Errorf("k8s: watch %s: %w", r.name, err)
 		}
 	}
-	w.factory.Start(ctx.Done())
+	w.factory.Start(runCtx.Done())
 	for typ, ok := range w.factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {
 			w.Close()
-			return nil, fmt.Errorf("k8s: informer for %v did not sync: %w", typ, context.Cause(ctx))
+			return nil, fmt.Errorf("k8s: informer for %v did not sync (missing RBAC permissions?): %w", typ, context.Cause(ctx))
 		}
 	}
 	w.done.Add(1)
-	go w.prune(ctx)
+	go w.prune(runCtx)
 	return w, nil
 }
 
@@ -160,4 +162,34 @@ func stripManagedFields(obj any) (any, error) {
 		}
 	}
 	return obj, nil
+}
+
+// Open returns the metadata provider of this machine: a Store kept
+// current from the cluster when one is configured (see RESTConfig), else
+// metadata.Host. stop ends the watch. ctx bounds the initial sync.
+func Open(ctx context.Context, kubeconfig string, cfg StoreConfig) (p metadata.Provider, stop func(), err error) {
+	rc, err := RESTConfig(kubeconfig)
+	if errors.Is(err, ErrNoCluster) {
+		h, err := metadata.NewHost()
+		if err != nil {
+			return nil, nil, err
+		}
+		return h, func() {}, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	// The Endpoints informer would log "v1 Endpoints is deprecated" on
+	// every list and watch.
+	rc.WarningHandler = rest.NoWarnings{}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("k8s: client: %w", err)
+	}
+	store := NewStore(cfg)
+	w, err := Watch(ctx, client, store)
+	if err != nil {
+		return nil, nil, err
+	}
+	return store, w.Close, nil
 }
