@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pxq-dev/pxq/funcs"
 	_ "github.com/pxq-dev/pxq/funcs/mdfuncs"
 	"github.com/pxq-dev/pxq/plan"
 	"github.com/pxq-dev/pxq/schema"
@@ -191,5 +192,19 @@ func TestVisModeIgnoresDisplay(t *testing.T) {
 	sort.Strings(names)
 	if strings.Join(names, ",") != "_dbg,procs" {
 		t.Errorf("sinks = %v, want _dbg and procs", names)
+	}
+}
+
+func TestCtxKeysResolve(t *testing.T) {
+	for key, fns := range ctxFuncs {
+		for i, fn := range fns {
+			if fn == "" {
+				continue
+			}
+			arg := []types.DataType{types.UInt128, types.String}[i]
+			if _, err := funcs.Resolve(fn, []types.DataType{arg}); err != nil {
+				t.Errorf("ctx[%q] uses %s: %v", key, fn, err)
+			}
+		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"hash/fnv"
 	"io"
 	"log/slog"
@@ -16,14 +17,16 @@ import (
 	"github.com/pxq-dev/pxq/api/agentpb"
 	"github.com/pxq-dev/pxq/engine"
 	"github.com/pxq-dev/pxq/server"
+	"github.com/pxq-dev/pxq/sources/k8s"
 )
 
 // agentFlags are pxq agent's flags.
 type agentFlags struct {
-	listen   string
-	nodeName string
-	asid     uint32
-	sec      securityFlags
+	listen     string
+	nodeName   string
+	asid       uint32
+	kubeconfig string
+	sec        securityFlags
 }
 
 var agentF agentFlags
@@ -50,6 +53,7 @@ func init() {
 	f := agentCmd.Flags()
 	f.StringVar(&agentF.listen, "listen", "127.0.0.1:50052", "gRPC address (host:port)")
 	f.StringVar(&agentF.nodeName, "node-name", os.Getenv("NODE_NAME"), "this node's name (default $NODE_NAME, else the hostname)")
+	f.StringVar(&agentF.kubeconfig, "kubeconfig", "", "kubeconfig for the Kubernetes API (default: in-cluster config, then $KUBECONFIG; none: host mode)")
 	f.Uint32Var(&agentF.asid, "asid", 0, "this agent's short id in UPIDs (default: a hash of the node name)")
 	agentF.sec.register(agentCmd, "the broker's --agent-token-file")
 	rootCmd.AddCommand(agentCmd)
@@ -73,9 +77,15 @@ func runAgent(ctx context.Context, stderr io.Writer, f *agentFlags) error {
 	if err != nil {
 		return err
 	}
-	// TODO: on Kubernetes, answer metadata functions from the API
-	// (sources/k8s) once its provider can be started from here.
-	eng, err := engine.New(engine.Config{Meta: hostMetadata(stderr), Hostname: node, ASID: asid})
+	// On Kubernetes, metadata comes from the API server; elsewhere from
+	// this host's /proc.
+	meta, stopMeta, err := k8s.Open(ctx, f.kubeconfig, k8s.StoreConfig{NodeName: node})
+	if err != nil {
+		lis.Close()
+		return fmt.Errorf("metadata: %w", err)
+	}
+	defer stopMeta()
+	eng, err := engine.New(engine.Config{Meta: meta, Hostname: node, ASID: asid})
 	if err != nil {
 		lis.Close()
 		return err

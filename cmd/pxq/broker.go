@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -10,14 +11,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pxq-dev/pxq/broker"
-	"github.com/pxq-dev/pxq/metadata"
 	"github.com/pxq-dev/pxq/scripts"
 	"github.com/pxq-dev/pxq/server"
 	"github.com/pxq-dev/pxq/server/auth"
+	"github.com/pxq-dev/pxq/sources/k8s"
 )
 
 // brokerFlags are pxq broker's flags.
 type brokerFlags struct {
+	kubeconfig   string
 	listen       string
 	http         string
 	agents       string
@@ -57,6 +59,7 @@ func init() {
 	f := brokerCmd.Flags()
 	f.StringVar(&brokerF.listen, "listen", "127.0.0.1:50051", "gRPC address of the public API (host:port)")
 	f.StringVar(&brokerF.http, "http", "", "also serve the web UI on this address (host:port; same --token-file)")
+	f.StringVar(&brokerF.kubeconfig, "kubeconfig", "", "kubeconfig for the Kubernetes API (default: in-cluster config, then $KUBECONFIG; none: no cluster metadata)")
 	f.StringVar(&brokerF.agents, "agents", "", "the agents' addresses: host:port,host:port,…")
 	f.StringVar(&brokerF.agentsDNS, "agents-dns", "", "discover agents as every address of this name: name:port")
 	f.DurationVar(&brokerF.queryTimeout, "query-timeout", broker.DefaultQueryTimeout, "deadline of a query whose client sets none")
@@ -74,10 +77,14 @@ func runBroker(ctx context.Context, stderr io.Writer, f *brokerFlags) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	ctx, cancel := signalContext(ctx)
 	defer cancel()
-	cfg := broker.Config{Dial: f.dial, QueryTimeout: f.queryTimeout, Log: log,
-		// TODO: cluster metadata (sources/k8s) for the functions that
-		// run on the broker, once its provider can be started from here.
-		Meta: metadata.None{}}
+	// Metadata functions that run on the broker (above a join or an
+	// aggregate) answer from the Kubernetes API when there is one.
+	meta, stopMeta, err := k8s.Open(ctx, f.kubeconfig, k8s.StoreConfig{})
+	if err != nil {
+		return fmt.Errorf("metadata: %w", err)
+	}
+	defer stopMeta()
+	cfg := broker.Config{Dial: f.dial, QueryTimeout: f.queryTimeout, Log: log, Meta: meta}
 	switch {
 	case f.agents != "" && f.agentsDNS != "":
 		return usagef("give --agents or --agents-dns, not both")

@@ -36,7 +36,7 @@ type localSources struct {
 func startSources(ctx context.Context, stderr io.Writer, eng *engine.Engine, o sourceOptions) (*localSources, error) {
 	s := &localSources{}
 	cfg := ebpf.Config{TraceSelf: o.TraceSelf, ASID: eng.ASID()}
-	if h, ok := eng.Metadata().(*metadata.Host); ok {
+	if h, ok := eng.Metadata().(interface{ Processes() *metadata.Processes }); ok {
 		cfg.OnConn = recordProcesses(ctx, h.Processes())
 	}
 	tr, err := ebpf.New(cfg, eng.Store())
