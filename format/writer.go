@@ -65,7 +65,10 @@ func Text(w io.Writer, t *Table, opts Options) error {
 				} else {
 					s = Cell(v, t.Relation[c].Semantic)
 				}
-				row[c] = clip(oneLine(s), maxw)
+				if t.Relation[c].Type == types.String {
+					s = clip(oneLine(s), maxw) // only free text is cut
+				}
+				row[c] = s
 			}
 			rows = append(rows, row)
 		}
