@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pxq-dev/pxq/engine"
+	"github.com/pxq-dev/pxq/scripts"
+	"github.com/pxq-dev/pxq/ui"
+)
+
+// mountUI serves the web UI from mux at "/" (its API under /api/). The
+// handler works under a prefix too: mux.Handle("/ui/",
+// http.StripPrefix("/ui", ui.Handler(…))). serve, broker and demo call
+// this.
+func mountUI(mux *http.ServeMux, runner engine.Runner, lib *scripts.Library, token string) {
+	mux.Handle("/", ui.Handler(ui.Config{Runner: runner, Library: lib, Token: token}))
+}
+
+type uiFlags struct {
+	listen string
+	token  string
+	run    runFlags
+}
+
+var uiF uiFlags
+
+var uiCmd = &cobra.Command{
+	Use:   "ui",
+	Short: "Serve the web UI over this host's live data or a capture",
+	Long: `pxq ui runs the embedded engine and serves the web UI: pick a script, set its
+variables, see its tables and charts, edit and rerun it, or rerun it live.
+
+Data comes from this host (eBPF and /proc, traced from the start; needs root
+for eBPF), or from files (--capture, --table), which are then the only data.
+The UI listens on the loopback interface unless told otherwise; listening
+anywhere else needs --token (or $PXQ_UI_TOKEN), which the page asks for once.`,
+	Example: `  sudo pxq ui
+  pxq ui --capture ./shop
+  pxq ui --listen 0.0.0.0:7474 --token "$(openssl rand -hex 16)"`,
+	Args: cobra.NoArgs,
+	RunE: func(c *cobra.Command, _ []string) error {
+		return runUI(c.Context(), c.OutOrStdout(), c.ErrOrStderr(), &uiF)
+	},
+}
+
+func init() {
+	f := uiCmd.Flags()
+	f.StringVar(&uiF.listen, "listen", "127.0.0.1:7474", "address to serve on (host:port; port 0 picks one)")
+	f.StringVar(&uiF.token, "token", os.Getenv("PXQ_UI_TOKEN"), "require this bearer token on the API (default $PXQ_UI_TOKEN)")
+	f.StringArrayVar(&uiF.run.tables, "table", nil, "load a table from a file: --table http_events=events.parquet (.arrow, .parquet, .csv)")
+	f.StringVar(&uiF.run.capture, "capture", "", "load a capture folder instead of tracing this host; relative times count back from its end")
+	f.StringArrayVar(&uiF.run.scripts, "scripts", nil, "a folder of your own scripts, searched before the library (repeatable; also $PXQ_SCRIPTS)")
+	f.Int64Var(&uiF.run.maxRows, "max-rows", 10000, "most rows per output table")
+	rootCmd.AddCommand(uiCmd)
+}
+
+func runUI(ctx context.Context, stdout, stderr io.Writer, f *uiFlags) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return usagef("--listen %s: %v", f.listen, err)
+	}
+	defer ln.Close()
+	if !isLoopback(ln.Addr()) && f.token == "" {
+		return usagef("--listen %s is reachable from other hosts: pass --token (or set $PXQ_UI_TOKEN) so that only you see this host's traffic", f.listen)
+	}
+	eng, stop, err := newLocalEngine(ctx, stderr, &f.run)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	cfg := ui.Config{Runner: eng, Library: scripts.NewLibrary(f.run.scripts...), Token: f.token}
+	if f.run.capture != "" || len(f.run.tables) > 0 {
+		asOf := f.run.asOf
+		if !asOf.IsZero() {
+			cfg.Now = func() time.Time { return asOf }
+		}
+	} else {
+		srcs, err := startSources(ctx, stderr, eng, sourceOptions{})
+		if err != nil {
+			return err
+		}
+		defer srcs.Close()
+	}
+	host, _ := os.Hostname()
+	cfg.Entities = func(kind string) []string {
+		if kind == "node" && host != "" {
+			return []string{host}
+		}
+		return nil // host mode: no pods, services or namespaces
+	}
+	srv := &http.Server{Handler: ui.Handler(cfg), ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(stdout, "pxq ui: http://%s/\n", ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	case <-ctx.Done():
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer scancel()
+	return srv.Shutdown(sctx)
+}
+
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
