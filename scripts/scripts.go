@@ -44,13 +44,14 @@ type Library struct {
 	dirs []string
 }
 
-// NewLibrary returns a library that searches dirs (and those of $PXQ_SCRIPTS)
-// before the embedded scripts. A user script shadows a library script of
+// NewLibrary returns a library that searches dirs (and the folders of
+// $PXQ_SCRIPTS that exist) before the embedded scripts. A user script shadows a library script of
 // the same name.
 func NewLibrary(dirs ...string) *Library {
 	if env := os.Getenv(EnvDirs); env != "" {
+		// Like $PATH, an entry that is not a folder is skipped.
 		for _, d := range strings.Split(env, ":") {
-			if d != "" {
+			if st, err := os.Stat(d); d != "" && err == nil && st.IsDir() {
 				dirs = append(dirs, d)
 			}
 		}

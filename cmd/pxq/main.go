@@ -42,8 +42,17 @@ type usageError struct{ error }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
+func init() {
+	versionCmd.Example = "  pxq version"
+}
+
 func main() {
 	rootCmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	// `pxq nosuch` is an unknown command (a usage error); `pxq` alone
+	// prints the help.
+	rootCmd.Args = cobra.NoArgs
+	rootCmd.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+	usageArgs(rootCmd)
 	err := rootCmd.Execute()
 	if err == nil {
 		os.Exit(exitOK)
@@ -58,4 +67,20 @@ func main() {
 		os.Exit(exitUsage)
 	}
 	os.Exit(exitError)
+}
+
+// usageArgs makes the argument checks of c and its subcommands report
+// usage errors (exit code 2).
+func usageArgs(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(c *cobra.Command, args []string) error {
+			if err := check(c, args); err != nil {
+				return usageError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		usageArgs(sub)
+	}
 }

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pxq-dev/pxq/demo"
+	"github.com/pxq-dev/pxq/engine"
+	"github.com/pxq-dev/pxq/metadata"
+)
+
+// captureFlags are the flags of `pxq capture`.
+type captureFlags struct {
+	duration   time.Duration
+	procPeriod time.Duration
+}
+
+var captureF captureFlags
+
+var captureCmd = &cobra.Command{
+	Use:   "capture DIR",
+	Short: "Record this host's tables (eBPF and /proc) to a capture folder",
+	Long: `pxq capture traces this host for --duration, then writes every table that
+got rows to DIR, one Parquet file per table, with processes.json (the
+command lines of the processes seen, so that scripts can still name them
+after they exit). Replay it anywhere with pxq run --capture DIR: relative
+times such as start_time=-5m then count back from the capture's end.
+
+Tracing HTTP, DNS and connections needs root (or CAP_BPF, CAP_PERFMON
+and CAP_SYS_RESOURCE); without it only the /proc tables are recorded.`,
+	Example: `  sudo pxq capture ./host --duration 30s
+  pxq run px/service_stats --capture ./host
+  pxq run px/http_errors --capture ./host -o json`,
+	Args: cobra.ExactArgs(1),
+	RunE: func(c *cobra.Command, args []string) error {
+		return runCapture(c.Context(), c.ErrOrStderr(), args[0], &captureF)
+	},
+}
+
+func init() {
+	captureCmd.Flags().DurationVar(&captureF.duration, "duration", 30*time.Second, "how long to trace")
+	captureCmd.Flags().DurationVar(&captureF.procPeriod, "proc-period", time.Second, "how often /proc is sampled")
+	rootCmd.AddCommand(captureCmd)
+}
+
+// runCapture is `pxq capture`.
+func runCapture(ctx context.Context, stderr io.Writer, dir string, f *captureFlags) error {
+	if f.duration <= 0 {
+		return usagef("--duration %s: want more than 0", f.duration)
+	}
+	if f.procPeriod <= 0 {
+		return usagef("--proc-period %s: want more than 0", f.procPeriod)
+	}
+	host, err := metadata.NewHost()
+	if err != nil {
+		return fmt.Errorf("reading /proc: %w", err)
+	}
+	eng, err := engine.New(engine.Config{Meta: host})
+	if err != nil {
+		return err
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt)
+	defer cancel()
+	srcs, err := startSources(ctx, stderr, eng, sourceOptions{ProcPeriod: f.procPeriod})
+	if err != nil {
+		return err
+	}
+	waitOrInterrupt(ctx, stderr, fmt.Sprintf("recording this host for %s", f.duration), f.duration)
+	srcs.Flush()
+	// A process seen by a source resolves while it is known to /proc or
+	// was looked up before; look everything up now, before it exits.
+	if err := demo.SaveCapture(dir, eng.Store(), host, nil); err != nil {
+		return fmt.Errorf("writing the capture: %w", err)
+	}
+	var rows int64
+	for _, t := range eng.Store().Tables() {
+		rows += t.Stats().Rows
+	}
+	fmt.Fprintf(stderr, "capture written to %s (%d rows); replay with: pxq run px/http_data --capture %s\n", dir, rows, dir)
+	return nil
+}
+
+// waitOrInterrupt shows progress for d, or less if ctx ends (Ctrl-C
+// stops the recording early and keeps what was recorded).
+func waitOrInterrupt(ctx context.Context, w io.Writer, what string, d time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		progress(w, what, d)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		fmt.Fprintln(w, "\ninterrupted: saving what was recorded")
+	}
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestLive runs `pxq live` for a few iterations with Prometheus export
+// and scrapes /metrics while it runs.
+func TestLive(t *testing.T) {
+	cmd := exec.Command(pxqBinary(t), "live", "px/process_stats", "--every", "300ms", "--iterations", "8",
+		"--metrics-addr", "127.0.0.1:0")
+	var stdout strings.Builder
+	cmd.Stdout = &stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addrRE := regexp.MustCompile(`metrics on (http://\S+/metrics)`)
+	sc := bufio.NewScanner(stderr)
+	url := ""
+	for sc.Scan() {
+		if m := addrRE.FindStringSubmatch(sc.Text()); m != nil {
+			url = m[1]
+			break
+		}
+	}
+	go io.Copy(io.Discard, stderr)
+	if url == "" {
+		cmd.Wait()
+		t.Fatalf("no metrics address announced")
+	}
+	// Scrape until the first /proc sample shows (or pxq stops).
+	c := &http.Client{Timeout: 5 * time.Second}
+	var body []byte
+	for range 40 {
+		resp, err := c.Get(url)
+		if err != nil {
+			break
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), "pxq_process_stats_samples{") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("pxq live: %v", err)
+	}
+	if !strings.Contains(string(body), `pxq_script_up{script="px/process_stats"} 1`) {
+		t.Errorf("scrape:\n%s", body)
+	}
+	if !strings.Contains(string(body), `pxq_process_stats_samples{`) {
+		t.Errorf("no per-process gauge in the scrape:\n%s", body)
+	}
+	if n := strings.Count(stdout.String(), "pxq live px/process_stats"); n != 8 {
+		t.Errorf("%d redraws, want 8\n%s", n, stdout.String())
+	}
+}
+
+// TestCapture records the host briefly and replays the capture.
+func TestCapture(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cap")
+	if _, stderr, err := runPXQ(t, "capture", dir, "--duration", "1500ms", "--proc-period", "500ms"); err != nil {
+		t.Fatalf("pxq capture: %v\n%s", err, stderr)
+	}
+	stdout, stderr, err := runPXQ(t, "run", "px/process_stats", "--capture", dir)
+	if err != nil {
+		t.Fatalf("pxq run --capture: %v\n%s", err, stderr)
+	}
+	if rows := tableRows(stdout); rows["process_stats"] == 0 {
+		t.Errorf("no process_stats rows from the capture\n%s", stdout)
+	}
+}
+
+// TestHelpHasExamples checks that the embedded-mode commands document
+// examples in their --help.
+func TestHelpHasExamples(t *testing.T) {
+	mine := map[string]bool{"demo": true, "live": true, "capture": true, "completion": true, "run": true,
+		"scripts": true, "schemas": true, "explain": true, "version": true}
+	for _, c := range rootCmd.Commands() {
+		if c.Hidden || !mine[c.Name()] {
+			continue
+		}
+		if c.Example == "" && !c.HasSubCommands() {
+			t.Errorf("pxq %s has no examples in its --help", c.Name())
+		}
+		for _, sub := range c.Commands() {
+			if sub.Example == "" {
+				t.Errorf("pxq %s %s has no examples in its --help", c.Name(), sub.Name())
+			}
+		}
+	}
+}

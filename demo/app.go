@@ -1,0 +1,326 @@
+package demo
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Environment variables that carry the demo's wiring to its child
+// processes (so that their command lines stay short: `pxq demo-app
+// catalog`).
+const (
+	envDNS      = "PXQ_DEMO_DNS"
+	envPeer     = "PXQ_DEMO_" // + upper-case service name
+	envRate     = "PXQ_DEMO_RATE"
+	envDuration = "PXQ_DEMO_DURATION"
+	envSeed     = "PXQ_DEMO_SEED"
+)
+
+// App is a running demo application.
+type App struct {
+	// Env names the DNS server and every service.
+	Env Env
+	// Target is the frontend's base URL.
+	Target string
+
+	procs  []*child
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	errs   chan error
+}
+
+// child is a demo process started by StartProcesses.
+type child struct {
+	name  string
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Reader
+}
+
+// PIDs returns the process ids of the app's child processes, the load
+// generator's included once started (none when the app runs in-process).
+func (a *App) PIDs() []uint32 {
+	var out []uint32
+	for _, c := range a.procs {
+		out = append(out, uint32(c.cmd.Process.Pid))
+	}
+	return out
+}
+
+// StartInProcess runs the DNS server and every service as goroutines of
+// this process, each on its own port of 127.0.0.1.
+func StartInProcess(ctx context.Context) (*App, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	a := &App{cancel: cancel, errs: make(chan error, len(Services)+1), Env: Env{Peers: map[string]string{}}}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("demo dns: %w", err)
+	}
+	a.Env.DNS = pc.LocalAddr().String()
+	a.goServe(func() error { return ServeDNS(ctx, pc) })
+	for _, name := range Services {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			a.Stop()
+			return nil, fmt.Errorf("demo %s: %w", name, err)
+		}
+		a.Env.Peers[name] = hostPort(name, ln.Addr())
+		env := a.Env
+		a.goServe(func() error { return Serve(ctx, name, ln, env) })
+	}
+	a.Target = "http://" + a.Env.Peers[Frontend]
+	return a, nil
+}
+
+func (a *App) goServe(f func() error) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := f(); err != nil {
+			a.errs <- err
+		}
+	}()
+}
+
+// hostPort names a service's address under Domain.
+func hostPort(name string, addr net.Addr) string {
+	_, port, _ := net.SplitHostPort(addr.String())
+	return net.JoinHostPort(name+"."+Domain, port)
+}
+
+// StartProcesses runs the DNS server and every service as child
+// processes of the program exe (the pxq binary): `exe demo-app NAME`.
+// They exit when Stop closes their standard input, or when this process
+// dies.
+func StartProcesses(ctx context.Context, exe string, stderr io.Writer) (*App, error) {
+	a := &App{Env: Env{Peers: map[string]string{}}}
+	c, addr, err := a.startChild(ctx, exe, DNS, nil, stderr)
+	if err != nil {
+		return nil, err
+	}
+	a.procs = append(a.procs, c)
+	a.Env.DNS = addr
+	for _, name := range Services {
+		c, addr, err := a.startChild(ctx, exe, name, a.environ(), stderr)
+		if err != nil {
+			a.Stop()
+			return nil, err
+		}
+		a.procs = append(a.procs, c)
+		_, port, _ := net.SplitHostPort(addr)
+		a.Env.Peers[name] = net.JoinHostPort(name+"."+Domain, port)
+	}
+	a.Target = "http://" + a.Env.Peers[Frontend]
+	return a, nil
+}
+
+// environ returns the variables that tell a child where the others are.
+func (a *App) environ() []string {
+	env := []string{envDNS + "=" + a.Env.DNS}
+	for name, addr := range a.Env.Peers {
+		env = append(env, envPeer+strings.ToUpper(name)+"="+addr)
+	}
+	return env
+}
+
+// startChild starts `exe demo-app name` and waits for its "ready" line,
+// which carries its address for a server.
+func (a *App) startChild(ctx context.Context, exe, name string, env []string, stderr io.Writer) (*child, string, error) {
+	cmd := &exec.Cmd{
+		Path:        exe,
+		Args:        []string{"pxq", "demo-app", name},
+		Env:         append(os.Environ(), env...),
+		Stderr:      stderr,
+		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM},
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, "", err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, "", err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, "", fmt.Errorf("demo: starting %s: %w", name, err)
+	}
+	c := &child{name: name, cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
+	line, err := readLine(ctx, c.out, 10*time.Second)
+	if err != nil {
+		c.stop()
+		return nil, "", fmt.Errorf("demo: %s did not start: %w", name, err)
+	}
+	addr, ok := strings.CutPrefix(line, "ready")
+	if !ok {
+		c.stop()
+		return nil, "", fmt.Errorf("demo: %s said %q instead of ready", name, line)
+	}
+	return c, strings.TrimSpace(addr), nil
+}
+
+// readLine reads one line from r within d.
+func readLine(ctx context.Context, r *bufio.Reader, d time.Duration) (string, error) {
+	type res struct {
+		s   string
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		s, err := r.ReadString('\n')
+		ch <- res{strings.TrimSpace(s), err}
+	}()
+	select {
+	case x := <-ch:
+		if x.err != nil && x.s == "" {
+			return "", x.err
+		}
+		return x.s, nil
+	case <-time.After(d):
+		return "", fmt.Errorf("no answer in %s", d)
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+func (c *child) stop() {
+	c.stdin.Close()
+	done := make(chan struct{})
+	go func() { c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		c.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// Stop stops every service and waits for them.
+func (a *App) Stop() {
+	for i := len(a.procs) - 1; i >= 0; i-- {
+		a.procs[i].stop()
+	}
+	a.procs = nil
+	if a.cancel != nil {
+		a.cancel()
+		a.wg.Wait()
+	}
+}
+
+// Loadgen is a load generator child process, started and waiting for Go.
+type Loadgen struct {
+	c *child
+}
+
+// StartLoadgen starts `exe demo-app loadgen` aimed at the app's frontend.
+// It waits for Go, so that a tracer can be set up for its pid first.
+func (a *App) StartLoadgen(ctx context.Context, exe string, o LoadOptions, stderr io.Writer) (*Loadgen, error) {
+	o = o.withDefaults()
+	env := append(a.environ(),
+		envRate+"="+strconv.Itoa(o.Rate),
+		envDuration+"="+o.Duration.String(),
+		envSeed+"="+strconv.FormatUint(o.Seed, 10))
+	c, _, err := a.startChild(ctx, exe, LoadGen, env, stderr)
+	if err != nil {
+		return nil, err
+	}
+	a.procs = append(a.procs, c) // Stop ends it
+	return &Loadgen{c: c}, nil
+}
+
+// PID returns the load generator's process id.
+func (l *Loadgen) PID() uint32 { return uint32(l.c.cmd.Process.Pid) }
+
+// Go lets the load generator send its traffic and waits for its report.
+// The process stays until the app stops.
+func (l *Loadgen) Go(ctx context.Context, timeout time.Duration) (Report, error) {
+	if _, err := io.WriteString(l.c.stdin, "go\n"); err != nil {
+		return Report{}, fmt.Errorf("demo loadgen: %w", err)
+	}
+	line, err := readLine(ctx, l.c.out, timeout)
+	if err != nil {
+		return Report{}, fmt.Errorf("demo loadgen: %w", err)
+	}
+	var rep Report
+	if err := json.Unmarshal([]byte(line), &rep); err != nil {
+		return Report{}, fmt.Errorf("demo loadgen: bad report %q: %w", line, err)
+	}
+	return rep, nil
+}
+
+// RunChild is the body of `pxq demo-app NAME`: it runs one part of the
+// demo with the wiring of the PXQ_DEMO_* variables, says "ready" on
+// stdout, and stops when stdin closes (a server) or after its traffic
+// (the load generator, which first waits for a "go" line).
+func RunChild(ctx context.Context, name string, stdin io.Reader, stdout io.Writer) error {
+	env := Env{DNS: os.Getenv(envDNS), Peers: map[string]string{}}
+	for _, s := range Services {
+		if v := os.Getenv(envPeer + strings.ToUpper(s)); v != "" {
+			env.Peers[s] = v
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	in := bufio.NewReader(stdin)
+	switch name {
+	case LoadGen:
+		o := LoadOptions{Env: env, Target: "http://" + env.Peers[Frontend]}
+		o.Rate, _ = strconv.Atoi(os.Getenv(envRate))
+		o.Duration, _ = time.ParseDuration(os.Getenv(envDuration))
+		o.Seed, _ = strconv.ParseUint(os.Getenv(envSeed), 10, 64)
+		if env.Peers[Frontend] == "" {
+			return errors.New("demo loadgen: " + envPeer + "FRONTEND is not set")
+		}
+		fmt.Fprintln(stdout, "ready")
+		if l, err := in.ReadString('\n'); err != nil || strings.TrimSpace(l) != "go" {
+			return nil // the parent gave up
+		}
+		rep, err := Drive(ctx, o)
+		if err != nil {
+			return err
+		}
+		if err := json.NewEncoder(stdout).Encode(rep); err != nil {
+			return err
+		}
+		// Stay until the parent is done, so that it can still read
+		// this process's command line.
+		io.Copy(io.Discard, in)
+		return nil
+	case DNS:
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("demo dns: %w", err)
+		}
+		fmt.Fprintln(stdout, "ready", pc.LocalAddr())
+		go stopOnEOF(in, cancel)
+		return ServeDNS(ctx, pc)
+	default:
+		if _, err := Handler(name, env); err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("demo %s: %w", name, err)
+		}
+		fmt.Fprintln(stdout, "ready", ln.Addr())
+		go stopOnEOF(in, cancel)
+		return Serve(ctx, name, ln, env)
+	}
+}
+
+func stopOnEOF(r io.Reader, stop func()) {
+	io.Copy(io.Discard, r)
+	stop()
+}

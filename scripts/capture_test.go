@@ -1,0 +1,667 @@
+package scripts_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pxq-dev/pxq/demo"
+	"github.com/pxq-dev/pxq/engine"
+	"github.com/pxq-dev/pxq/format"
+	"github.com/pxq-dev/pxq/metadata"
+	"github.com/pxq-dev/pxq/schema"
+	"github.com/pxq-dev/pxq/scripts"
+	"github.com/pxq-dev/pxq/types"
+)
+
+// The tests below run every library script over the capture recorded from
+// a real `pxq demo` run with eBPF (demo/testdata/capture) and check their
+// output against counts made in Go over the same rows.
+
+// captureEnv is an engine loaded with the demo capture, and the capture's
+// rows as Go values.
+type captureEnv struct {
+	eng  *engine.Engine
+	host *metadata.Host
+	now  time.Time
+	rows map[string][]map[string]any // table → rows
+}
+
+var (
+	capOnce sync.Once
+	capEnv  *captureEnv
+	capErr  error
+)
+
+func loadCapture(t *testing.T) *captureEnv {
+	t.Helper()
+	capOnce.Do(func() {
+		host, err := metadata.NewHost()
+		if err != nil {
+			capErr = err
+			return
+		}
+		eng, err := engine.New(engine.Config{Meta: host})
+		if err != nil {
+			capErr = err
+			return
+		}
+		end, err := demo.LoadCapture(filepath.Join("..", "demo", demo.ShippedDir), eng.Store(), host.Processes())
+		if err != nil {
+			capErr = err
+			return
+		}
+		e := &captureEnv{eng: eng, host: host, now: time.Unix(0, end+int64(time.Second)), rows: map[string][]map[string]any{}}
+		for _, tb := range eng.Store().Tables() {
+			rel := tb.Relation()
+			for _, b := range tb.Snapshot(0, 0) {
+				for i := 0; i < int(b.Record.NumRows()); i++ {
+					row := map[string]any{}
+					for c, col := range rel {
+						row[col.Name] = format.Value(b.Record.Column(c), i)
+					}
+					e.rows[tb.Name()] = append(e.rows[tb.Name()], row)
+				}
+			}
+		}
+		capEnv = e
+	})
+	if capErr != nil {
+		t.Fatalf("loading the demo capture: %v", capErr)
+	}
+	return capEnv
+}
+
+// cmdline names a row's process as the scripts do on a host.
+func (e *captureEnv) cmdline(row map[string]any) string {
+	u := row["upid"].(types.UInt128Value)
+	if p := e.host.Process(u); p != nil && p.Cmdline != "" {
+		return p.Cmdline
+	}
+	return fmt.Sprintf("pid %d", u.PID())
+}
+
+// result is one output table as rows of Go values.
+type result struct {
+	cols []string
+	rows []map[string]any
+}
+
+func (r result) sum(col string) float64 {
+	var s float64
+	for _, row := range r.rows {
+		switch v := row[col].(type) {
+		case int64:
+			s += float64(v)
+		case float64:
+			s += v
+		}
+	}
+	return s
+}
+
+func (r result) by(key, col string) map[string]float64 {
+	m := map[string]float64{}
+	for _, row := range r.rows {
+		k := fmt.Sprint(row[key])
+		switch v := row[col].(type) {
+		case int64:
+			m[k] += float64(v)
+		case float64:
+			m[k] += v
+		}
+	}
+	return m
+}
+
+// run runs a library script over the capture and returns its tables.
+func (e *captureEnv) run(t *testing.T, name string, args map[string]string) map[string]result {
+	t.Helper()
+	s, err := scripts.NewLibrary().Get(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := e.eng.Collect(context.Background(), engine.Query{Script: s, Args: args, Now: e.now})
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	out := map[string]result{}
+	for _, tb := range tables {
+		r := result{cols: tb.Relation.Names()}
+		for _, rec := range tb.Records {
+			for i := 0; i < int(rec.NumRows()); i++ {
+				row := map[string]any{}
+				for c, n := range r.cols {
+					row[n] = format.Value(rec.Column(c), i)
+				}
+				r.rows = append(r.rows, row)
+			}
+		}
+		out[tb.Name] = r
+	}
+	return out
+}
+
+func wantColumns(t *testing.T, table string, r result, cols ...string) {
+	t.Helper()
+	if strings.Join(r.cols, ",") != strings.Join(cols, ",") {
+		t.Errorf("%s: columns %v, want %v", table, r.cols, cols)
+	}
+}
+
+func wantEqual(t *testing.T, what string, got, want float64) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s = %v, want %v", what, got, want)
+	}
+}
+
+// served returns the server side of the captured HTTP requests.
+func (e *captureEnv) served() []map[string]any {
+	var out []map[string]any
+	for _, r := range e.rows["http_events"] {
+		if r["trace_role"].(int64) == 2 {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func TestCaptureHolds(t *testing.T) {
+	e := loadCapture(t)
+	for _, n := range []string{"http_events", "dns_events", "conn_stats", "process_stats", "network_stats", "stirling_error", "probe_status"} {
+		if len(e.rows[n]) == 0 {
+			t.Errorf("the capture has no %s rows", n)
+		}
+	}
+	if len(e.served()) < 100 {
+		t.Errorf("only %d served requests in the capture", len(e.served()))
+	}
+}
+
+func TestHTTPData(t *testing.T) {
+	e := loadCapture(t)
+	out := e.run(t, "px/http_data", map[string]string{"max_rows": "100000"})
+	r := out["http_data"]
+	wantColumns(t, "http_data", r, "time_", "source", "destination", "req_method", "req_path", "resp_status",
+		"latency", "req_body_size", "resp_body_size", "req_headers", "req_body", "resp_body")
+	wantEqual(t, "rows", float64(len(r.rows)), float64(len(e.rows["http_events"])))
+	// Filtered on the destination: the catalog's requests, as it served
+	// them.
+	out = e.run(t, "px/http_data", map[string]string{"destination_filter": "demo-app catalog", "max_rows": "100000"})
+	want := 0
+	for _, row := range e.served() {
+		if e.cmdline(row) == "pxq demo-app catalog" {
+			want++
+		}
+	}
+	wantEqual(t, "catalog rows", float64(len(out["http_data"].rows)), float64(want))
+	// max_rows caps the output.
+	out = e.run(t, "px/http_data", map[string]string{"max_rows": "7"})
+	wantEqual(t, "rows with max_rows=7", float64(len(out["http_data"].rows)), 7)
+}
+
+func TestHTTPRequestStats(t *testing.T) {
+	e := loadCapture(t)
+	out := e.run(t, "px/http_request_stats", nil)
+	r := out["http_request_stats"]
+	wantColumns(t, "http_request_stats", r, "endpoint", "requests", "error_rate", "latency_p50", "latency_p90", "latency_p99", "bytes")
+	want := map[string]float64{}
+	errs := map[string]float64{}
+	for _, row := range e.served() {
+		want[e.cmdline(row)]++
+		if row["resp_status"].(int64) >= 400 {
+			errs[e.cmdline(row)]++
+		}
+	}
+	got := r.by("endpoint", "requests")
+	if len(got) != len(want) || len(got) < 4 {
+		t.Errorf("endpoints %v, want %v", got, want)
+	}
+	for k, n := range want {
+		wantEqual(t, "requests of "+k, got[k], n)
+	}
+	for _, row := range r.rows {
+		k := row["endpoint"].(string)
+		if d := row["error_rate"].(float64) - errs[k]/want[k]; d > 1e-9 || d < -1e-9 {
+			t.Errorf("error_rate of %s = %v, want %v", k, row["error_rate"], errs[k]/want[k])
+		}
+	}
+	wantEqual(t, "status_codes total", out["status_codes"].sum("requests"), float64(len(e.served())))
+}
+
+func TestHTTPDataFiltered(t *testing.T) {
+	e := loadCapture(t)
+	out := e.run(t, "px/http_data_filtered", map[string]string{"status_min": "500", "max_rows": "100000"})
+	r := out["requests"]
+	wantColumns(t, "requests", r, "time_", "endpoint", "client", "req_method", "req_path", "resp_status", "latency",
+		"req_body_size", "resp_body_size", "req_body", "resp_body")
+	want := 0
+	for _, row := range e.served() {
+		if row["resp_status"].(int64) >= 500 {
+			want++
+		}
+	}
+	if want == 0 {
+		t.Fatal("the capture has no 5xx")
+	}
+	wantEqual(t, "5xx rows", float64(len(r.rows)), float64(want))
+	out = e.run(t, "px/http_data_filtered", map[string]string{"method": "POST", "path": "/charge", "max_rows": "100000"})
+	want = 0
+	for _, row := range e.served() {
+		if row["req_method"] == "POST" && row["req_path"] == "/charge" {
+			want++
+		}
+	}
+	wantEqual(t, "POST /charge rows", float64(len(out["requests"].rows)), float64(want))
+}
+
+func TestSlowRequests(t *testing.T) {
+	e := loadCapture(t)
+	out := e.run(t, "px/slow_requests", map[string]string{"min_latency_ms": "50", "max_rows": "100000"})
+	r := out["slow_requests"]
+	wantColumns(t, "slow_requests", r, "time_", "endpoint", "req_method", "req_path", "resp_status", "latency", "endpoint_p90", "resp_body", "requests")
+	if len(r.rows) == 0 {
+		t.Fatal("no slow request (product 7 takes 200 ms)")
+	}
+	slowSeven := false
+	for _, row := range r.rows {
+		lat, p90 := row["latency"].(int64), row["endpoint_p90"].(int64)
+		if lat < p90 || lat < 50e6 {
+			t.Errorf("row with latency %d under p90 %d or 50 ms", lat, p90)
+		}
+		if row["req_path"] == "/products/7" {
+			slowSeven = true
+		}
+	}
+	if !slowSeven {
+		t.Error("the slow product's lookups are not among the slow requests")
+	}
+	wantEqual(t, "endpoint_latency requests", out["endpoint_latency"].sum("requests"), float64(len(e.served())))
+}
+
+func TestLargestRequests(t *testing.T) {
+	e := loadCapture(t)
+	out := e.run(t, "px/largest_requests", map[string]string{"min_bytes": "256", "max_rows": "100000"})
+	want := 0
+	for _, row := range e.served() {
+		if row["req_body_size"].(int64)+row["resp_body_size"].(int64) >= 256 {
+			want++
+		}
+	}
+	if want == 0 {
+		t.Fatal("no exchange of 256 bytes in the capture")
+	}
+	wantEqual(t, "largest_requests rows", float64(len(out["largest_requests"].rows)), float64(want))
+	by := out["largest_by_path"]
+	wantColumns(t, "largest_by_path", by, "endpoint", "req_method", "path", "requests", "max_request", "max_response", "mean_total")
+	wantEqual(t, "largest_by_path requests", by.sum("requests"), float64(len(e.served())))
+}
+
+func TestHTTPErrors(t *testing.T) {
+	e := loadCapture(t)
+	out := e.run(t, "px/http_errors", map[string]string{"max_rows": "100000"})
+	want := map[string]float64{}
+	n := 0
+	for _, row := range e.served() {
+		if s := row["resp_status"].(int64); s >= 400 {
+			want[fmt.Sprint(s)]++
+			n++
+		}
+	}
+	r := out["errors_by_endpoint"]
+	wantColumns(t, "errors_by_endpoint", r, "endpoint", "req_method", "path", "resp_status", "errors", "path_requests", "share_of_path", "latency")
+	got := r.by("resp_status", "errors")
+	for k, v := range want {
+		wantEqual(t, "errors with status "+k, got[k], v)
+	}
+	for _, row := range r.rows {
+		if row["path"] == "/admin" && row["share_of_path"].(float64) != 1 {
+			t.Errorf("/admin never exists, yet its error share is %v", row["share_of_path"])
+		}
+	}
+	wantEqual(t, "failed_requests rows", float64(len(out["failed_requests"].rows)), float64(n))
+	wantEqual(t, "errors_chart total", out["errors_chart"].sum("errors"), float64(n))
+}
+
+func TestServiceStats(t *testing.T) {
+	e := loadCapture(t)
+	out := e.run(t, "px/service_stats", map[string]string{"window_s": "1"})
+	r := out["service_stats"]
+	wantColumns(t, "service_stats", r, "service", "requests", "requests_per_s", "errors", "error_rate", "latency_p50", "latency_p99", "bytes_in", "bytes_out", "endpoints")
+	wantEqual(t, "requests", r.sum("requests"), float64(len(e.served())))
+	ts := out["service_ts"]
+	wantEqual(t, "time series requests", ts.sum("requests"), float64(len(e.served())))
+	if len(ts.rows) <= len(r.rows) {
+		t.Errorf("%d points for %d services over a %s capture with 1 s bins", len(ts.rows), len(r.rows), "6 s")
+	}
+	// The charts show the global func's output; they make no table of
+	// their own.
+	if len(out) != 2 {
+		t.Errorf("tables: %v, want service_stats and service_ts", keys(out))
+	}
+}
+
+func TestEndpointStats(t *testing.T) {
+	e := loadCapture(t)
+	out := e.run(t, "px/endpoint_stats", nil)
+	r := out["endpoint_stats"]
+	wantEqual(t, "requests", r.sum("requests"), float64(len(e.served())))
+	paths := r.by("path", "requests")
+	if paths["/products/{id}"] == 0 || paths["/product/{id}"] == 0 {
+		t.Errorf("ids are not folded in paths: %v", paths)
+	}
+	out = e.run(t, "px/endpoint_stats", map[string]string{"service": "payments"})
+	for _, row := range out["endpoint_stats"].rows {
+		if row["service"] != "pxq demo-app payments" {
+			t.Errorf("service filter let %v through", row["service"])
+		}
+	}
+}
+
+func TestHTTPGraph(t *testing.T) {
+	e := loadCapture(t)
+	out := e.run(t, "px/http_graph", nil)
+	r := out["edges"]
+	wantColumns(t, "edges", r, "requestor", "responder", "requests", "error_rate", "latency_p50", "latency_p99", "bytes")
+	// Each client-side request is one edge crossing; the server of a port
+	// is the process that served requests on it.
+	servers := map[int64]string{}
+	for _, row := range e.served() {
+		servers[row["local_port"].(int64)] = e.cmdline(row)
+	}
+	want := map[string]float64{}
+	for _, row := range e.rows["http_events"] {
+		if row["trace_role"].(int64) == 1 {
+			want[e.cmdline(row)+" -> "+servers[row["remote_port"].(int64)]]++
+		}
+	}
+	got := map[string]float64{}
+	for _, row := range r.rows {
+		got[row["requestor"].(string)+" -> "+row["responder"].(string)] += float64(row["requests"].(int64))
+	}
+	for _, edge := range []string{
+		"pxq demo-app loadgen -> pxq demo-app frontend",
+		"pxq demo-app frontend -> pxq demo-app catalog",
+		"pxq demo-app frontend -> pxq demo-app checkout",
+		"pxq demo-app checkout -> pxq demo-app catalog",
+		"pxq demo-app checkout -> pxq demo-app payments",
+	} {
+		if want[edge] == 0 {
+			t.Errorf("the capture has no %s", edge)
+		}
+		wantEqual(t, edge, got[edge], want[edge])
+	}
+	if len(out["graph"].rows) != len(r.rows) {
+		t.Errorf("graph and edges differ")
+	}
+}
+
+func TestHTTPTimeseries(t *testing.T) {
+	e := loadCapture(t)
+	out := e.run(t, "px/http_timeseries", map[string]string{"window_s": "1"})
+	r := out["ts"]
+	wantColumns(t, "ts", r, "timestamp", "endpoint", "requests", "requests_per_s", "error_rate", "latency_p50", "latency_p90", "latency_p99")
+	wantEqual(t, "requests", r.sum("requests"), float64(len(e.served())))
+	bins := map[int64]bool{}
+	for _, row := range r.rows {
+		ts := row["timestamp"].(time.Time).UnixNano()
+		if ts%int64(time.Second) != 0 {
+			t.Errorf("timestamp %v is not on a 1 s bin", row["timestamp"])
+		}
+		bins[ts] = true
+		if row["requests_per_s"].(float64) != float64(row["requests"].(int64)) {
+			t.Errorf("requests_per_s %v for %v requests in 1 s", row["requests_per_s"], row["requests"])
+		}
+	}
+	if len(bins) < 4 {
+		t.Errorf("%d time bins over a 6 s capture", len(bins))
+	}
+}
+
+// connTotals adds up, per process, the latest counters of each connection
+// group of one trace role, as the conn scripts do.
+func (e *captureEnv) connTotals(role int64, col string) map[string]float64 {
+	type key struct {
+		upid types.UInt128Value
+		addr string
+		port int64
+	}
+	latest := map[key]int64{}
+	names := map[key]string{}
+	for _, row := range e.rows["conn_stats"] {
+		if row["trace_role"].(int64) != role {
+			continue
+		}
+		k := key{row["upid"].(types.UInt128Value), row["remote_addr"].(string), row["remote_port"].(int64)}
+		latest[k] = max(latest[k], row[col].(int64))
+		names[k] = e.cmdline(row)
+	}
+	out := map[string]float64{}
+	for k, v := range latest {
+		out[names[k]] += float64(v)
+	}
+	return out
+}
+
+func TestConns(t *testing.T) {
+	e := loadCapture(t)
+	for _, c := range []struct {
+		script string
+		role   int64
+		cols   []string
+	}{
+		{"px/inbound_conns", 2, []string{"endpoint", "client", "conn_open", "conn_close", "conn_active", "bytes_recv", "bytes_sent"}},
+		{"px/outbound_conns", 1, []string{"endpoint", "server", "conn_open", "conn_close", "conn_active", "bytes_sent", "bytes_recv"}},
+	} {
+		name := strings.TrimPrefix(c.script, "px/")
+		r := e.run(t, c.script, nil)[name]
+		wantColumns(t, name, r, c.cols...)
+		if len(r.rows) == 0 {
+			t.Errorf("%s: no rows", name)
+		}
+		for _, col := range []string{"conn_open", "bytes_sent", "bytes_recv"} {
+			want := e.connTotals(c.role, col)
+			got := r.by("endpoint", col)
+			for k, v := range want {
+				wantEqual(t, name+" "+col+" of "+k, got[k], v)
+			}
+		}
+	}
+}
+
+func TestNetFlowGraph(t *testing.T) {
+	e := loadCapture(t)
+	r := e.run(t, "px/net_flow_graph", nil)["flows"]
+	wantColumns(t, "flows", r, "from_entity", "to_entity", "bytes_up", "bytes_down", "bytes_total")
+	var want float64
+	for _, role := range []int64{1, 2} {
+		for _, v := range e.connTotals(role, "bytes_sent") {
+			want += v
+		}
+		for _, v := range e.connTotals(role, "bytes_recv") {
+			want += v
+		}
+	}
+	wantEqual(t, "bytes_total", r.sum("bytes_total"), want)
+	edges := map[string]bool{}
+	for _, row := range r.rows {
+		edges[row["from_entity"].(string)] = true
+	}
+	if !edges["pxq demo-app loadgen"] {
+		t.Errorf("the load generator sends nothing in the flow graph: %v", edges)
+	}
+}
+
+func TestProcessStats(t *testing.T) {
+	e := loadCapture(t)
+	out := e.run(t, "px/process_stats", nil)
+	r := out["process_stats"]
+	wantColumns(t, "process_stats", r, "process", "pid", "samples", "cpu", "rss", "vsize", "threads", "read_per_s", "write_per_s", "major_faults", "minor_faults")
+	samples := map[string]float64{}
+	for _, row := range e.rows["process_stats"] {
+		samples[e.cmdline(row)]++
+	}
+	got := r.by("process", "samples")
+	if len(got) != len(samples) {
+		t.Errorf("processes %v, want %v", got, samples)
+	}
+	for k, v := range samples {
+		wantEqual(t, "samples of "+k, got[k], v)
+	}
+	for _, row := range r.rows {
+		if c := row["cpu"].(float64); c < 0 || c > 4 {
+			t.Errorf("%s: cpu %v", row["process"], c)
+		}
+		if row["rss"].(int64) <= 0 {
+			t.Errorf("%s: rss %v", row["process"], row["rss"])
+		}
+	}
+	if len(out["memory"].rows) < len(samples) {
+		t.Errorf("memory time series: %d points", len(out["memory"].rows))
+	}
+}
+
+// TestKubernetesListings runs the scripts that list Kubernetes objects:
+// on a capture from a host without Kubernetes they run and are empty.
+func TestKubernetesListings(t *testing.T) {
+	e := loadCapture(t)
+	for script, cols := range map[string][]string{
+		"px/pod_stats":  {"pod", "namespace", "node", "status", "processes", "cpu", "rss", "read_per_s", "write_per_s"},
+		"px/namespaces": {"namespace", "pods", "services", "pods_link"},
+		"px/pods":       {"pod", "namespace", "node", "status", "start_time", "processes", "last_seen", "details"},
+		"px/services":   {"service", "namespace", "pods", "requests", "stats"},
+		"px/nodes":      {"node", "pods", "cpu"},
+	} {
+		name := strings.TrimPrefix(script, "px/")
+		r, ok := e.run(t, script, nil)[name]
+		if !ok {
+			t.Errorf("%s: no table %s", script, name)
+			continue
+		}
+		wantColumns(t, name, r, cols...)
+		if len(r.rows) != 0 {
+			t.Errorf("%s: %d rows on a host without Kubernetes", script, len(r.rows))
+		}
+	}
+}
+
+func TestSchemasAndTables(t *testing.T) {
+	e := loadCapture(t)
+	r := e.run(t, "px/schemas", nil)["schemas"]
+	want := 0
+	for _, tb := range e.eng.Store().Tables() {
+		want += len(tb.Relation())
+	}
+	wantEqual(t, "schema rows", float64(len(r.rows)), float64(want))
+	r = e.run(t, "px/schemas", map[string]string{"table_name": "http_events"})["schemas"]
+	wantEqual(t, "http_events columns", float64(len(r.rows)), float64(len(schema.All["http_events"].Relation)))
+
+	r = e.run(t, "px/tables", nil)["tables"]
+	wantColumns(t, "tables", r, "table_name", "table_desc", "batches", "size", "columns")
+	wantEqual(t, "tables", float64(len(r.rows)), float64(len(e.eng.Store().Tables())))
+}
+
+func TestSourceStats(t *testing.T) {
+	e := loadCapture(t)
+	out := e.run(t, "px/source_stats", nil)
+	c := out["counters"]
+	if len(c.rows) != 1 {
+		t.Fatalf("counters: %d rows, want the socket tracer's latest", len(c.rows))
+	}
+	var last time.Time
+	var ctx string
+	for _, row := range e.rows["stirling_error"] {
+		if ts := row["time_"].(time.Time); ts.After(last) {
+			last, ctx = ts, row["context"].(string)
+		}
+	}
+	var counters map[string]any
+	if err := json.Unmarshal([]byte(ctx), &counters); err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "bpf_events", float64(c.rows[0]["bpf_events"].(int64)), counters["bpf_events"].(float64))
+	if counters["bpf_events"].(float64) == 0 {
+		t.Error("the tracer read no event")
+	}
+	probes := map[string]bool{}
+	for _, row := range e.rows["probe_status"] {
+		probes[row["tracepoint"].(string)] = true
+	}
+	p := out["probes"]
+	wantEqual(t, "probes", float64(len(p.rows)), float64(len(probes)))
+	for _, row := range p.rows {
+		if row["ok"] != true {
+			t.Errorf("probe %s not ok", row["tracepoint"])
+		}
+	}
+}
+
+func TestDNSData(t *testing.T) {
+	e := loadCapture(t)
+	out := e.run(t, "px/dns_data", map[string]string{"max_rows": "100000"})
+	wantEqual(t, "dns_data rows", float64(len(out["dns_data"].rows)), float64(len(e.rows["dns_events"])))
+	clients := 0
+	for _, row := range e.rows["dns_events"] {
+		if row["trace_role"].(int64) == 1 {
+			clients++
+		}
+	}
+	s := out["dns_stats"]
+	wantColumns(t, "dns_stats", s, "name", "qtype", "queries", "failed", "latency", "max_latency")
+	wantEqual(t, "queries", s.sum("queries"), float64(clients))
+	names := s.by("name", "queries")
+	for _, svc := range demo.Services {
+		if names[svc+"."+demo.Domain] == 0 && svc != demo.Payments {
+			t.Errorf("no query for %s.%s: %v", svc, demo.Domain, names)
+		}
+	}
+	for _, row := range out["dns_data"].rows {
+		if row["qtype"] == "A" && row["answer"] != "127.0.0.1" && row["rcode"].(int64) == 0 {
+			t.Errorf("A answer %v", row["answer"])
+		}
+	}
+}
+
+func TestNetworkStats(t *testing.T) {
+	e := loadCapture(t)
+	r := e.run(t, "px/network_stats", nil)["network_stats"]
+	if len(r.rows) != 1 || r.rows[0]["pod"] != "host network" {
+		t.Fatalf("want one row for the host's network: %v", r.rows)
+	}
+	wantEqual(t, "samples", float64(r.rows[0]["samples"].(int64)), float64(len(e.rows["network_stats"])))
+}
+
+// TestEveryScriptRunsOnCapture runs each library script with its defaults
+// over the capture, so that a new script cannot go untested.
+func TestEveryScriptRunsOnCapture(t *testing.T) {
+	e := loadCapture(t)
+	all, err := scripts.NewLibrary().List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty := map[string]bool{"px/pod_stats": true, "px/namespaces": true, "px/pods": true, "px/services": true, "px/nodes": true}
+	for _, s := range all {
+		out := e.run(t, s.Name, nil)
+		total := 0
+		for _, r := range out {
+			total += len(r.rows)
+		}
+		if total == 0 && !empty[s.Name] {
+			t.Errorf("%s: no rows over the demo capture", s.Name)
+		}
+	}
+}
+
+func keys(m map[string]result) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
