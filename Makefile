@@ -15,11 +15,12 @@ FUZZERS := \
 
 include sources/ebpf/Makefile.inc
 
-.PHONY: help build test demo generate fuzz bench vet clean
+.PHONY: help build test k8s-bins test-ui bench-ui ui demo generate fuzz bench vet clean
 
 help:
 	@echo "make build     build $(BIN)"
-	@echo "make test      run every test (go test ./...; the eBPF tests need root)"
+	@echo "make test      run every test (go test ./..., the browser and DuckDB tests; eBPF tests need root)"
+	@echo "make ui        rebuild the web UI bundle from ui/web (npm ci)"
 	@echo "make demo      run the demo: a small shop traced with eBPF, two scripts over its traffic"
 	@echo "make generate  rebuild the BPF objects and the protobuf code"
 	@echo "make fuzz      run each fuzzer for FUZZTIME ($(FUZZTIME))"
@@ -28,14 +29,39 @@ help:
 build:
 	$(GO) build -ldflags "-X github.com/pxq-dev/pxq/engine.Version=$(VERSION)" -o $(BIN) ./cmd/pxq
 
-test:
+# test runs every test: the main module, the real-browser UI tests and
+# the DuckDB differential tests (each its own module, to keep chromedp and
+# cgo out of pxq). It first builds the kube-apiserver and etcd that the
+# Kubernetes tests run against (cached; about 6 min the first time).
+test: k8s-bins
 	$(GO) test $(PKGS)
+	cd ui/browsertest && $(GO) test -count=1 ./...
+	cd bench && $(GO) test ./...
+
+k8s-bins:
+	./test/k8s/build.sh >/dev/null
+
+test-ui:
+	cd ui/browsertest && $(GO) test -count=1 ./...
+
+bench-ui:
+	cd ui/browsertest && PXQ_UI_BENCH=1 $(GO) test -count=1 -run TestBenchUI -v .
+
+# ui rebuilds ui/dist from ui/web (commit the result).
+ui:
+	cd ui/web && npm ci && node build.js
 
 demo:
 	$(GO) run ./cmd/pxq demo
 
 generate: generate-ebpf
-	protoc --go_out=. --go_opt=paths=source_relative api/planpb/plan.proto
+	command -v protoc >/dev/null || (apt-get update -qq && apt-get install -y -qq protobuf-compiler)
+	go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.0
+	protoc -I. --go_out=. --go_opt=paths=source_relative api/planpb/plan.proto
+	protoc -I. --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative \
+		api/vizierpb/vizierapi.proto api/agentpb/agent.proto api/pxqpb/pxq.proto
+	protoc -I. --descriptor_set_out=server/testdata/vizierapi.protoset api/vizierpb/vizierapi.proto
 
 fuzz:
 	@set -e; for f in $(FUZZERS); do \

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
@@ -23,6 +26,7 @@ import (
 	"github.com/pxq-dev/pxq/scripts"
 	"github.com/pxq-dev/pxq/sources/ebpf"
 	"github.com/pxq-dev/pxq/sources/proc"
+	"github.com/pxq-dev/pxq/ui"
 )
 
 // demoFlags are the flags of `pxq demo`.
@@ -35,6 +39,7 @@ type demoFlags struct {
 	saveTo   string
 	output   string
 	maxWidth int
+	ui       string
 }
 
 var demoF demoFlags
@@ -84,6 +89,7 @@ func init() {
 	f.StringVar(&demoF.saveTo, "save-capture", "", "write what was traced to this folder (replay it with pxq run --capture)")
 	f.StringVarP(&demoF.output, "output", "o", "table", "output format: table, json, csv or arrow")
 	f.IntVar(&demoF.maxWidth, "max-width", 32, "widest a text cell gets before it is cut")
+	f.StringVar(&demoF.ui, "ui", "", "then serve the web UI over the demo's data at this loopback address (e.g. 127.0.0.1:7474) until Ctrl-C")
 	rootCmd.AddCommand(demoCmd, demoAppCmd)
 }
 
@@ -162,6 +168,38 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, f *demoFlags) error 
 	if f.output == "table" {
 		fmt.Fprint(stdout, demoNextSteps)
 	}
+	if f.ui != "" {
+		return serveDemoUI(ctx, stdout, eng, lib, f.ui, now, f.offline)
+	}
+	return nil
+}
+
+// serveDemoUI serves the web UI over the demo's data until ctx ends. For
+// a replayed capture, queries run as of the capture's end.
+func serveDemoUI(ctx context.Context, stdout io.Writer, eng *engine.Engine, lib *scripts.Library, addr string, now time.Time, replay bool) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--ui: %w", err)
+	}
+	if ap, err := netip.ParseAddrPort(ln.Addr().String()); err != nil || !ap.Addr().IsLoopback() {
+		ln.Close()
+		return usagef("--ui %s: the demo serves the UI on a loopback address only (pxq ui --token … for more)", addr)
+	}
+	cfg := ui.Config{Runner: eng, Library: lib}
+	if replay {
+		cfg.Now = func() time.Time { return now }
+	}
+	srv := &http.Server{Handler: ui.Handler(cfg), ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(stdout, "\nweb UI: http://%s/?script=px/http_data  (Ctrl-C to stop)\n", ln.Addr())
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
 	return nil
 }
 
@@ -171,6 +209,7 @@ Next steps:
   pxq run px/slow_requests --collect 10s    trace this host for 10 s and run a script
   pxq live px/http_request_stats            redraw a script's output every few seconds, like top
   pxq demo --save-capture ./shop            keep the demo's data; replay with: pxq run px/service_stats --capture ./shop
+  pxq demo --ui 127.0.0.1:7474              the same in the web UI: tables, charts, the service graph
   docs/language.md, docs/tables.md          write your own scripts (pxq run ./mine.pxl)
 `
 
