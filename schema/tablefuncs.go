@@ -22,7 +22,9 @@ type TableFuncArg struct {
 	Default any
 }
 
-func c(name string, typ t.DataType) t.Column { return t.Column{Name: name, Type: typ, Semantic: t.STNone} }
+func c(name string, typ t.DataType) t.Column {
+	return t.Column{Name: name, Type: typ, Semantic: t.STNone}
+}
 
 // TableFuncs lists the table functions pxq implements, by name.
 var TableFuncs = map[string]TableFunc{

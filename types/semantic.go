@@ -8,34 +8,34 @@ import "fmt"
 type SemanticType int32
 
 const (
-	STUnspecified           SemanticType = 0
-	STNone                  SemanticType = 1
-	STTimeNS                SemanticType = 2
-	STAgentUID              SemanticType = 100
-	STASID                  SemanticType = 101
-	STUPID                  SemanticType = 200
-	STServiceName           SemanticType = 300
-	STPodName               SemanticType = 400
-	STPodPhase              SemanticType = 401
-	STPodStatus             SemanticType = 402
-	STNodeName              SemanticType = 500
-	STContainerName         SemanticType = 600
-	STContainerState        SemanticType = 601
-	STContainerStatus       SemanticType = 602
-	STNamespaceName         SemanticType = 700
-	STBytes                 SemanticType = 800
-	STPercent               SemanticType = 900
-	STDurationNS            SemanticType = 901
-	STThroughputPerNS       SemanticType = 902
-	STThroughputBytesPerNS  SemanticType = 903
-	STQuantiles             SemanticType = 1000
-	STDurationNSQuantiles   SemanticType = 1001
-	STIPAddress             SemanticType = 1100
-	STPort                  SemanticType = 1200
-	STHTTPReqMethod         SemanticType = 1300
-	STHTTPRespStatus        SemanticType = 1400
-	STHTTPRespMessage       SemanticType = 1500
-	STScriptReference       SemanticType = 3000
+	STUnspecified          SemanticType = 0
+	STNone                 SemanticType = 1
+	STTimeNS               SemanticType = 2
+	STAgentUID             SemanticType = 100
+	STASID                 SemanticType = 101
+	STUPID                 SemanticType = 200
+	STServiceName          SemanticType = 300
+	STPodName              SemanticType = 400
+	STPodPhase             SemanticType = 401
+	STPodStatus            SemanticType = 402
+	STNodeName             SemanticType = 500
+	STContainerName        SemanticType = 600
+	STContainerState       SemanticType = 601
+	STContainerStatus      SemanticType = 602
+	STNamespaceName        SemanticType = 700
+	STBytes                SemanticType = 800
+	STPercent              SemanticType = 900
+	STDurationNS           SemanticType = 901
+	STThroughputPerNS      SemanticType = 902
+	STThroughputBytesPerNS SemanticType = 903
+	STQuantiles            SemanticType = 1000
+	STDurationNSQuantiles  SemanticType = 1001
+	STIPAddress            SemanticType = 1100
+	STPort                 SemanticType = 1200
+	STHTTPReqMethod        SemanticType = 1300
+	STHTTPRespStatus       SemanticType = 1400
+	STHTTPRespMessage      SemanticType = 1500
+	STScriptReference      SemanticType = 3000
 )
 
 var semanticNames = map[SemanticType]string{
