@@ -244,21 +244,7 @@ var semanticCasts = map[string]types.SemanticType{
 }
 
 func withSemantic(e plan.Expr, sem types.SemanticType) *Expr {
-	switch x := e.(type) {
-	case *plan.Column:
-		c := *x
-		c.Sem = sem
-		return &Expr{e: &c}
-	case *plan.Literal:
-		c := *x
-		c.Sem = sem
-		return &Expr{e: &c}
-	case *plan.Call:
-		c := *x
-		c.Sem = sem
-		return &Expr{e: &c}
-	}
-	return &Expr{e: e}
+	return &Expr{e: plan.WithSemantic(e, sem)}
 }
 
 func timeValue(ns int64) *Expr {

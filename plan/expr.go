@@ -149,3 +149,26 @@ func (a AggExpr) String() string {
 	}
 	return fmt.Sprintf("%s=%s(%s)", a.Name, a.Func, strings.Join(args, ", "))
 }
+
+// WithSemantic returns e with semantic type sem: e itself when it has it,
+// else a copy.
+func WithSemantic(e Expr, sem types.SemanticType) Expr {
+	if e.Semantic() == sem {
+		return e
+	}
+	switch x := e.(type) {
+	case *Column:
+		c := *x
+		c.Sem = sem
+		return &c
+	case *Literal:
+		c := *x
+		c.Sem = sem
+		return &c
+	case *Call:
+		c := *x
+		c.Sem = sem
+		return &c
+	}
+	return e
+}

@@ -61,7 +61,7 @@ func substitute(e plan.Expr, cols map[string]plan.Expr) plan.Expr {
 		if r, ok := cols[x.Name]; ok {
 			// The reference's semantic type is what the script declared
 			// (px.Percent(df.rate)); keep it on the substitute.
-			return withSemantic(r, x.Sem)
+			return plan.WithSemantic(r, x.Sem)
 		}
 	case *plan.Call:
 		var args []plan.Expr
@@ -108,26 +108,4 @@ func allIn[V any](names []string, set map[string]V) bool {
 		}
 	}
 	return true
-}
-
-// withSemantic returns e with semantic type sem (e itself if it has it).
-func withSemantic(e plan.Expr, sem types.SemanticType) plan.Expr {
-	if e.Semantic() == sem {
-		return e
-	}
-	switch x := e.(type) {
-	case *plan.Column:
-		c := *x
-		c.Sem = sem
-		return &c
-	case *plan.Literal:
-		c := *x
-		c.Sem = sem
-		return &c
-	case *plan.Call:
-		c := *x
-		c.Sem = sem
-		return &c
-	}
-	return e
 }
