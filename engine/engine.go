@@ -27,13 +27,21 @@ import (
 	"github.com/pxq-dev/pxq/types"
 )
 
+// DefaultMaxBytes bounds a node's tables together unless configured.
+const DefaultMaxBytes = 1 << 30
+
 // Version is pxq's version, set at build time with -ldflags.
 var Version = "dev"
 
 // Config configures an engine. Zero values take sensible defaults.
 type Config struct {
-	// Store holds the tables; a new store is made when nil.
+	// Store holds the tables; a new store bounded by MaxBytes is made
+	// when nil.
 	Store *table.Store
+	// MaxBytes bounds the bytes of all tables of a new store together
+	// (DefaultMaxBytes when 0, no bound below 0). The bound applies when
+	// retention runs (Store.RunRetention), as it does under live sources.
+	MaxBytes int64
 	// Meta answers metadata functions; metadata.None when nil.
 	Meta metadata.Provider
 	// Hostname names this node (os.Hostname when empty).
@@ -57,7 +65,14 @@ type Engine struct {
 // (empty until a source or a file fills them).
 func New(cfg Config) (*Engine, error) {
 	if cfg.Store == nil {
-		cfg.Store = table.NewStore(0)
+		switch {
+		case cfg.MaxBytes == 0:
+			cfg.Store = table.NewStore(DefaultMaxBytes)
+		case cfg.MaxBytes < 0:
+			cfg.Store = table.NewStore(0)
+		default:
+			cfg.Store = table.NewStore(cfg.MaxBytes)
+		}
 	}
 	if cfg.Meta == nil {
 		cfg.Meta = metadata.None{}

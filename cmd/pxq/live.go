@@ -102,9 +102,6 @@ func runLive(ctx context.Context, stdout, stderr io.Writer, ref string, f *liveF
 		return err
 	}
 	defer srcs.Close()
-	stopRetention := make(chan struct{})
-	defer close(stopRetention)
-	go eng.Store().RunRetention(30*time.Second, stopRetention)
 
 	run := func(ctx context.Context) ([]*format.Table, error) {
 		return eng.Collect(ctx, engine.Query{Script: s, Args: args})

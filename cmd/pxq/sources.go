@@ -63,6 +63,8 @@ func startSources(ctx context.Context, stderr io.Writer, eng *engine.Engine, o s
 	if s.tracer == nil && s.sampler == nil {
 		return nil, fmt.Errorf("no data source could start")
 	}
+	// Live data is kept by age (24 h) and bytes (the engine's bound).
+	go eng.Store().RunRetention(10*time.Second, ctx.Done())
 	return s, nil
 }
 
