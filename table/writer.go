@@ -65,8 +65,17 @@ func (w *Writer) flushLocked() error {
 	if w.n == 0 {
 		return nil
 	}
+	rows := w.n
 	rec := w.b.NewRecord()
 	w.n = 0
+	// Size the next batch like this one, so that its buffers are
+	// allocated once instead of regrown (and copied) as rows arrive.
+	for i, f := range w.b.Fields() {
+		f.Reserve(rows)
+		if sb, ok := f.(*array.StringBuilder); ok {
+			sb.ReserveData(len(rec.Column(i).(*array.String).ValueBytes()))
+		}
+	}
 	err := w.t.Append(rec)
 	rec.Release()
 	return err

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,6 +37,7 @@ var (
 	conns    = flag.Int("conns", 8, "keep-alive client connections")
 	respSize = flag.Int("resp", 512, "response body bytes")
 	child    = flag.Bool("child", false, "internal: run server and load")
+	cpuProf  = flag.String("cpuprofile", "", "write the tracer process's CPU profile here")
 )
 
 type result struct {
@@ -45,6 +47,14 @@ type result struct {
 
 func main() {
 	flag.Parse()
+	if *cpuProf != "" && !*child {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			log.Fatal(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	if *child {
 		runChild()
 		return

@@ -1,8 +1,9 @@
 package http
 
 import (
-	"encoding/json"
+	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/pxq-dev/pxq/schema"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols"
@@ -185,16 +186,89 @@ func headersJSON(hs []Header) string {
 	if len(hs) == 0 {
 		return "{}"
 	}
-	m := make(map[string]string, len(hs))
-	for _, h := range hs {
-		if v, ok := m[h.Name]; ok {
-			m[h.Name] = v + "," + h.Value
+	// Sorted by name with repeated headers joined by ",", the same
+	// document json.Marshal makes of a map, without the map and the
+	// reflection: this runs for every request and response.
+	sorted := make([]Header, len(hs))
+	copy(sorted, hs)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+	b := make([]byte, 0, 64*len(sorted))
+	b = append(b, '{')
+	for i := 0; i < len(sorted); i++ {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, sorted[i].Name)
+		b = append(b, ':', '"')
+		b = appendJSONBody(b, sorted[i].Value)
+		for i+1 < len(sorted) && sorted[i+1].Name == sorted[i].Name {
+			i++
+			b = append(b, ',')
+			b = appendJSONBody(b, sorted[i].Value)
+		}
+		b = append(b, '"')
+	}
+	b = append(b, '}')
+	return string(b)
+}
+
+// appendJSONString appends s as a JSON string, escaped as encoding/json
+// escapes it (HTML-safe, invalid UTF-8 as U+FFFD).
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	b = appendJSONBody(b, s)
+	return append(b, '"')
+}
+
+func appendJSONBody(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
 			continue
 		}
-		m[h.Name] = h.Value
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
 	}
-	b, _ := json.Marshal(m)
-	return string(b)
+	return append(b, s[start:]...)
 }
 
 func (c *conn) emit(req, resp *Message) {
