@@ -29,35 +29,81 @@ func dnsResponder(t *testing.T) *net.UDPConn {
 			if err != nil {
 				return
 			}
-			q := buf[:n]
-			if n < 12 {
-				continue
+			if resp := dnsAnswer(buf[:n]); resp != nil {
+				pc.WriteToUDP(resp, from)
 			}
-			// Question: name up to its zero byte, then type and class.
-			end := 12
-			for end < n && q[end] != 0 {
-				end += int(q[end]) + 1
-			}
-			end += 5
-			if end > n {
-				continue
-			}
-			qtype := binary.BigEndian.Uint16(q[end-4:])
-			resp := append([]byte(nil), q[:end]...)
-			resp[2] |= 0x80 // QR
-			resp[3] = 0x80  // RA, rcode 0
-			binary.BigEndian.PutUint16(resp[10:], 0)
-			binary.BigEndian.PutUint16(resp[8:], 0)
-			if qtype == 1 {
-				binary.BigEndian.PutUint16(resp[6:], 1)
-				resp = append(resp, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 1, 2, 3)
-			} else {
-				binary.BigEndian.PutUint16(resp[6:], 0)
-			}
-			pc.WriteToUDP(resp, from)
 		}
 	}()
 	return pc
+}
+
+// dnsTCPResponder answers DNS over TCP (each message after its 2-byte
+// length) on 127.0.0.1.
+func dnsTCPResponder(t *testing.T) net.Listener {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				var l [2]byte
+				for {
+					if _, err := io.ReadFull(c, l[:]); err != nil {
+						return
+					}
+					q := make([]byte, binary.BigEndian.Uint16(l[:]))
+					if _, err := io.ReadFull(c, q); err != nil {
+						return
+					}
+					resp := dnsAnswer(q)
+					if resp == nil {
+						return
+					}
+					out := binary.BigEndian.AppendUint16(nil, uint16(len(resp)))
+					c.Write(append(out, resp...))
+				}
+			}()
+		}
+	}()
+	return ln
+}
+
+// dnsAnswer answers an A query for any name with 10.1.2.3 (other types
+// with no records), or returns nil for a malformed query.
+func dnsAnswer(q []byte) []byte {
+	n := len(q)
+	if n < 12 {
+		return nil
+	}
+	// Question: name up to its zero byte, then type and class.
+	end := 12
+	for end < n && q[end] != 0 {
+		end += int(q[end]) + 1
+	}
+	end += 5
+	if end > n {
+		return nil
+	}
+	qtype := binary.BigEndian.Uint16(q[end-4:])
+	resp := append([]byte(nil), q[:end]...)
+	resp[2] |= 0x80 // QR
+	resp[3] = 0x80  // RA, rcode 0
+	binary.BigEndian.PutUint16(resp[10:], 0)
+	binary.BigEndian.PutUint16(resp[8:], 0)
+	if qtype == 1 {
+		binary.BigEndian.PutUint16(resp[6:], 1)
+		resp = append(resp, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 1, 2, 3)
+	} else {
+		binary.BigEndian.PutUint16(resp[6:], 0)
+	}
+	return resp
 }
 
 func TestDNS(t *testing.T) {
@@ -114,6 +160,40 @@ func TestDNS(t *testing.T) {
 	}
 	if cl[0]["local_port"] != sv[0]["remote_port"] {
 		t.Errorf("client port %v, server saw %v", cl[0]["local_port"], sv[0]["remote_port"])
+	}
+}
+
+// TestDNSOverTCP resolves through a TCP DNS server (length-prefixed
+// messages on a stream) and checks both sides' rows.
+func TestDNSOverTCP(t *testing.T) {
+	_, store := newTestTracer(t, Config{})
+	ln := dnsTCPResponder(t)
+	port := ln.Addr().(*net.TCPAddr).Port
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+		return net.Dial("tcp", ln.Addr().String()) // not a PacketConn: the resolver frames messages
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ips, err := r.LookupIP(ctx, "ip4", "tcp.pxq.test")
+	if err != nil || len(ips) != 1 || ips[0].String() != "10.1.2.3" {
+		t.Fatalf("lookup: %v %v", ips, err)
+	}
+	for _, side := range []struct {
+		role int64
+		col  string
+	}{{1, "remote_port"}, {2, "local_port"}} {
+		got := waitRows(t, store, "dns_events", 1, 5*time.Second, func(r map[string]any) bool {
+			return r["trace_role"] == side.role && r[side.col] == int64(port)
+		})
+		if len(got) != 1 {
+			t.Fatalf("role %d: %d rows: %v", side.role, len(got), rows(store, "dns_events"))
+		}
+		if !strings.Contains(got[0]["req_body"].(string), "tcp.pxq.test") || !strings.Contains(got[0]["resp_body"].(string), "10.1.2.3") {
+			t.Errorf("role %d: req %v resp %v", side.role, got[0]["req_body"], got[0]["resp_body"])
+		}
+		if got[0]["latency"].(int64) <= 0 {
+			t.Errorf("role %d: latency %v", side.role, got[0]["latency"])
+		}
 	}
 }
 

@@ -436,6 +436,10 @@ func (t *Tracer) data(ev *event) {
 	}
 }
 
+// maxProbeBytes bounds the bytes kept per direction for protocol
+// inference across segments.
+const maxProbeBytes = 512
+
 // dirSink feeds one direction of a connection's ordered stream to its
 // parser, inferring the protocol on the first bytes.
 type dirSink struct {
@@ -449,8 +453,23 @@ func (s *dirSink) Data(ts int64, data []byte, remote netip.AddrPort) {
 	if c.Unknown {
 		return
 	}
-	if c.Parser == nil && !s.t.infer(c, s.dir, data) {
-		return
+	if c.Parser == nil {
+		probe := data
+		if c.Info.Stream && len(c.Probe[s.dir]) > 0 {
+			probe = append(c.Probe[s.dir], data...)
+		}
+		if !s.t.infer(c, s.dir, probe) {
+			// Keep a stream's first bytes for the next try, up to a bound;
+			// past it, segments are tried alone again.
+			if c.Info.Stream && !c.Unknown && len(probe) <= maxProbeBytes {
+				c.Probe[s.dir] = append(c.Probe[s.dir][:0:0], probe...)
+			} else {
+				c.Probe[s.dir] = nil
+			}
+			return
+		}
+		data = probe
+		c.Probe = [2][]byte{}
 	}
 	c.Parser.Data(protocols.Segment{Dir: s.dir, TS: ts, Data: data, Remote: remote})
 }

@@ -32,6 +32,10 @@ type Conn struct {
 	Parser   protocols.Parser
 	// Tries counts segments looked at without recognising a protocol.
 	Tries int
+	// Probe holds, per direction of a stream, the first bytes seen while
+	// no protocol is recognised, so that inference sees a message split
+	// across reads (a 2-byte length, then the message).
+	Probe [2][]byte
 	// Unknown is set once inference gave up; data is then only counted.
 	Unknown bool
 

@@ -29,10 +29,18 @@ func (Protocol) ID() int64 { return 6 }
 func (Protocol) Tables() []schema.Table { return []schema.Table{schema.DNSEvents} }
 
 // Infer implements protocols.Protocol: a datagram that parses completely as
-// a DNS message with at least one question.
+// a DNS message with at least one question, or on a stream (DNS over TCP)
+// such a message after its 2-byte length.
 func (Protocol) Infer(data []byte, stream bool) (match, request bool) {
 	if stream {
-		return false, false
+		if len(data) < 2+12 {
+			return false, false
+		}
+		n := int(binary.BigEndian.Uint16(data))
+		if n < 12 || len(data) < 2+n {
+			return false, false
+		}
+		data = data[2 : 2+n]
 	}
 	m, err := Parse(data)
 	if err != nil || len(m.Questions) == 0 {
@@ -223,9 +231,42 @@ type query struct {
 type conn struct {
 	env     protocols.Env
 	pending map[pendingKey]*query
+	// buf holds, per direction, the bytes of a DNS-over-TCP stream not
+	// yet cut into messages.
+	buf [2][]byte
 }
 
+// maxTCPBuffer bounds what a stream direction may hold: one message of
+// the largest size a 2-byte length allows, plus its length.
+const maxTCPBuffer = 2 + 65535
+
 func (c *conn) Data(seg protocols.Segment) {
+	if !c.env.Conn.Stream {
+		c.message(seg)
+		return
+	}
+	// DNS over TCP: messages follow their 2-byte big-endian length.
+	d := int(seg.Dir) & 1
+	b := append(c.buf[d], seg.Data...)
+	for len(b) >= 2 {
+		n := int(binary.BigEndian.Uint16(b))
+		if len(b) < 2+n {
+			break
+		}
+		m := seg
+		m.Data = b[2 : 2+n]
+		c.message(m)
+		b = b[2+n:]
+	}
+	if len(b) > maxTCPBuffer {
+		c.env.Count("parse_errors", 1)
+		b = nil
+	}
+	c.buf[d] = append(c.buf[d][:0], b...)
+}
+
+// message handles one DNS message.
+func (c *conn) message(seg protocols.Segment) {
 	m, err := Parse(seg.Data)
 	if err != nil {
 		c.env.Count("parse_errors", 1)
@@ -288,7 +329,9 @@ func nonNilR(r []Record) []Record {
 	return r
 }
 
-func (c *conn) Gap(dir protocols.Direction, n int) {}
+// Gap drops a stream direction's partial message: what follows a gap
+// cannot be framed.
+func (c *conn) Gap(dir protocols.Direction, n int) { c.buf[int(dir)&1] = nil }
 
 func (c *conn) Poll(now int64) {
 	timeout := c.env.Cfg.RequestTimeout.Nanoseconds()
