@@ -103,3 +103,43 @@ func TestHelpHasExamples(t *testing.T) {
 		}
 	}
 }
+
+// TestServeMetrics runs pxq serve over the shipped capture with
+// --metrics-addr and scrapes the default script's gauges.
+func TestServeMetrics(t *testing.T) {
+	cmd := exec.Command(pxqBinary(t), "serve", "--capture", "../../demo/testdata/capture", "--listen", "127.0.0.1:0",
+		"--metrics-addr", "127.0.0.1:0")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	addrRE := regexp.MustCompile(`url=(http://\S+/metrics)`)
+	sc := bufio.NewScanner(stderr)
+	url := ""
+	for sc.Scan() {
+		if m := addrRE.FindStringSubmatch(sc.Text()); m != nil {
+			url = m[1]
+			break
+		}
+	}
+	go io.Copy(io.Discard, stderr)
+	if url == "" {
+		t.Fatal("no metrics address announced")
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`pxq_script_up{script="px/http_request_stats"} 1`,
+		`pxq_http_request_stats_requests{endpoint="pxq demo-app catalog",script="px/http_request_stats"}`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("scrape lacks %s:\n%s", want, body)
+		}
+	}
+}

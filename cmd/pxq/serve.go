@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/pxq-dev/pxq/engine"
+	"github.com/pxq-dev/pxq/format"
+	"github.com/pxq-dev/pxq/metrics"
 	"io"
 	"log/slog"
 	"net"
@@ -64,10 +67,12 @@ func (s *securityFlags) listen(addr string, log *slog.Logger) (net.Listener, []g
 
 // serveFlags are pxq serve's flags.
 type serveFlags struct {
-	listen string
-	http   string
-	sec    securityFlags
-	run    runFlags
+	listen         string
+	http           string
+	metricsAddr    string
+	metricsScripts []string
+	sec            securityFlags
+	run            runFlags
 }
 
 var serveF serveFlags
@@ -97,6 +102,8 @@ func init() {
 	serveF.sec.register(serveCmd, "Pixie clients send it as pixie-api-key")
 	f.StringArrayVar(&serveF.run.tables, "table", nil, "load a table from a file instead of tracing: --table http_events=events.parquet")
 	f.StringVar(&serveF.run.capture, "capture", "", "load a capture folder instead of tracing this host")
+	f.StringVar(&serveF.metricsAddr, "metrics-addr", "", "also serve chosen scripts' outputs as Prometheus metrics on this address, path /metrics")
+	f.StringArrayVar(&serveF.metricsScripts, "metrics-script", nil, "a script whose output --metrics-addr exports (repeatable; default px/http_request_stats)")
 	f.StringArrayVar(&serveF.run.scripts, "scripts", nil, "a folder of your own scripts, searched before the library (repeatable)")
 	rootCmd.AddCommand(serveCmd)
 }
@@ -124,6 +131,15 @@ func runServe(ctx context.Context, stderr io.Writer, f *serveFlags) error {
 		defer srcs.Close()
 	}
 	lib := scripts.NewLibrary(f.run.scripts...)
+	if f.metricsAddr != "" {
+		stopMetrics, addr, err := serveLibraryMetrics(f.metricsAddr, eng, lib, f.metricsScripts, f.run.asOf)
+		if err != nil {
+			lis.Close()
+			return err
+		}
+		defer stopMetrics()
+		log.Info("pxq serve: Prometheus metrics", "url", "http://"+addr+"/metrics")
+	}
 	backend := server.Local{Engine: eng}
 	cfg := server.Config{Backend: backend, Library: lib, Log: log}
 	if asOf := f.run.asOf; !asOf.IsZero() {
@@ -203,4 +219,24 @@ func trimSpace(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// serveLibraryMetrics exports the output of the named scripts (run with
+// their defaults) on addr's /metrics. A non-zero asOf is the now of a
+// replayed capture.
+func serveLibraryMetrics(addr string, eng *engine.Engine, lib *scripts.Library, names []string, asOf time.Time) (func(), string, error) {
+	if len(names) == 0 {
+		names = []string{"px/http_request_stats"}
+	}
+	var sources []metrics.Source
+	for _, n := range names {
+		s, err := lib.Load(n)
+		if err != nil {
+			return nil, "", usageError{fmt.Errorf("--metrics-script: %w", err)}
+		}
+		sources = append(sources, metrics.Source{Script: s.Name, Run: func(ctx context.Context) ([]*format.Table, error) {
+			return eng.Collect(ctx, engine.Query{Script: s, Now: asOf})
+		}})
+	}
+	return serveMetrics(addr, sources, 10*time.Second)
 }
