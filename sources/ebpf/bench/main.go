@@ -38,11 +38,16 @@ var (
 	respSize = flag.Int("resp", 512, "response body bytes")
 	child    = flag.Bool("child", false, "internal: run server and load")
 	cpuProf  = flag.String("cpuprofile", "", "write the tracer process's CPU profile here")
+	rate     = flag.Int("rate", 0, "requests per second in all (0: as fast as possible); at a fixed rate the report compares CPU per request")
 )
 
 type result struct {
 	Requests int64   `json:"requests"`
 	Seconds  float64 `json:"seconds"`
+	// CPU is the child's own CPU time (user+sys) during the round:
+	// server and load generator, including in-kernel BPF time charged
+	// to it.
+	CPU float64 `json:"cpu"`
 }
 
 func main() {
@@ -61,15 +66,20 @@ func main() {
 	}
 	var off, on []float64
 	var ratio, cpu, rss, captured []float64
+	var cpuReqOff, cpuReqOn, tracerReq []float64
 	var lost, sent, rows uint64
 	for i := 0; i < 2**rounds; i++ {
 		traced := i%2 == 1
 		r, m := round(traced)
 		rps := float64(r.Requests) / r.Seconds
+		perReq := r.CPU / float64(r.Requests) * 1e6 // µs of the traced program's CPU per request
 		if !traced {
 			off = append(off, rps)
+			cpuReqOff = append(cpuReqOff, perReq)
 			continue
 		}
+		cpuReqOn = append(cpuReqOn, perReq)
+		tracerReq = append(tracerReq, m.cpu*r.Seconds/float64(r.Requests)*1e6)
 		on = append(on, rps)
 		cpu = append(cpu, m.cpu)
 		rss = append(rss, m.rssMiB)
@@ -91,6 +101,14 @@ func main() {
 	fmt.Printf("| lost events, all rounds | %d |\n", lost)
 	fmt.Printf("| tracer CPU (cores, user+sys) | %.2f |\n", median(cpu))
 	fmt.Printf("| tracer RSS at end of round (MiB) | %.0f |\n", median(rss))
+	if *rate > 0 {
+		off, on, trc := median(cpuReqOff), median(cpuReqOn), median(tracerReq)
+		fmt.Printf("| traced program CPU per request, tracer off (µs) | %.1f |\n", off)
+		fmt.Printf("| traced program CPU per request, tracer on (µs) | %.1f |\n", on)
+		fmt.Printf("| in-process overhead (on/off − 1) | %.1f %% |\n", (on/off-1)*100)
+		fmt.Printf("| tracer CPU per request (µs) | %.1f |\n", trc)
+		fmt.Printf("| total CPU overhead ((on + tracer)/off − 1) | %.1f %% |\n", ((on+trc)/off-1)*100)
+	}
 	fmt.Printf("\nrequests sent while traced: %d, http_events rows: %d (client and server side each)\n", sent, rows)
 }
 
@@ -104,7 +122,7 @@ type metrics struct {
 // round runs one child; with traced, a tracer in this process traces it.
 func round(traced bool) (result, metrics) {
 	cmd := exec.Command(os.Args[0], "-child", "-round", roundDur.String(),
-		"-conns", strconv.Itoa(*conns), "-resp", strconv.Itoa(*respSize))
+		"-conns", strconv.Itoa(*conns), "-resp", strconv.Itoa(*respSize), "-rate", strconv.Itoa(*rate))
 	cmd.Stderr = os.Stderr
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
@@ -190,6 +208,8 @@ func runChild() {
 	bufio.NewReader(os.Stdin).ReadString('\n')
 
 	var n atomic.Int64
+	var ru0 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	stop := time.Now().Add(*roundDur)
 	var wg sync.WaitGroup
 	t0 := time.Now()
@@ -197,7 +217,15 @@ func runChild() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var tick *time.Ticker
+			if *rate > 0 {
+				tick = time.NewTicker(time.Duration(float64(time.Second) * float64(*conns) / float64(*rate)))
+				defer tick.Stop()
+			}
 			for time.Now().Before(stop) {
+				if tick != nil {
+					<-tick.C
+				}
 				resp, err := client.Get(url)
 				if err != nil {
 					log.Fatal(err)
@@ -209,5 +237,8 @@ func runChild() {
 		}()
 	}
 	wg.Wait()
-	json.NewEncoder(os.Stdout).Encode(result{Requests: n.Load(), Seconds: time.Since(t0).Seconds()})
+	var ru1 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	cpu := tv(ru1.Utime) + tv(ru1.Stime) - tv(ru0.Utime) - tv(ru0.Stime)
+	json.NewEncoder(os.Stdout).Encode(result{Requests: n.Load(), Seconds: time.Since(t0).Seconds(), CPU: cpu})
 }
