@@ -103,5 +103,5 @@ func runAgent(ctx context.Context, stderr io.Writer, f *agentFlags) error {
 	h.SetServingStatus(agentpb.AgentService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(gs, h)
 	log.Info("pxq agent", "addr", lis.Addr().String(), "node", node, "asid", asid, "tracing", srcs.Tracing())
-	return serveUntilDone(ctx, log, gs, lis, "", server.Runner{}, nil, &f.sec)
+	return serveUntilDone(ctx, log, gs, lis, "", server.Runner{}, nil, nil, &f.sec)
 }

@@ -115,5 +115,5 @@ func runBroker(ctx context.Context, stderr io.Writer, f *brokerFlags) error {
 	lib := scripts.NewLibrary(f.scripts...)
 	g := server.New(server.Config{Backend: b, Library: lib, Log: log}).NewGRPCServer(opts...)
 	log.Info("pxq broker: gRPC API", "addr", lis.Addr().String(), "agents", len(cfg.Agents), "agents_dns", f.agentsDNS)
-	return serveUntilDone(ctx, log, g, lis, f.http, server.Runner{Backend: b}, lib, &f.sec)
+	return serveUntilDone(ctx, log, g, lis, f.http, server.Runner{Backend: b}, lib, meta, &f.sec)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/pxq-dev/pxq/engine"
 	"github.com/pxq-dev/pxq/format"
+	"github.com/pxq-dev/pxq/metadata"
 	"github.com/pxq-dev/pxq/metrics"
 	"io"
 	"log/slog"
@@ -148,7 +149,7 @@ func runServe(ctx context.Context, stderr io.Writer, f *serveFlags) error {
 	}
 	g := server.New(cfg).NewGRPCServer(opts...)
 	log.Info("pxq serve: gRPC API", "addr", lis.Addr().String())
-	return serveUntilDone(ctx, log, g, lis, f.http, server.Runner{Backend: backend}, lib, &f.sec)
+	return serveUntilDone(ctx, log, g, lis, f.http, server.Runner{Backend: backend}, lib, eng.Metadata(), &f.sec)
 }
 
 // signalContext ends on SIGINT or SIGTERM.
@@ -161,7 +162,7 @@ func signalContext(ctx context.Context) (context.Context, context.CancelFunc) {
 
 // serveUntilDone serves g on lis (and the web UI on httpAddr when set)
 // until ctx ends, then stops gracefully, cutting off streams after 5 s.
-func serveUntilDone(ctx context.Context, log *slog.Logger, g *grpc.Server, lis net.Listener, httpAddr string, runner server.Runner, lib *scripts.Library, sec *securityFlags) error {
+func serveUntilDone(ctx context.Context, log *slog.Logger, g *grpc.Server, lis net.Listener, httpAddr string, runner server.Runner, lib *scripts.Library, meta metadata.Provider, sec *securityFlags) error {
 	errc := make(chan error, 2)
 	go func() { errc <- g.Serve(lis) }()
 	var hs *http.Server
@@ -186,7 +187,7 @@ func serveUntilDone(ctx context.Context, log *slog.Logger, g *grpc.Server, lis n
 			return usagef("--http %s is reachable from other hosts: pass --token-file", httpAddr)
 		}
 		mux := http.NewServeMux()
-		mountUI(mux, runner, lib, token)
+		mountUI(mux, runner, lib, token, meta)
 		hs = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- hs.Serve(hl) }()
 		log.Info("web UI", "url", "http://"+hl.Addr().String()+"/")

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pxq-dev/pxq/engine"
+	"github.com/pxq-dev/pxq/metadata"
 	"github.com/pxq-dev/pxq/scripts"
 	"github.com/pxq-dev/pxq/ui"
 )
@@ -23,8 +24,30 @@ import (
 // handler works under a prefix too: mux.Handle("/ui/",
 // http.StripPrefix("/ui", ui.Handler(…))). serve, broker and demo call
 // this.
-func mountUI(mux *http.ServeMux, runner engine.Runner, lib *scripts.Library, token string) {
-	mux.Handle("/", ui.Handler(ui.Config{Runner: runner, Library: lib, Token: token}))
+func mountUI(mux *http.ServeMux, runner engine.Runner, lib *scripts.Library, token string, meta metadata.Provider) {
+	mux.Handle("/", ui.Handler(ui.Config{Runner: runner, Library: lib, Token: token, Entities: entityNames(meta)}))
+}
+
+// entityNames lists what the UI suggests for pod, service, namespace and
+// node variables: the cluster's live objects when the metadata comes from
+// Kubernetes, else this host as the one node.
+func entityNames(meta metadata.Provider) func(kind string) []string {
+	if n, ok := meta.(interface{ Names(kind string) []string }); ok {
+		return n.Names
+	}
+	host := ""
+	if meta != nil {
+		host = meta.Hostname()
+	}
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	return func(kind string) []string {
+		if kind == "node" && host != "" {
+			return []string{host}
+		}
+		return nil // host mode: no pods, services or namespaces
+	}
 }
 
 type uiFlags struct {
@@ -97,13 +120,7 @@ func runUI(ctx context.Context, stdout, stderr io.Writer, f *uiFlags) error {
 		}
 		defer srcs.Close()
 	}
-	host, _ := os.Hostname()
-	cfg.Entities = func(kind string) []string {
-		if kind == "node" && host != "" {
-			return []string{host}
-		}
-		return nil // host mode: no pods, services or namespaces
-	}
+	cfg.Entities = entityNames(nil)
 	srv := &http.Server{Handler: ui.Handler(cfg), ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(stdout, "pxq ui: http://%s/\n", ln.Addr())
 	errc := make(chan error, 1)

@@ -331,3 +331,36 @@ func sortedKeys(m map[string]bool) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Names lists the names of the live entities of a kind, sorted: "pod" and
+// "service" as "namespace/name", "namespace" and "node" bare. Other kinds
+// have none. The web UI offers them for entity-typed script variables.
+func (s *Store) Names(kind string) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	switch kind {
+	case "pod":
+		return liveNames(&s.pods)
+	case "service":
+		return liveNames(&s.services)
+	case "namespace":
+		return liveNames(&s.namespaces)
+	case "node":
+		return liveNames(&s.nodes)
+	}
+	return nil
+}
+
+func liveNames[T lifetime](h *history[T]) []string {
+	var out []string
+	for name, uids := range h.byName {
+		for _, u := range uids {
+			if v, ok := h.byUID[u]; ok && v.stopNS() == 0 {
+				out = append(out, name)
+				break
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
