@@ -127,7 +127,22 @@ func runScript(ctx context.Context, stdout, stderr io.Writer, ref string, f *run
 	if err != nil {
 		return err
 	}
+	if f.collect == 0 && f.capture == "" && len(f.tables) == 0 && allEmpty(tables) {
+		// A lone `pxq run` has no history of its own: say where data
+		// comes from rather than leave the user with empty tables.
+		fmt.Fprintln(stderr, "pxq: no data: this process has not traced anything. Trace first (--collect 10s), "+
+			"read files (--capture DIR, --table name=FILE), or ask a running server (--broker HOST:PORT, see pxq serve).")
+	}
 	return printTables(stdout, tables, f.output, format.Options{MaxWidth: f.maxWidth})
+}
+
+func allEmpty(tables []*format.Table) bool {
+	for _, t := range tables {
+		if t.Rows() > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // newLocalEngine makes the embedded engine and fills it from files or by
