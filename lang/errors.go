@@ -119,7 +119,7 @@ func editDistance(a, b string) int {
 // didYouMean formats a hint for name among candidates, or "".
 func didYouMean(name string, candidates []string) string {
 	if n := nearest(name, candidates); n != "" {
-		return fmt.Sprintf("; did you mean %q?", n)
+		return fmt.Sprintf(" (did you mean %q?)", n)
 	}
 	return ""
 }
