@@ -64,3 +64,51 @@ px.display(http_stats('-10m', 'nothing-matches', 10), 'none')
 		t.Errorf("filter on a service that does not exist kept %d rows", got["none"].Rows())
 	}
 }
+
+// TestSourceDestinationIdiom runs the source/destination computation that
+// Pixie-style HTTP scripts share: peers resolved through ip_to_pod_id,
+// selects over boolean columns and Python constants, drops.
+func TestSourceDestinationIdiom(t *testing.T) {
+	eng, rows := fixture(t, 1000)
+	got := run(t, eng, `import px
+
+def add_source_dest_columns(df):
+    df.pod = df.ctx['pod']
+    df.namespace = df.ctx['namespace']
+    df.ra_pod = px.pod_id_to_pod_name(px.ip_to_pod_id(df.remote_addr))
+    df.is_ra_pod = df.ra_pod != ''
+    df.ra_name = px.select(df.is_ra_pod, df.ra_pod, df.remote_addr)
+    df.is_server_tracing = df.trace_role == 2
+    df.is_source_pod_type = px.select(df.is_server_tracing, df.is_ra_pod, True)
+    df.is_dest_pod_type = px.select(df.is_server_tracing, True, df.is_ra_pod)
+    df.source = px.select(df.is_server_tracing, df.ra_name, df.pod)
+    df.destination = px.select(df.is_server_tracing, df.pod, df.ra_name)
+    df = df.drop(['ra_pod', 'is_ra_pod', 'ra_name', 'is_server_tracing'])
+    return df
+
+def http_data(start_time: str, source_filter: str, destination_filter: str, num_head: int):
+    df = px.DataFrame(table='http_events', start_time=start_time)
+    df = add_source_dest_columns(df)
+    df = df[px.contains(df.source, source_filter)]
+    df = df[px.contains(df.destination, destination_filter)]
+    df = df[['time_', 'source', 'destination', 'is_source_pod_type', 'is_dest_pod_type', 'req_path', 'resp_status', 'latency']]
+    return df.head(num_head)
+
+px.display(http_data('-10m', '', '10.0.0', 100000), 'to_peer')
+`)["to_peer"]
+	var clients int64
+	for _, r := range rows {
+		if r.role == 1 {
+			clients++
+		}
+	}
+	recs := records(got)
+	if int64(len(recs)) != clients {
+		t.Fatalf("%d rows whose destination is the peer, want the %d client-side rows", len(recs), clients)
+	}
+	for _, m := range recs {
+		if m["destination"] != "10.0.0.1" || m["is_source_pod_type"] != true || m["is_dest_pod_type"] != false {
+			t.Fatalf("row %v", m)
+		}
+	}
+}
