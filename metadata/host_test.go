@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"fmt"
+	"github.com/pxq-dev/pxq/internal/procfs"
 	"os"
 	"os/exec"
 	"strings"
@@ -55,7 +56,7 @@ func TestHostProcess(t *testing.T) {
 	}
 	// A UPID with the right pid but another start time is another process.
 	stale := upid
-	stale.Low -= tickNS
+	stale.Low -= procfs.TickNS
 	if p := h.Process(stale); p != nil {
 		t.Fatalf("Process(stale UPID) = %+v, want nil", p)
 	}
@@ -75,7 +76,7 @@ func TestHostProcess(t *testing.T) {
 func TestProcessesObserve(t *testing.T) {
 	ps := NewProcesses("/proc", "h1")
 	// A pid beyond pid_max never runs: only Observe can make it known.
-	upid := types.UPID(1, 1<<30, 12345*tickNS)
+	upid := types.UPID(1, 1<<30, 12345*procfs.TickNS)
 	if ps.Lookup(upid) != nil {
 		t.Fatal("unknown process resolved")
 	}

@@ -1,22 +1,10 @@
 package metadata
 
 import (
-	"bytes"
 	"errors"
-	"fmt"
-	"os"
-	"strconv"
-	"strings"
+
+	"github.com/pxq-dev/pxq/internal/procfs"
 )
-
-// This is a small /proc reader of its own so that metadata, which funcs
-// and everything above it import, does not depend on sources/proc (and
-// through it on the table store). It reads what sources/proc.Info reads;
-// TODO(dedup): move both onto one internal procfs package.
-
-// tickNS is the length of a clock tick (USER_HZ = 100 on every Linux
-// architecture pxq supports), the unit of start times in /proc/PID/stat.
-const tickNS = 10_000_000
 
 // procEntry is what /proc says of one process.
 type procEntry struct {
@@ -25,27 +13,13 @@ type procEntry struct {
 	cgroup  CgroupInfo
 }
 
-// readStartNS reads field 22 (starttime) of /proc/PID/stat, in ns since
-// boot. comm may hold spaces and parentheses, so fields are counted from
-// the last ')'.
+// readStartNS reads a process's start time in ns since boot.
 func readStartNS(root string, pid uint32) (uint64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("%s/%d/stat", root, pid))
+	s, err := procfs.ReadStat(root, int(pid))
 	if err != nil {
 		return 0, err
 	}
-	end := bytes.LastIndexByte(b, ')')
-	if end < 0 {
-		return 0, fmt.Errorf("pid %d: malformed stat", pid)
-	}
-	f := strings.Fields(string(b[end+1:]))
-	if len(f) < 20 { // f[0] is field 3 (state), f[19] field 22
-		return 0, fmt.Errorf("pid %d: short stat", pid)
-	}
-	ticks, err := strconv.ParseUint(f[19], 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("pid %d: start time: %w", pid, err)
-	}
-	return ticks * tickNS, nil
+	return s.StartNS(), nil
 }
 
 // readProc reads one process. It fails when the process is gone or its
@@ -59,11 +33,9 @@ func readProc(root string, pid uint32, wantStart uint64) (procEntry, error) {
 		return procEntry{}, errPIDReused
 	}
 	e := procEntry{startNS: start}
-	if b, err := os.ReadFile(fmt.Sprintf("%s/%d/cmdline", root, pid)); err == nil {
-		e.cmdline = strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
-	}
-	if b, err := os.ReadFile(fmt.Sprintf("%s/%d/cgroup", root, pid)); err == nil {
-		e.cgroup = ParseProcCgroup(string(b))
+	e.cmdline, _ = procfs.Cmdline(root, int(pid))
+	if cg, err := procfs.Cgroup(root, int(pid)); err == nil {
+		e.cgroup = ParseProcCgroup(cg)
 	}
 	// Read the start time again: had the pid been reused meanwhile, the
 	// cmdline and cgroup could be the new process's.
@@ -75,21 +47,5 @@ func readProc(root string, pid uint32, wantStart uint64) (procEntry, error) {
 
 var errPIDReused = errors.New("pid belongs to another process")
 
-// readBootNS returns the boot time in ns since the epoch from the btime
-// line of /proc/stat (whole seconds).
-func readBootNS(root string) (int64, error) {
-	b, err := os.ReadFile(root + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "btime "); ok {
-			s, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("btime: %w", err)
-			}
-			return s * 1e9, nil
-		}
-	}
-	return 0, errors.New("no btime in stat")
-}
+// readBootNS returns the boot time in ns since the epoch.
+func readBootNS(root string) (int64, error) { return procfs.BootNS(root) }

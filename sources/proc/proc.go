@@ -3,13 +3,12 @@
 package proc
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 
+	"github.com/pxq-dev/pxq/internal/procfs"
 	"github.com/pxq-dev/pxq/types"
 )
 
@@ -17,9 +16,9 @@ import (
 // fake tree.
 var Root = "/proc"
 
-// TickNS is the length of a clock tick (USER_HZ = 100 on every Linux
-// architecture pxq supports), the unit of times in /proc/PID/stat.
-const TickNS = 10_000_000
+// TickNS is the length of a clock tick, the unit of times in
+// /proc/PID/stat.
+const TickNS = procfs.TickNS
 
 // ProcessInfo is the metadata of one process.
 type ProcessInfo struct {
@@ -35,55 +34,10 @@ type ProcessInfo struct {
 	CgroupPath string
 }
 
-// stat holds the fields of /proc/PID/stat that pxq uses.
-type stat struct {
-	comm           string
-	ppid           int
-	minflt, majflt int64
-	utime, stime   int64 // ticks
-	threads        int64
-	start          uint64 // ticks since boot
-	vsize          int64
-	rssPages       int64
-}
-
-// parseStat parses /proc/PID/stat. comm may hold spaces and parentheses, so
-// fields are counted from the last ')'.
-func parseStat(b []byte) (stat, error) {
-	var s stat
-	open := bytes.IndexByte(b, '(')
-	end := bytes.LastIndexByte(b, ')')
-	if open < 0 || end < open {
-		return s, errors.New("malformed stat")
-	}
-	s.comm = string(b[open+1 : end])
-	f := strings.Fields(string(b[end+1:]))
-	// f[0] is field 3 (state).
-	if len(f) < 22 {
-		return s, errors.New("short stat")
-	}
-	num := func(field int) int64 {
-		v, _ := strconv.ParseInt(f[field-3], 10, 64)
-		return v
-	}
-	s.ppid = int(num(4))
-	s.minflt, s.majflt = num(10), num(12)
-	s.utime, s.stime = num(14), num(15)
-	s.threads = num(20)
-	s.start = uint64(num(22))
-	s.vsize = num(23)
-	s.rssPages = num(24)
-	return s, nil
-}
-
-func readStat(pid int) (stat, error) {
-	b, err := os.ReadFile(fmt.Sprintf("%s/%d/stat", Root, pid))
+func readStat(pid int) (procfs.Stat, error) {
+	s, err := procfs.ReadStat(Root, pid)
 	if err != nil {
-		return stat{}, err
-	}
-	s, err := parseStat(b)
-	if err != nil {
-		return s, fmt.Errorf("proc: pid %d: %w", pid, err)
+		return s, fmt.Errorf("proc: %w", err)
 	}
 	return s, nil
 }
@@ -95,7 +49,7 @@ func StartNS(pid int) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return s.start * TickNS, nil
+	return s.StartNS(), nil
 }
 
 // UPIDOf returns the UPID of a running process.
@@ -113,12 +67,10 @@ func Info(pid int) (ProcessInfo, error) {
 	if err != nil {
 		return ProcessInfo{}, err
 	}
-	info := ProcessInfo{PID: pid, PPID: s.ppid, StartNS: s.start * TickNS, Comm: s.comm}
-	if b, err := os.ReadFile(fmt.Sprintf("%s/%d/cmdline", Root, pid)); err == nil {
-		info.Cmdline = strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
-	}
-	if b, err := os.ReadFile(fmt.Sprintf("%s/%d/cgroup", Root, pid)); err == nil {
-		info.CgroupPath = cgroupPath(string(b))
+	info := ProcessInfo{PID: pid, PPID: s.PPID, StartNS: s.StartNS(), Comm: s.Comm}
+	info.Cmdline, _ = procfs.Cmdline(Root, pid)
+	if cg, err := procfs.Cgroup(Root, pid); err == nil {
+		info.CgroupPath = cgroupPath(cg)
 	}
 	return info, nil
 }

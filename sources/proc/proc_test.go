@@ -9,18 +9,19 @@ import (
 
 	"github.com/apache/arrow/go/v15/arrow/array"
 
+	"github.com/pxq-dev/pxq/internal/procfs"
 	"github.com/pxq-dev/pxq/table"
 	"github.com/pxq-dev/pxq/types"
 )
 
 func TestParseStatCommWithSpaces(t *testing.T) {
 	line := "42 (a (weird) name) S 1 42 42 0 -1 4194560 100 0 7 0 250 130 0 0 20 0 3 0 12345 1000000 50 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0"
-	s, err := parseStat([]byte(line))
+	s, err := procfs.ParseStat([]byte(line))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.comm != "a (weird) name" || s.ppid != 1 || s.minflt != 100 || s.majflt != 7 || s.utime != 250 || s.stime != 130 ||
-		s.threads != 3 || s.start != 12345 || s.vsize != 1000000 || s.rssPages != 50 {
+	if s.Comm != "a (weird) name" || s.PPID != 1 || s.MinFlt != 100 || s.MajFlt != 7 || s.UTime != 250 || s.STime != 130 ||
+		s.Threads != 3 || s.Start != 12345 || s.VSize != 1000000 || s.RSSPages != 50 {
 		t.Fatalf("%+v", s)
 	}
 }

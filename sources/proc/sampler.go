@@ -111,9 +111,9 @@ func (s *Sampler) Sample(now time.Time) error {
 			continue
 		}
 		io := readIO(pid)
-		s.proc.AppendRow(ts, types.UPID(s.cfg.ASID, uint32(pid), st.start*TickNS),
-			st.majflt, st.minflt, st.utime*TickNS, st.stime*TickNS, st.threads,
-			st.vsize, st.rssPages*s.pageSz,
+		s.proc.AppendRow(ts, types.UPID(s.cfg.ASID, uint32(pid), st.StartNS()),
+			st.MajFlt, st.MinFlt, st.UTime*TickNS, st.STime*TickNS, st.Threads,
+			st.VSize, st.RSSPages*s.pageSz,
 			io["rchar"], io["wchar"], io["read_bytes"], io["write_bytes"])
 
 		ns, err := NetNS(pid)
