@@ -58,7 +58,7 @@ DNS name, e.g. a headless Service over the agents' DaemonSet).`,
 func init() {
 	f := brokerCmd.Flags()
 	f.StringVar(&brokerF.listen, "listen", "127.0.0.1:50051", "gRPC address of the public API (host:port)")
-	f.StringVar(&brokerF.http, "http", "", "also serve the web UI on this address (host:port; same --token-file)")
+	f.StringVar(&brokerF.http, "http", "127.0.0.1:7474", "serve the web UI on this address (host:port; same --token-file; \"\" for none)")
 	f.StringVar(&brokerF.kubeconfig, "kubeconfig", "", "kubeconfig for the Kubernetes API (default: in-cluster config, then $KUBECONFIG; none: no cluster metadata)")
 	f.StringVar(&brokerF.agents, "agents", "", "the agents' addresses: host:port,host:port,…")
 	f.StringVar(&brokerF.agentsDNS, "agents-dns", "", "discover agents as every address of this name: name:port")

@@ -107,7 +107,7 @@ func TestHelpHasExamples(t *testing.T) {
 // TestServeMetrics runs pxq serve over the shipped capture with
 // --metrics-addr and scrapes the default script's gauges.
 func TestServeMetrics(t *testing.T) {
-	cmd := exec.Command(pxqBinary(t), "serve", "--capture", "../../demo/testdata/capture", "--listen", "127.0.0.1:0",
+	cmd := exec.Command(pxqBinary(t), "serve", "--capture", "../../demo/testdata/capture", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
 		"--metrics-addr", "127.0.0.1:0")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

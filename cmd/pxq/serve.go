@@ -99,7 +99,7 @@ Without --token-file or --tls-client-ca it listens on 127.0.0.1 only.`,
 func init() {
 	f := serveCmd.Flags()
 	f.StringVar(&serveF.listen, "listen", "127.0.0.1:50051", "gRPC address (host:port)")
-	f.StringVar(&serveF.http, "http", "", "also serve the web UI on this address (host:port; same --token-file)")
+	f.StringVar(&serveF.http, "http", "127.0.0.1:7474", "serve the web UI on this address (host:port; same --token-file; \"\" for none)")
 	serveF.sec.register(serveCmd, "Pixie clients send it as pixie-api-key")
 	f.StringArrayVar(&serveF.run.tables, "table", nil, "load a table from a file instead of tracing: --table http_events=events.parquet")
 	f.StringVar(&serveF.run.capture, "capture", "", "load a capture folder instead of tracing this host")
