@@ -2,7 +2,9 @@ package table
 
 import (
 	"fmt"
+	"math"
 	"sync"
+	"unsafe"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
@@ -21,6 +23,7 @@ type Writer struct {
 	b       *array.RecordBuilder
 	n       int
 	MaxRows int
+	u128    [16]byte // scratch for UInt128 values
 }
 
 // NewWriter returns a writer for t.
@@ -120,7 +123,7 @@ func appendValue(b array.Builder, t types.DataType, v any) error {
 			return fmt.Errorf("want string, got %T", v)
 		}
 		if b != nil {
-			b.(*array.StringBuilder).Append(x)
+			appendString(b.(*array.StringBuilder), x)
 		}
 	case types.Time64NS:
 		x, ok := v.(int64)
@@ -140,6 +143,120 @@ func appendValue(b array.Builder, t types.DataType, v any) error {
 		}
 	default:
 		return fmt.Errorf("unsupported type %v", t)
+	}
+	return nil
+}
+
+// appendString appends s without the copy that StringBuilder.Append makes
+// converting it to []byte (the builder only reads the bytes).
+func appendString(b *array.StringBuilder, s string) {
+	b.BinaryBuilder.Append(unsafe.Slice(unsafe.StringData(s), len(s)))
+}
+
+// Value is one typed value for AppendValues. Unlike AppendRow's any, it
+// needs no allocation to box the value, and a string can be given as the
+// bytes that hold it (StrBytes), copied only into the column.
+type Value struct {
+	t types.DataType
+	i int64 // Boolean (0 or 1), Int64, Time64NS, Float64 bits
+	u types.UInt128Value
+	s string
+	b []byte
+	// bytes says that a String value is b, not s.
+	bytes bool
+}
+
+// Bool is a BOOLEAN value.
+func Bool(v bool) Value {
+	x := int64(0)
+	if v {
+		x = 1
+	}
+	return Value{t: types.Boolean, i: x}
+}
+
+// Int is an INT64 value.
+func Int(v int64) Value { return Value{t: types.Int64, i: v} }
+
+// Time is a TIME64NS value, ns since the epoch.
+func Time(ns int64) Value { return Value{t: types.Time64NS, i: ns} }
+
+// Float is a FLOAT64 value.
+func Float(v float64) Value { return Value{t: types.Float64, i: int64(math.Float64bits(v))} }
+
+// Str is a STRING value.
+func Str(s string) Value { return Value{t: types.String, s: s} }
+
+// StrBytes is a STRING value held in b. b is read only during the
+// AppendValues call that takes it.
+func StrBytes(b []byte) Value { return Value{t: types.String, b: b, bytes: true} }
+
+// UInt128 is a UINT128 value.
+func UInt128(v types.UInt128Value) Value { return Value{t: types.UInt128, u: v} }
+
+// Any returns v as AppendRow takes it.
+func (v Value) Any() any {
+	switch v.t {
+	case types.Boolean:
+		return v.i != 0
+	case types.Int64, types.Time64NS:
+		return v.i
+	case types.Float64:
+		return math.Float64frombits(uint64(v.i))
+	case types.String:
+		if v.bytes {
+			return string(v.b)
+		}
+		return v.s
+	case types.UInt128:
+		return v.u
+	}
+	return nil
+}
+
+// AppendValues appends one row of typed values, in relation order: the
+// same row AppendRow appends from the values' Any, without boxing them or
+// switching on their Go types. An INT64 value is accepted for a TIME64NS
+// column, as in AppendRow.
+func (w *Writer) AppendValues(vals []Value) error {
+	if len(vals) != len(w.t.rel) {
+		return fmt.Errorf("table %s: row has %d values, want %d", w.t.name, len(vals), len(w.t.rel))
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	// Check every value before appending any, so that a bad row leaves
+	// the columns aligned.
+	for i := range vals {
+		ct, vt := w.t.rel[i].Type, vals[i].t
+		if vt != ct && !(vt == types.Int64 && ct == types.Time64NS) {
+			return fmt.Errorf("table %s column %s: want %v, got %v", w.t.name, w.t.rel[i].Name, ct, vt)
+		}
+	}
+	for i := range vals {
+		v := &vals[i]
+		switch b := w.b.Field(i).(type) {
+		case *array.BooleanBuilder:
+			b.Append(v.i != 0)
+		case *array.Int64Builder:
+			b.Append(v.i)
+		case *array.TimestampBuilder:
+			b.Append(arrow.Timestamp(v.i))
+		case *array.Float64Builder:
+			b.Append(math.Float64frombits(uint64(v.i)))
+		case *array.StringBuilder:
+			if v.bytes {
+				b.BinaryBuilder.Append(v.b)
+			} else {
+				appendString(b, v.s)
+			}
+		case *array.FixedSizeBinaryBuilder:
+			types.PutUInt128(w.u128[:], v.u)
+			b.Append(w.u128[:])
+		}
+	}
+	w.n++
+	if w.n >= w.MaxRows {
+		return w.flushLocked()
 	}
 	return nil
 }

@@ -55,8 +55,11 @@ type Config struct {
 	// RingBufferBytes is the size of the BPF ring buffer, a power of two
 	// and a multiple of the page size (default 16 MiB).
 	RingBufferBytes uint32
-	// PollInterval is how often the ring buffer is read (default 5 ms).
-	// Events are written without wakeups, so this sets the read latency.
+	// PollInterval is how often the ring buffer is read while it fills
+	// fast (default 5 ms). Events are written without wakeups, so the
+	// tracer polls; when the ring fills slowly it waits longer, as long as
+	// the observed rate takes to fill 1/16 of the ring, up to 10
+	// PollIntervals and never past the next flush.
 	PollInterval time.Duration
 	// FlushInterval is how often rows are appended to the store (default
 	// 100 ms).

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pxq-dev/pxq/schema"
+	"github.com/pxq-dev/pxq/table"
 	"github.com/pxq-dev/pxq/types"
 )
 
@@ -77,6 +78,27 @@ type Env struct {
 	Emit func(table string, vals ...any)
 	// Count adds n to the named counter of the protocol (e.g. "parse_errors").
 	Count func(name string, n int64)
+	// Rows, when set, appends rows of typed values: the same rows as Emit
+	// without boxing each value. Parsers fall back to Emit without it.
+	Rows *Rows
+}
+
+// Rows appends rows of typed values for the parsers of one tracer (one
+// goroutine): Begin hands out a reused value slice and Buf is scratch for
+// bytes the row's values point to, both valid until the next Begin.
+type Rows struct {
+	Emit func(table string, vals []table.Value)
+	Buf  []byte
+	vals []table.Value
+}
+
+// Begin returns an empty value slice to append a row to.
+func (r *Rows) Begin() []table.Value { return r.vals[:0] }
+
+// End appends the row and keeps vals' array for the next Begin.
+func (r *Rows) End(tableName string, vals []table.Value) {
+	r.vals = vals[:0]
+	r.Emit(tableName, vals)
 }
 
 // Protocol is one application protocol the tracer can parse.

@@ -259,7 +259,11 @@ var crlfcrlf = []byte("\r\n\r\n")
 
 func (p *parser) parseHead(b []byte) error {
 	m := p.cur
-	line, rest, _ := bytes.Cut(b, []byte("\r\n"))
+	// One string for the whole head: the start line's fields and the
+	// header names and values are substrings of it, so a message costs
+	// one allocation here instead of two per header.
+	head := string(b)
+	line, rest, _ := strings.Cut(head, "\r\n")
 	var err error
 	if p.requests {
 		err = parseRequestLine(m, line)
@@ -270,25 +274,25 @@ func (p *parser) parseHead(b []byte) error {
 		return err
 	}
 	for len(rest) > 2 {
-		line, rest, _ = bytes.Cut(rest, []byte("\r\n"))
+		line, rest, _ = strings.Cut(rest, "\r\n")
 		if len(line) == 0 {
 			break
 		}
-		name, value, ok := bytes.Cut(line, []byte(":"))
-		if !ok || len(name) == 0 || bytes.ContainsAny(name, " \t") {
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || len(name) == 0 || strings.ContainsAny(name, " \t") {
 			return errBadHeader
 		}
-		m.Headers = append(m.Headers, Header{Name: string(name), Value: string(bytes.TrimSpace(value))})
+		m.Headers = append(m.Headers, Header{Name: name, Value: strings.TrimSpace(value)})
 	}
 	return nil
 }
 
-func parseRequestLine(m *Message, line []byte) error {
-	method, rest, ok := bytes.Cut(line, []byte(" "))
+func parseRequestLine(m *Message, line string) error {
+	method, rest, ok := strings.Cut(line, " ")
 	if !ok || !isToken(method) {
 		return errBadStart
 	}
-	path, version, ok := bytes.Cut(rest, []byte(" "))
+	path, version, ok := strings.Cut(rest, " ")
 	if !ok || len(path) == 0 {
 		return errBadStart
 	}
@@ -296,12 +300,12 @@ func parseRequestLine(m *Message, line []byte) error {
 	if !ok {
 		return errBadStart
 	}
-	m.Method, m.Path, m.Major, m.Minor = string(method), string(path), maj, min
+	m.Method, m.Path, m.Major, m.Minor = method, path, maj, min
 	return nil
 }
 
-func parseStatusLine(m *Message, line []byte) error {
-	version, rest, ok := bytes.Cut(line, []byte(" "))
+func parseStatusLine(m *Message, line string) error {
+	version, rest, ok := strings.Cut(line, " ")
 	if !ok {
 		return errBadStart
 	}
@@ -309,20 +313,20 @@ func parseStatusLine(m *Message, line []byte) error {
 	if !ok {
 		return errBadStart
 	}
-	code, reason, _ := bytes.Cut(rest, []byte(" "))
+	code, reason, _ := strings.Cut(rest, " ")
 	if len(code) != 3 {
 		return errBadStart
 	}
-	status, err := strconv.Atoi(string(code))
+	status, err := strconv.Atoi(code)
 	if err != nil || status < 100 {
 		return errBadStart
 	}
-	m.Major, m.Minor, m.Status, m.Reason = maj, min, status, string(reason)
+	m.Major, m.Minor, m.Status, m.Reason = maj, min, status, reason
 	return nil
 }
 
 // parseVersion parses "HTTP/1.1".
-func parseVersion(b []byte) (major, minor int, ok bool) {
+func parseVersion[T string | []byte](b T) (major, minor int, ok bool) {
 	if len(b) != 8 || string(b[:5]) != "HTTP/" || b[6] != '.' {
 		return 0, 0, false
 	}
@@ -332,12 +336,12 @@ func parseVersion(b []byte) (major, minor int, ok bool) {
 	return int(b[5] - '0'), int(b[7] - '0'), true
 }
 
-func isToken(b []byte) bool {
+func isToken(b string) bool {
 	if len(b) == 0 || len(b) > 16 {
 		return false
 	}
-	for _, c := range b {
-		if c < 'A' || c > 'Z' {
+	for i := 0; i < len(b); i++ {
+		if c := b[i]; c < 'A' || c > 'Z' {
 			return false
 		}
 	}

@@ -1,12 +1,14 @@
 package http
 
 import (
+	"net/netip"
 	"sort"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/pxq-dev/pxq/schema"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols"
+	"github.com/pxq-dev/pxq/table"
 )
 
 // Protocol is HTTP/1.x.
@@ -49,10 +51,11 @@ func (Protocol) NewParser(env protocols.Env) protocols.Parser {
 // come in request order (HTTP/1.x has no multiplexing), so pairing is FIFO,
 // which also covers pipelining.
 type conn struct {
-	env  protocols.Env
-	req  *parser
-	resp *parser
-	reqs []*Message // requests waiting for their response
+	env           protocols.Env
+	req           *parser
+	resp          *parser
+	reqs          []*Message // requests waiting for their response
+	remote, local addrStr
 	// lostSync is set when either direction lost bytes it could not skip:
 	// whole messages may be gone, so FIFO order no longer pairs correctly.
 	lostSync bool
@@ -186,30 +189,57 @@ func headersJSON(hs []Header) string {
 	if len(hs) == 0 {
 		return "{}"
 	}
+	return string(appendHeadersJSON(make([]byte, 0, 64*len(hs)), hs))
+}
+
+// appendHeadersJSON appends headersJSON(hs) to b.
+func appendHeadersJSON(b []byte, hs []Header) []byte {
+	if len(hs) == 0 {
+		return append(b, "{}"...)
+	}
 	// Sorted by name with repeated headers joined by ",", the same
 	// document json.Marshal makes of a map, without the map and the
-	// reflection: this runs for every request and response.
-	sorted := make([]Header, len(hs))
-	copy(sorted, hs)
-	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
-	b := make([]byte, 0, 64*len(sorted))
+	// reflection: this runs for every request and response. Up to 32
+	// headers are sorted as indices on the stack (insertion sort, stable).
+	var idx [32]uint8
+	var order []uint8
+	if len(hs) <= len(idx) {
+		order = idx[:len(hs)]
+		for i := range order {
+			order[i] = uint8(i)
+			for j := i; j > 0 && hs[order[j]].Name < hs[order[j-1]].Name; j-- {
+				order[j], order[j-1] = order[j-1], order[j]
+			}
+		}
+	} else {
+		sorted := make([]Header, len(hs))
+		copy(sorted, hs)
+		sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+		hs = sorted
+	}
+	at := func(i int) *Header {
+		if order != nil {
+			return &hs[order[i]]
+		}
+		return &hs[i]
+	}
 	b = append(b, '{')
-	for i := 0; i < len(sorted); i++ {
+	for i := 0; i < len(hs); i++ {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, sorted[i].Name)
+		h := at(i)
+		b = appendJSONString(b, h.Name)
 		b = append(b, ':', '"')
-		b = appendJSONBody(b, sorted[i].Value)
-		for i+1 < len(sorted) && sorted[i+1].Name == sorted[i].Name {
+		b = appendJSONBody(b, h.Value)
+		for i+1 < len(hs) && at(i+1).Name == h.Name {
 			i++
 			b = append(b, ',')
-			b = appendJSONBody(b, sorted[i].Value)
+			b = appendJSONBody(b, at(i).Value)
 		}
 		b = append(b, '"')
 	}
-	b = append(b, '}')
-	return string(b)
+	return append(b, '}')
 }
 
 // appendJSONString appends s as a JSON string, escaped as encoding/json
@@ -277,28 +307,60 @@ func (c *conn) emit(req, resp *Message) {
 	if latency < 0 {
 		latency = 0
 	}
-	c.env.Emit(schema.HTTPEvents.Name,
-		resp.EndTS,
-		ci.UPID,
-		protocols.AddrString(ci.Remote),
-		int64(ci.Remote.Port()),
-		protocols.AddrString(ci.Local),
-		int64(ci.Local.Port()),
-		int64(ci.Role),
-		ci.Encrypted,
-		int64(resp.Major),
-		int64(resp.Minor),
-		contentType(req, resp),
-		headersJSON(req.Headers),
-		req.Method,
-		req.Path,
-		string(req.Body),
-		req.BodySize,
-		headersJSON(resp.Headers),
-		int64(resp.Status),
-		resp.Reason,
-		string(resp.Body),
-		resp.BodySize,
-		latency,
+	if c.remote.ap != ci.Remote {
+		c.remote = addrStr{ci.Remote, protocols.AddrString(ci.Remote)}
+	}
+	if c.local.ap != ci.Local {
+		c.local = addrStr{ci.Local, protocols.AddrString(ci.Local)}
+	}
+	rows := c.env.Rows
+	var vals []table.Value
+	var buf []byte
+	if rows != nil {
+		vals, buf = rows.Begin(), rows.Buf[:0]
+	}
+	buf = appendHeadersJSON(buf, req.Headers)
+	nreq := len(buf)
+	buf = appendHeadersJSON(buf, resp.Headers)
+	vals = append(vals,
+		table.Time(resp.EndTS),
+		table.UInt128(ci.UPID),
+		table.Str(c.remote.s),
+		table.Int(int64(ci.Remote.Port())),
+		table.Str(c.local.s),
+		table.Int(int64(ci.Local.Port())),
+		table.Int(int64(ci.Role)),
+		table.Bool(ci.Encrypted),
+		table.Int(int64(resp.Major)),
+		table.Int(int64(resp.Minor)),
+		table.Int(contentType(req, resp)),
+		table.StrBytes(buf[:nreq]),
+		table.Str(req.Method),
+		table.Str(req.Path),
+		table.StrBytes(req.Body),
+		table.Int(req.BodySize),
+		table.StrBytes(buf[nreq:]),
+		table.Int(int64(resp.Status)),
+		table.Str(resp.Reason),
+		table.StrBytes(resp.Body),
+		table.Int(resp.BodySize),
+		table.Int(latency),
 	)
+	if rows != nil {
+		rows.Buf = buf
+		rows.End(schema.HTTPEvents.Name, vals)
+		return
+	}
+	anys := make([]any, len(vals))
+	for i, v := range vals {
+		anys[i] = v.Any()
+	}
+	c.env.Emit(schema.HTTPEvents.Name, anys...)
+}
+
+// addrStr is an address and its AddrString, kept to format it once per
+// connection rather than once per row.
+type addrStr struct {
+	ap netip.AddrPort
+	s  string
 }
