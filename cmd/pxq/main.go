@@ -30,9 +30,11 @@ over them with a vectorized Arrow engine.
 
 Start with:
   pxq demo                      run a demo app, capture its traffic, show it
+  pxq demo --ui 127.0.0.1:7474  the same, then browse it in the web UI
   pxq scripts list              the script library
   pxq run px/http_data --collect 10s
-                                capture 10 s of this host's HTTP traffic and show it`,
+                                capture 10 s of this host's HTTP traffic and show it
+  pxq serve                     keep tracing; gRPC API on :50051, web UI on :7474`,
 	SilenceUsage:  true,
 	SilenceErrors: true,
 }
