@@ -1,13 +1,14 @@
 package table
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"sync"
-	"unsafe"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/bitutil"
 	"github.com/apache/arrow/go/v15/arrow/memory"
 
 	"github.com/pxq-dev/pxq/types"
@@ -17,18 +18,37 @@ import (
 // Flush is called or when MaxRows rows are buffered. Sources call Flush at
 // least every 100 ms so that queries see fresh data. A Writer is safe for
 // concurrent use.
+//
+// Columns are built in plain Go slices and handed to Arrow at flush
+// without a copy: Arrow's builders zero every buffer they grow and copy it
+// on each regrowth, which was a third of the socket tracer's time.
 type Writer struct {
 	t       *Table
 	mu      sync.Mutex
-	b       *array.RecordBuilder
+	cols    []column
 	n       int
 	MaxRows int
-	u128    [16]byte // scratch for UInt128 values
 }
+
+// column is one column's values for the next batch.
+type column struct {
+	typ  types.DataType
+	dt   arrow.DataType
+	vals []byte  // fixed-width values, little-endian; a BOOLEAN is one byte each
+	offs []int32 // STRING: end offset of each value in data
+	data []byte  // STRING: the values' bytes
+}
+
+// maxBatchData bounds a batch's string bytes (offsets are int32).
+const maxBatchData = 1 << 30
 
 // NewWriter returns a writer for t.
 func NewWriter(t *Table) *Writer {
-	return &Writer{t: t, b: array.NewRecordBuilder(memory.DefaultAllocator, t.schema), MaxRows: 8192}
+	w := &Writer{t: t, MaxRows: 8192, cols: make([]column, len(t.rel))}
+	for i, c := range t.rel {
+		w.cols[i] = column{typ: c.Type, dt: t.schema.Field(i).Type}
+	}
+	return w
 }
 
 // AppendRow appends one row. Values are given in relation order as Go
@@ -43,16 +63,103 @@ func (w *Writer) AppendRow(vals ...any) error {
 	// Check every value before appending any, so that a bad row leaves
 	// the columns aligned.
 	for i, v := range vals {
-		if err := appendValue(nil, w.t.rel[i].Type, v); err != nil {
+		if err := checkValue(w.t.rel[i].Type, v); err != nil {
 			return fmt.Errorf("table %s column %s: %w", w.t.name, w.t.rel[i].Name, err)
 		}
 	}
 	for i, v := range vals {
-		appendValue(w.b.Field(i), w.t.rel[i].Type, v)
+		c := &w.cols[i]
+		switch x := v.(type) {
+		case bool:
+			c.appendBool(x)
+		case int64:
+			c.appendInt(x)
+		case int:
+			c.appendInt(int64(x))
+		case float64:
+			c.appendInt(int64(math.Float64bits(x)))
+		case string:
+			c.appendString(x)
+		case types.UInt128Value:
+			c.appendUInt128(x)
+		}
 	}
+	return w.rowDone()
+}
+
+// checkValue reports whether v is a Go value AppendRow takes for type t.
+func checkValue(t types.DataType, v any) error {
+	ok := false
+	want := ""
+	switch t {
+	case types.Boolean:
+		_, ok = v.(bool)
+		want = "bool"
+	case types.Int64:
+		switch v.(type) {
+		case int64, int:
+			ok = true
+		}
+		want = "int64"
+	case types.Float64:
+		_, ok = v.(float64)
+		want = "float64"
+	case types.String:
+		_, ok = v.(string)
+		want = "string"
+	case types.Time64NS:
+		_, ok = v.(int64)
+		want = "int64 ns"
+	case types.UInt128:
+		_, ok = v.(types.UInt128Value)
+		want = "UInt128Value"
+	default:
+		return fmt.Errorf("unsupported type %v", t)
+	}
+	if !ok {
+		return fmt.Errorf("want %s, got %T", want, v)
+	}
+	return nil
+}
+
+func (c *column) appendBool(v bool) {
+	b := byte(0)
+	if v {
+		b = 1
+	}
+	c.vals = append(c.vals, b)
+}
+
+func (c *column) appendInt(v int64) {
+	c.vals = binary.LittleEndian.AppendUint64(c.vals, uint64(v))
+}
+
+func (c *column) appendString(s string) {
+	c.data = append(c.data, s...)
+	c.offs = append(c.offs, int32(len(c.data)))
+}
+
+func (c *column) appendBytes(b []byte) {
+	c.data = append(c.data, b...)
+	c.offs = append(c.offs, int32(len(c.data)))
+}
+
+func (c *column) appendUInt128(v types.UInt128Value) {
+	var b [16]byte
+	types.PutUInt128(b[:], v)
+	c.vals = append(c.vals, b[:]...)
+}
+
+// rowDone counts a row and flushes a full batch.
+func (w *Writer) rowDone() error {
 	w.n++
 	if w.n >= w.MaxRows {
 		return w.flushLocked()
+	}
+	for i := range w.cols {
+		if len(w.cols[i].data) > maxBatchData {
+			return w.flushLocked()
+		}
 	}
 	return nil
 }
@@ -68,89 +175,51 @@ func (w *Writer) flushLocked() error {
 	if w.n == 0 {
 		return nil
 	}
-	rows := w.n
-	rec := w.b.NewRecord()
+	n := w.n
 	w.n = 0
-	// Size the next batch like this one, so that its buffers are
-	// allocated once instead of regrown (and copied) as rows arrive.
-	for i, f := range w.b.Fields() {
-		f.Reserve(rows)
-		if sb, ok := f.(*array.StringBuilder); ok {
-			sb.ReserveData(len(rec.Column(i).(*array.String).ValueBytes()))
-		}
+	arrs := make([]arrow.Array, len(w.cols))
+	for i := range w.cols {
+		arrs[i] = w.cols[i].array(n)
+	}
+	rec := array.NewRecord(w.t.schema, arrs, int64(n))
+	for _, a := range arrs {
+		a.Release()
 	}
 	err := w.t.Append(rec)
 	rec.Release()
 	return err
 }
 
-// appendValue appends v to a builder of type t; with a nil builder it only
-// checks v's Go type.
-func appendValue(b array.Builder, t types.DataType, v any) error {
-	switch t {
+// array copies the column's n values into an Arrow array, and keeps its
+// slices for the next batch. The copy allocates each buffer at its exact
+// size without zeroing it first (append to a nil slice does not clear what
+// it copies over), so every byte is written once more, into memory that is
+// exactly as large as the batch; the slices the rows are appended to stay
+// allocated and warm from batch to batch instead of growing anew.
+func (c *column) array(n int) arrow.Array {
+	var bufs []*memory.Buffer
+	switch c.typ {
 	case types.Boolean:
-		x, ok := v.(bool)
-		if !ok {
-			return fmt.Errorf("want bool, got %T", v)
-		}
-		if b != nil {
-			b.(*array.BooleanBuilder).Append(x)
-		}
-	case types.Int64:
-		switch x := v.(type) {
-		case int64:
-			if b != nil {
-				b.(*array.Int64Builder).Append(x)
+		bits := make([]byte, bitutil.BytesForBits(int64(n)))
+		for i, v := range c.vals {
+			if v != 0 {
+				bitutil.SetBit(bits, i)
 			}
-		case int:
-			if b != nil {
-				b.(*array.Int64Builder).Append(int64(x))
-			}
-		default:
-			return fmt.Errorf("want int64, got %T", v)
 		}
-	case types.Float64:
-		x, ok := v.(float64)
-		if !ok {
-			return fmt.Errorf("want float64, got %T", v)
-		}
-		if b != nil {
-			b.(*array.Float64Builder).Append(x)
-		}
+		bufs = []*memory.Buffer{nil, memory.NewBufferBytes(bits)}
 	case types.String:
-		x, ok := v.(string)
-		if !ok {
-			return fmt.Errorf("want string, got %T", v)
-		}
-		if b != nil {
-			appendString(b.(*array.StringBuilder), x)
-		}
-	case types.Time64NS:
-		x, ok := v.(int64)
-		if !ok {
-			return fmt.Errorf("want int64 ns, got %T", v)
-		}
-		if b != nil {
-			b.(*array.TimestampBuilder).Append(arrow.Timestamp(x))
-		}
-	case types.UInt128:
-		x, ok := v.(types.UInt128Value)
-		if !ok {
-			return fmt.Errorf("want UInt128Value, got %T", v)
-		}
-		if b != nil {
-			b.(*array.FixedSizeBinaryBuilder).Append(x.Bytes())
-		}
+		offs := make([]int32, 0, len(c.offs)+1)
+		offs = append(append(offs, 0), c.offs...)
+		bufs = []*memory.Buffer{nil,
+			memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(offs)),
+			memory.NewBufferBytes(append([]byte(nil), c.data...))}
 	default:
-		return fmt.Errorf("unsupported type %v", t)
+		bufs = []*memory.Buffer{nil, memory.NewBufferBytes(append([]byte(nil), c.vals...))}
 	}
-	return nil
-}
-
-// appendString appends s without the copy that StringBuilder.Append makes
-// converting it to []byte (the builder only reads the bytes).
-func appendString(b *array.StringBuilder, s string) {
-	b.BinaryBuilder.Append(unsafe.Slice(unsafe.StringData(s), len(s)))
+	c.vals, c.offs, c.data = c.vals[:0], c.offs[:0], c.data[:0]
+	d := array.NewData(c.dt, n, bufs, nil, 0, 0)
+	defer d.Release()
+	return array.MakeFromData(d)
 }
 
 // Value is one typed value for AppendValues. Unlike AppendRow's any, it
@@ -234,29 +303,21 @@ func (w *Writer) AppendValues(vals []Value) error {
 	}
 	for i := range vals {
 		v := &vals[i]
-		switch b := w.b.Field(i).(type) {
-		case *array.BooleanBuilder:
-			b.Append(v.i != 0)
-		case *array.Int64Builder:
-			b.Append(v.i)
-		case *array.TimestampBuilder:
-			b.Append(arrow.Timestamp(v.i))
-		case *array.Float64Builder:
-			b.Append(math.Float64frombits(uint64(v.i)))
-		case *array.StringBuilder:
+		c := &w.cols[i]
+		switch c.typ {
+		case types.Boolean:
+			c.appendBool(v.i != 0)
+		case types.Int64, types.Time64NS, types.Float64:
+			c.appendInt(v.i)
+		case types.String:
 			if v.bytes {
-				b.BinaryBuilder.Append(v.b)
+				c.appendBytes(v.b)
 			} else {
-				appendString(b, v.s)
+				c.appendString(v.s)
 			}
-		case *array.FixedSizeBinaryBuilder:
-			types.PutUInt128(w.u128[:], v.u)
-			b.Append(w.u128[:])
+		case types.UInt128:
+			c.appendUInt128(v.u)
 		}
 	}
-	w.n++
-	if w.n >= w.MaxRows {
-		return w.flushLocked()
-	}
-	return nil
+	return w.rowDone()
 }

@@ -3,6 +3,9 @@ package ebpf
 import (
 	"encoding/json"
 	"maps"
+	"time"
+
+	cebpf "github.com/cilium/ebpf"
 
 	"github.com/pxq-dev/pxq/schema"
 	"github.com/pxq-dev/pxq/sources/ebpf/conntrack"
@@ -172,4 +175,26 @@ func (t *Tracer) connStats(now int64) {
 		}
 		g.changed = false
 	}
+}
+
+// ProgramStats is the in-kernel cost of the tracer's BPF programs: their
+// summed run time and runs since they were loaded. The kernel counts them
+// only while statistics are enabled (cilium/ebpf's EnableStats with
+// BPF_STATS_RUN_TIME, or sysctl kernel.bpf_stats_enabled=1); it excludes
+// the tracepoint machinery that calls the programs.
+func (t *Tracer) ProgramStats() (runtime time.Duration, runs uint64) {
+	seen := map[*cebpf.Program]bool{}
+	for _, tp := range tracepoints(&t.objs.TracePrograms) {
+		if tp.prog == nil || seen[tp.prog] {
+			continue
+		}
+		seen[tp.prog] = true
+		s, err := tp.prog.Stats()
+		if err != nil {
+			continue
+		}
+		runtime += s.Runtime
+		runs += s.RunCount
+	}
+	return runtime, runs
 }

@@ -74,31 +74,27 @@ type probeState struct {
 	err  error
 }
 
-// tracepoints maps each program to its tracepoint (group/name).
-func tracepoints(p *bpf.TracePrograms) []struct {
+// hook is a program and where it attaches: a tracepoint (group/name), or
+// a raw tracepoint when group is "raw_syscalls".
+type hook struct {
 	prog        *cebpf.Program
 	group, name string
-} {
-	type tp = struct {
-		prog        *cebpf.Program
-		group, name string
-	}
-	s := func(prog *cebpf.Program, name string) tp { return tp{prog, "syscalls", name} }
-	return []tp{
-		s(p.EnterRead, "sys_enter_read"), s(p.SysExit, "sys_exit_read"),
-		s(p.EnterWrite, "sys_enter_write"), s(p.SysExit, "sys_exit_write"),
-		s(p.EnterReadv, "sys_enter_readv"), s(p.SysExit, "sys_exit_readv"),
-		s(p.EnterWritev, "sys_enter_writev"), s(p.SysExit, "sys_exit_writev"),
-		s(p.EnterRecvfrom, "sys_enter_recvfrom"), s(p.SysExit, "sys_exit_recvfrom"),
-		s(p.EnterSendto, "sys_enter_sendto"), s(p.SysExit, "sys_exit_sendto"),
-		s(p.EnterRecvmsg, "sys_enter_recvmsg"), s(p.SysExit, "sys_exit_recvmsg"),
-		s(p.EnterSendmsg, "sys_enter_sendmsg"), s(p.SysExit, "sys_exit_sendmsg"),
-		s(p.EnterConnect, "sys_enter_connect"), s(p.SysExit, "sys_exit_connect"),
-		s(p.EnterAccept, "sys_enter_accept"), s(p.SysExit, "sys_exit_accept"),
-		s(p.EnterAccept4, "sys_enter_accept4"), s(p.SysExit, "sys_exit_accept4"),
-		s(p.EnterClose, "sys_enter_close"),
+}
+
+// tracepoints lists the tracer's hooks.
+func tracepoints(p *bpf.TracePrograms) []hook {
+	return []hook{
+		{p.SysExit, "raw_syscalls", "sys_exit"},
+		{p.EnterClose, "syscalls", "sys_enter_close"},
 		{p.ProcessExit, "sched", "sched_process_exit"},
 	}
+}
+
+func (h hook) attach() (link.Link, error) {
+	if h.group == "raw_syscalls" {
+		return link.AttachRawTracepoint(link.RawTracepointOptions{Name: h.name, Program: h.prog})
+	}
+	return link.Tracepoint(h.group, h.name, h.prog, nil)
 }
 
 // New loads the BPF programs, attaches them and creates the tracer's
@@ -165,7 +161,7 @@ func New(cfg Config, store *table.Store) (*Tracer, error) {
 	}
 	attached := 0
 	for _, tp := range tracepoints(&t.objs.TracePrograms) {
-		l, err := link.Tracepoint(tp.group, tp.name, tp.prog, nil)
+		l, err := tp.attach()
 		t.probes = append(t.probes, probeState{name: tp.group + ":" + tp.name, err: err})
 		if err != nil {
 			continue

@@ -1,7 +1,9 @@
-// Command bench measures what the socket tracer costs: a Go HTTP server and
-// a bounded keep-alive load generator run in a child process on loopback,
-// at full speed, in alternating rounds with the tracer off and on (tracing
-// only the child). It prints medians as a Markdown table.
+// Command bench measures what the socket tracer costs: a Go HTTP server
+// and a bounded keep-alive load generator, each in its own child process,
+// talk over loopback in alternating rounds with the tracer off and on. The
+// tracer (in this process) traces the server, or with -trace both the load
+// generator too, as on a node where both ends run. It prints medians as a
+// Markdown table.
 //
 //	go run ./sources/ebpf/bench -rounds 8 -round 3s
 package main
@@ -27,6 +29,9 @@ import (
 	"syscall"
 	"time"
 
+	cebpf "github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
 	"github.com/pxq-dev/pxq/sources/ebpf"
 	"github.com/pxq-dev/pxq/table"
 )
@@ -36,23 +41,75 @@ var (
 	roundDur = flag.Duration("round", 3*time.Second, "length of a round")
 	conns    = flag.Int("conns", 8, "keep-alive client connections")
 	respSize = flag.Int("resp", 512, "response body bytes")
-	child    = flag.Bool("child", false, "internal: run server and load")
+	child    = flag.String("child", "", "internal: run as the server or load child")
+	url      = flag.String("url", "", "internal: the load child's target")
 	cpuProf  = flag.String("cpuprofile", "", "write the tracer process's CPU profile here")
-	rate     = flag.Int("rate", 0, "requests per second in all (0: as fast as possible); at a fixed rate the report compares CPU per request")
+	rate     = flag.Int("rate", 0, "requests per second in all (0: as fast as possible)")
+	traceArg = flag.String("trace", "server", "what the tracer traces: server, or both (server and load generator)")
+	pin      = flag.Bool("pin", false, "run the server and load generator on CPU 0 and the tracer on CPU 1, so that the tracer's CPU does not come out of theirs")
+	cpu      = flag.Int("cpu", -1, "internal: the child's CPU")
+	ringSize = flag.Int("ring", 0, "ring buffer bytes (0: the tracer's default)")
 )
 
+// pinTo moves every thread of this process to one CPU; threads started
+// later inherit it.
+func pinTo(cpu int) {
+	var set unix.CPUSet
+	set.Set(cpu)
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, t := range tasks {
+		tid, _ := strconv.Atoi(t.Name())
+		if err := unix.SchedSetaffinity(tid, &set); err != nil {
+			log.Fatalf("pin thread %d to CPU %d: %v", tid, cpu, err)
+		}
+	}
+}
+
+// result is what the load child reports.
 type result struct {
 	Requests int64   `json:"requests"`
 	Seconds  float64 `json:"seconds"`
-	// CPU is the child's own CPU time (user+sys) during the round:
-	// server and load generator, including in-kernel BPF time charged
-	// to it.
-	CPU float64 `json:"cpu"`
+	CPU      float64 `json:"cpu"` // the load generator's CPU seconds (user+sys)
+}
+
+// measures is one round's figures.
+type measures struct {
+	rps        float64
+	serverCPU  float64 // µs of the server's CPU per request (BPF time charged to it included)
+	loadCPU    float64 // µs of the load generator's CPU per request
+	tracerCPU  float64 // µs of the tracer's CPU per request
+	tracerCore float64 // cores
+	bpfNS      float64 // ns of BPF program run time per request
+	bpfRuns    float64 // BPF program runs per request
+	rssMiB     float64
+	rows       uint64
+	requests   uint64
+	lost       uint64
 }
 
 func main() {
 	flag.Parse()
-	if *cpuProf != "" && !*child {
+	if *cpu >= 0 {
+		pinTo(*cpu)
+	}
+	switch *child {
+	case "server":
+		runServer()
+		return
+	case "load":
+		runLoad()
+		return
+	}
+	if *traceArg != "server" && *traceArg != "both" {
+		log.Fatalf("-trace is server or both, not %q", *traceArg)
+	}
+	if *pin {
+		pinTo(1)
+	}
+	if *cpuProf != "" {
 		f, err := os.Create(*cpuProf)
 		if err != nil {
 			log.Fatal(err)
@@ -60,81 +117,110 @@ func main() {
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
-	if *child {
-		runChild()
-		return
+	// Count BPF program run time (a few ns per run while on).
+	if st, err := cebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err == nil {
+		defer st.Close()
+	} else {
+		log.Printf("BPF run time statistics unavailable: %v", err)
 	}
-	var off, on []float64
-	var ratio, cpu, rss, captured []float64
-	var cpuReqOff, cpuReqOn, tracerReq []float64
-	var lost, sent, rows uint64
+	sides := 1.0
+	if *traceArg == "both" {
+		sides = 2
+	}
+	var off, on []measures
+	var ratio []float64
 	for i := 0; i < 2**rounds; i++ {
 		traced := i%2 == 1
-		r, m := round(traced)
-		rps := float64(r.Requests) / r.Seconds
-		perReq := r.CPU / float64(r.Requests) * 1e6 // µs of the traced program's CPU per request
+		m := round(traced)
 		if !traced {
-			off = append(off, rps)
-			cpuReqOff = append(cpuReqOff, perReq)
+			off = append(off, m)
 			continue
 		}
-		cpuReqOn = append(cpuReqOn, perReq)
-		tracerReq = append(tracerReq, m.cpu*r.Seconds/float64(r.Requests)*1e6)
-		on = append(on, rps)
-		cpu = append(cpu, m.cpu)
-		rss = append(rss, m.rssMiB)
-		captured = append(captured, float64(m.rows)/2/float64(r.Requests))
-		lost += m.lost
-		sent += uint64(r.Requests)
-		rows += m.rows
-		if len(off) > 0 {
-			ratio = append(ratio, rps/off[len(off)-1])
+		on = append(on, m)
+		ratio = append(ratio, m.rps/off[len(off)-1].rps)
+		log.Printf("round %d: off %.0f req/s, on %.0f req/s, tracer %.2f cores, BPF %.0f ns/req in %.1f runs, rows %d for %d requests, lost %d",
+			len(on), off[len(off)-1].rps, m.rps, m.tracerCore, m.bpfNS, m.bpfRuns, m.rows, m.requests, m.lost)
+	}
+	med := func(ms []measures, f func(measures) float64) float64 {
+		v := make([]float64, len(ms))
+		for i, m := range ms {
+			v[i] = f(m)
 		}
-		log.Printf("round %d: off %.0f req/s, on %.0f req/s, tracer CPU %.2f cores, rows %d for %d requests, lost %d",
-			len(on), off[len(off)-1], rps, m.cpu, m.rows, r.Requests, m.lost)
+		return median(v)
 	}
-	fmt.Printf("| measure | median of %d rounds |\n|---|---|\n", *rounds)
-	fmt.Printf("| req/s, tracer off | %.0f |\n", median(off))
-	fmt.Printf("| req/s, tracer on | %.0f |\n", median(on))
+	var sent, rows, lost uint64
+	for _, m := range on {
+		sent += m.requests
+		rows += m.rows
+		lost += m.lost
+	}
+	srvOff, srvOn := med(off, func(m measures) float64 { return m.serverCPU }), med(on, func(m measures) float64 { return m.serverCPU })
+	ldOff, ldOn := med(off, func(m measures) float64 { return m.loadCPU }), med(on, func(m measures) float64 { return m.loadCPU })
+	trc := med(on, func(m measures) float64 { return m.tracerCPU })
+	where := "server, load generator and tracer share both CPUs"
+	if *pin {
+		where = "server and load generator on CPU 0, tracer on CPU 1"
+	}
+	fmt.Printf("tracing: %s; rate: %s; %s; %d rounds of %s each way\n\n", *traceArg, rateName(), where, *rounds, *roundDur)
+	fmt.Printf("| measure | median |\n|---|---|\n")
+	fmt.Printf("| req/s, tracer off | %.0f |\n", med(off, func(m measures) float64 { return m.rps }))
+	fmt.Printf("| req/s, tracer on | %.0f |\n", med(on, func(m measures) float64 { return m.rps }))
 	fmt.Printf("| throughput on/off (paired rounds) | %.3f |\n", median(ratio))
-	fmt.Printf("| requests captured (rows/2 ÷ requests sent) | %.4f |\n", median(captured))
-	fmt.Printf("| lost events, all rounds | %d |\n", lost)
-	fmt.Printf("| tracer CPU (cores, user+sys) | %.2f |\n", median(cpu))
-	fmt.Printf("| tracer RSS at end of round (MiB) | %.0f |\n", median(rss))
-	if *rate > 0 {
-		off, on, trc := median(cpuReqOff), median(cpuReqOn), median(tracerReq)
-		fmt.Printf("| traced program CPU per request, tracer off (µs) | %.1f |\n", off)
-		fmt.Printf("| traced program CPU per request, tracer on (µs) | %.1f |\n", on)
-		fmt.Printf("| in-process overhead (on/off − 1) | %.1f %% |\n", (on/off-1)*100)
-		fmt.Printf("| tracer CPU per request (µs) | %.1f |\n", trc)
-		fmt.Printf("| total CPU overhead ((on + tracer)/off − 1) | %.1f %% |\n", ((on+trc)/off-1)*100)
+	fmt.Printf("| server CPU/request off → on (µs) | %.1f → %.1f (%+.1f %%) |\n", srvOff, srvOn, (srvOn/srvOff-1)*100)
+	fmt.Printf("| load generator CPU/request off → on (µs) | %.1f → %.1f (%+.1f %%) |\n", ldOff, ldOn, (ldOn/ldOff-1)*100)
+	fmt.Printf("| BPF programs per request (ns) | %.0f |\n", med(on, func(m measures) float64 { return m.bpfNS }))
+	fmt.Printf("| tracer CPU/request (µs) | %.1f |\n", trc)
+	fmt.Printf("| tracer CPU (cores) | %.3f |\n", med(on, func(m measures) float64 { return m.tracerCore }))
+	fmt.Printf("| total CPU/request off → on (µs) | %.1f → %.1f (%+.1f %%) |\n", srvOff+ldOff, srvOn+ldOn+trc, ((srvOn+ldOn+trc)/(srvOff+ldOff)-1)*100)
+	fmt.Printf("| tracer RSS (MiB) | %.0f |\n", med(on, func(m measures) float64 { return m.rssMiB }))
+	fmt.Printf("| requests captured | %d of %d (%.4f) |\n", uint64(float64(rows)/sides), sent, float64(rows)/sides/float64(sent))
+	fmt.Printf("| lost events | %d |\n", lost)
+}
+
+func rateName() string {
+	if *rate == 0 {
+		return "saturation"
 	}
-	fmt.Printf("\nrequests sent while traced: %d, http_events rows: %d (client and server side each)\n", sent, rows)
+	return fmt.Sprintf("%d req/s", *rate)
 }
 
-type metrics struct {
-	cpu    float64
-	rssMiB float64
-	rows   uint64
-	lost   uint64
-}
-
-// round runs one child; with traced, a tracer in this process traces it.
-func round(traced bool) (result, metrics) {
-	cmd := exec.Command(os.Args[0], "-child", "-round", roundDur.String(),
-		"-conns", strconv.Itoa(*conns), "-resp", strconv.Itoa(*respSize), "-rate", strconv.Itoa(*rate))
-	cmd.Stderr = os.Stderr
-	in, _ := cmd.StdinPipe()
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
+// round runs a server child and a load child; with traced, a tracer in
+// this process traces the server (and the load generator with -trace both).
+func round(traced bool) measures {
+	childCPU := "-1"
+	if *pin {
+		childCPU = "0"
+	}
+	srv := exec.Command(os.Args[0], "-child", "server", "-resp", strconv.Itoa(*respSize), "-cpu", childCPU)
+	srv.Stderr = os.Stderr
+	srvIn, _ := srv.StdinPipe()
+	srvOut, _ := srv.StdoutPipe()
+	if err := srv.Start(); err != nil {
 		log.Fatal(err)
 	}
+	srvR := bufio.NewReader(srvOut)
+	addr, err := srvR.ReadString('\n')
+	if err != nil {
+		log.Fatal(err)
+	}
+	load := exec.Command(os.Args[0], "-child", "load", "-url", "http://"+strings.TrimSpace(addr)+"/bench?q=1",
+		"-round", roundDur.String(), "-conns", strconv.Itoa(*conns), "-rate", strconv.Itoa(*rate), "-cpu", childCPU)
+	load.Stderr = os.Stderr
+	loadIn, _ := load.StdinPipe()
+	loadOut, _ := load.StdoutPipe()
+	if err := load.Start(); err != nil {
+		log.Fatal(err)
+	}
+
 	var tr *ebpf.Tracer
 	var store *table.Store
 	if traced {
+		pids := []uint32{uint32(srv.Process.Pid)}
+		if *traceArg == "both" {
+			pids = append(pids, uint32(load.Process.Pid))
+		}
 		store = table.NewStore(0)
-		var err error
-		tr, err = ebpf.New(ebpf.Config{OnlyPIDs: []uint32{uint32(cmd.Process.Pid)}, MaxBodyBytes: 1024}, store)
+		tr, err = ebpf.New(ebpf.Config{OnlyPIDs: pids, MaxBodyBytes: 1024, RingBufferBytes: uint32(*ringSize)}, store)
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -142,29 +228,56 @@ func round(traced bool) (result, metrics) {
 	}
 	var ru0 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	srvCPU0 := procCPU(srv.Process.Pid)
 	t0 := time.Now()
-	io.WriteString(in, "go\n")
+	io.WriteString(loadIn, "go\n")
 	var r result
-	if err := json.NewDecoder(bufio.NewReader(out)).Decode(&r); err != nil {
+	if err := json.NewDecoder(bufio.NewReader(loadOut)).Decode(&r); err != nil {
 		log.Fatal(err)
 	}
-	cmd.Wait()
-	var m metrics
+	load.Wait()
+	srvCPU := procCPU(srv.Process.Pid) - srvCPU0
+	srvIn.Close()
+	srv.Wait()
+
+	m := measures{
+		rps:       float64(r.Requests) / r.Seconds,
+		requests:  uint64(r.Requests),
+		serverCPU: srvCPU / float64(r.Requests) * 1e6,
+		loadCPU:   r.CPU / float64(r.Requests) * 1e6,
+	}
 	if traced {
 		time.Sleep(200 * time.Millisecond) // let the last events be read
 		var ru1 syscall.Rusage
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 		wall := time.Since(t0).Seconds()
-		m.cpu = (tv(ru1.Utime) + tv(ru1.Stime) - tv(ru0.Utime) - tv(ru0.Stime)) / wall
+		cpu := tv(ru1.Utime) + tv(ru1.Stime) - tv(ru0.Utime) - tv(ru0.Stime)
+		m.tracerCore = cpu / wall
+		m.tracerCPU = cpu / float64(r.Requests) * 1e6
 		m.rssMiB = rssMiB()
-		s := tr.Stats()
-		m.lost = s.LostEvents
+		bpfTime, runs := tr.ProgramStats()
+		m.bpfNS = float64(bpfTime.Nanoseconds()) / float64(r.Requests)
+		m.bpfRuns = float64(runs) / float64(r.Requests)
+		m.lost = tr.Stats().LostEvents
 		tr.Close()
 		if t := store.Table("http_events"); t != nil {
 			m.rows = uint64(t.Stats().Rows)
 		}
 	}
-	return r, m
+	return m
+}
+
+// procCPU returns a process's CPU seconds (user+sys) from /proc/PID/stat.
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		log.Fatal(err)
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
 }
 
 func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
@@ -190,9 +303,9 @@ func median(v []float64) float64 {
 	return s[len(s)/2]
 }
 
-// runChild serves and loads itself for one round after "go" on stdin, and
-// prints the result as JSON.
-func runChild() {
+// runServer serves on a loopback port, prints it, and exits when stdin
+// closes.
+func runServer() {
 	body := strings.Repeat("x", *respSize)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -203,10 +316,15 @@ func runChild() {
 		io.WriteString(w, body)
 	})}
 	go srv.Serve(ln)
-	url := "http://" + ln.Addr().String() + "/bench?q=1"
+	fmt.Println(ln.Addr().String())
+	io.Copy(io.Discard, os.Stdin)
+}
+
+// runLoad loads -url for one round after "go" on stdin and prints the
+// result as JSON.
+func runLoad() {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *conns, DisableCompression: true}}
 	bufio.NewReader(os.Stdin).ReadString('\n')
-
 	var n atomic.Int64
 	var ru0 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
@@ -226,7 +344,7 @@ func runChild() {
 				if tick != nil {
 					<-tick.C
 				}
-				resp, err := client.Get(url)
+				resp, err := client.Get(*url)
 				if err != nil {
 					log.Fatal(err)
 				}

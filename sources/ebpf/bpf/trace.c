@@ -112,15 +112,6 @@ enum call_kind {
 	CALL_ACCEPT = 5,
 };
 
-struct args {
-	__u64 ptr;      // buffer, iovec array or msghdr
-	__u64 cnt;      // length or iovec count
-	__u64 addr;     // sockaddr of recvfrom (read at exit)
-	__s32 fd;
-	__u8 kind;
-	__u8 dir;
-	__u8 pad[2];
-};
 
 struct config {
 	__u32 self_tgid;  // skip this process (0 = trace it)
@@ -138,13 +129,6 @@ struct {
 	__type(key, __u64); // tgid << 32 | fd
 	__type(value, struct conn);
 } conns SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, __u64); // pid_tgid
-	__type(value, struct args);
-} active SEC(".maps");
 
 // One scratch buffer per CPU. Not a PERCPU_ARRAY: per-CPU values are capped
 // at 32 KiB. Tracepoint programs run with migration disabled, so indexing by
@@ -400,72 +384,152 @@ static __always_inline void emit_buf(struct conn *c, __u32 tgid, __s32 fd, __u8 
 	}
 }
 
-static __always_inline void save_args(__s32 fd, __u8 kind, __u8 dir, __u64 ptr, __u64 cnt, __u64 addr)
+// Syscall numbers and argument registers. The tracer hooks only the exit
+// of syscalls: the user registers the kernel saved at entry still hold the
+// arguments there (x86-64 and arm64 handlers only read them; arm64 keeps
+// the first in orig_x0 because x0 receives the return value), so no entry
+// program has to save them in a map, and the data is in the buffer.
+#if defined(__TARGET_ARCH_x86)
+#define NR_READ 0
+#define NR_WRITE 1
+#define NR_READV 19
+#define NR_WRITEV 20
+#define NR_CONNECT 42
+#define NR_ACCEPT 43
+#define NR_SENDTO 44
+#define NR_RECVFROM 45
+#define NR_SENDMSG 46
+#define NR_RECVMSG 47
+#define NR_ACCEPT4 288
+#define SC_NR(r) BPF_CORE_READ(r, orig_ax)
+#define SC_ARG0(r) BPF_CORE_READ(r, di)
+#define SC_ARG1(r) BPF_CORE_READ(r, si)
+#define SC_ARG2(r) BPF_CORE_READ(r, dx)
+#define SC_ARG4(r) BPF_CORE_READ(r, r8)
+#define TS_COMPAT 0x0002
+#elif defined(__TARGET_ARCH_arm64)
+#define NR_READ 63
+#define NR_WRITE 64
+#define NR_READV 65
+#define NR_WRITEV 66
+#define NR_CONNECT 203
+#define NR_ACCEPT 202
+#define NR_SENDTO 206
+#define NR_RECVFROM 207
+#define NR_SENDMSG 211
+#define NR_RECVMSG 212
+#define NR_ACCEPT4 242
+#define SC_NR(r) BPF_CORE_READ(r, syscallno)
+#define SC_ARG0(r) BPF_CORE_READ(r, orig_x0)
+#define SC_ARG1(r) BPF_CORE_READ(r, regs[1])
+#define SC_ARG2(r) BPF_CORE_READ(r, regs[2])
+#define SC_ARG4(r) BPF_CORE_READ(r, regs[4])
+#else
+#error "unsupported architecture"
+#endif
+
+// compat_task reports a 32-bit process on a 64-bit x86 kernel: its syscall
+// numbers and registers differ, and it is not traced.
+static __always_inline bool compat_task(void)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32;
-	if (!traced(tgid))
-		return;
-	if (kind != CALL_CONNECT && kind != CALL_ACCEPT) {
-		// Data calls: only on inet sockets. A socket opened before
-		// tracing began gets its entry here, with an unknown role.
-		if (!lookup_conn(tgid, fd) && !new_conn(tgid, fd, ROLE_UNKNOWN))
-			return;
-	}
-	struct args a = {};
-	a.fd = fd;
-	a.kind = kind;
-	a.dir = dir;
-	a.ptr = ptr;
-	a.cnt = cnt;
-	a.addr = addr;
-	bpf_map_update_elem(&active, &id, &a, BPF_ANY);
+#if defined(__TARGET_ARCH_x86)
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	if (bpf_core_field_exists(task->thread_info.status))
+		return BPF_CORE_READ(task, thread_info.status) & TS_COMPAT;
+#endif
+	return false;
 }
 
-static __always_inline int handle_exit(long ret)
+// One program on raw_syscalls:sys_exit serves every syscall: it returns
+// after one read for the syscalls it does not trace. A raw tracepoint costs
+// less per call than the per-syscall tracepoints (no perf record is built),
+// and with no entry program nothing is written to a map per syscall.
+SEC("raw_tracepoint/sys_exit")
+int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct args *a = bpf_map_lookup_elem(&active, &id);
-	if (!a)
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	long ret = (long)ctx->args[1];
+	long nr = SC_NR(regs);
+	__u8 kind, dir = DIR_INGRESS;
+	switch (nr) {
+	case NR_READ:
+	case NR_RECVFROM:
+		kind = CALL_BUF;
+		break;
+	case NR_WRITE:
+	case NR_SENDTO:
+		kind = CALL_BUF;
+		dir = DIR_EGRESS;
+		break;
+	case NR_READV:
+		kind = CALL_IOV;
+		break;
+	case NR_WRITEV:
+		kind = CALL_IOV;
+		dir = DIR_EGRESS;
+		break;
+	case NR_RECVMSG:
+		kind = CALL_MSG;
+		break;
+	case NR_SENDMSG:
+		kind = CALL_MSG;
+		dir = DIR_EGRESS;
+		break;
+	case NR_CONNECT:
+		kind = CALL_CONNECT;
+		break;
+	case NR_ACCEPT:
+	case NR_ACCEPT4:
+		kind = CALL_ACCEPT;
+		break;
+	default:
 		return 0;
-	struct args args = *a;
-	bpf_map_delete_elem(&active, &id);
-	__u32 tgid = id >> 32;
+	}
+	// Failed calls (EAGAIN reads are half of a server's) carry nothing,
+	// except a non-blocking connect in progress.
+	if (ret < 0 && !(kind == CALL_CONNECT && ret == -EINPROGRESS))
+		return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!traced(tgid) || compat_task())
+		return 0;
 
-	if (args.kind == CALL_CONNECT) {
-		if (ret == 0 || ret == -EINPROGRESS)
-			new_conn(tgid, args.fd, ROLE_CLIENT);
+	if (kind == CALL_ACCEPT) {
+		new_conn(tgid, (__s32)ret, ROLE_SERVER);
 		return 0;
 	}
-	if (args.kind == CALL_ACCEPT) {
-		if (ret >= 0)
-			new_conn(tgid, (__s32)ret, ROLE_SERVER);
+	__s32 fd = (__s32)SC_ARG0(regs);
+	if (kind == CALL_CONNECT) {
+		new_conn(tgid, fd, ROLE_CLIENT);
 		return 0;
 	}
-	if (ret <= 0)
+	if (ret == 0)
 		return 0;
-	struct conn *c = lookup_conn(tgid, args.fd);
-	if (!c)
+	// A socket opened before tracing began gets its entry here, with an
+	// unknown role; non-inet fds return here.
+	struct conn *c = lookup_conn(tgid, fd);
+	if (!c && !(c = new_conn(tgid, fd, ROLE_UNKNOWN)))
 		return 0;
-	__u64 *pos = args.dir == DIR_EGRESS ? &c->wr : &c->rd;
+	__u64 *pos = dir == DIR_EGRESS ? &c->wr : &c->rd;
 	__u64 n = ret;
+	__u64 ptr = SC_ARG1(regs);
 
 	struct addr peer = {};
 	struct addr *pp = 0;
-	if (args.kind == CALL_BUF) {
-		if (args.addr) {
-			read_sockaddr(&peer, args.addr);
+	if (kind == CALL_BUF) {
+		__u64 uaddr = SC_ARG4(regs);
+		if (uaddr) {
+			read_sockaddr(&peer, uaddr);
 			pp = &peer;
 		}
-		emit_buf(c, tgid, args.fd, args.dir, args.ptr, n, pos, pp);
+		emit_buf(c, tgid, fd, dir, ptr, n, pos, pp);
 		return 0;
 	}
 
-	__u64 iov = args.ptr;
-	__u64 iovcnt = args.cnt;
-	if (args.kind == CALL_MSG) {
+	__u64 iov = ptr;
+	__u64 iovcnt = SC_ARG2(regs);
+	if (kind == CALL_MSG) {
 		struct user_msghdr msg = {};
-		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)args.ptr)) {
+		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)ptr)) {
 			count(CNT_READ_FAIL, 1);
 			*pos += n;
 			return 0;
@@ -486,7 +550,7 @@ static __always_inline int handle_exit(long ret)
 			break;
 		}
 		__u64 m = v.iov_len < n ? v.iov_len : n;
-		emit_buf(c, tgid, args.fd, args.dir, (__u64)v.iov_base, m, pos, pp);
+		emit_buf(c, tgid, fd, dir, (__u64)v.iov_base, m, pos, pp);
 		n -= m;
 	}
 	if (n > 0) {
@@ -499,92 +563,6 @@ static __always_inline int handle_exit(long ret)
 }
 
 #define ARG(ctx, i) ((ctx)->args[i])
-
-SEC("tracepoint/syscalls/sys_enter_read")
-int enter_read(struct trace_event_raw_sys_enter *ctx)
-{
-	save_args(ARG(ctx, 0), CALL_BUF, DIR_INGRESS, ARG(ctx, 1), ARG(ctx, 2), 0);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_write")
-int enter_write(struct trace_event_raw_sys_enter *ctx)
-{
-	save_args(ARG(ctx, 0), CALL_BUF, DIR_EGRESS, ARG(ctx, 1), ARG(ctx, 2), 0);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_readv")
-int enter_readv(struct trace_event_raw_sys_enter *ctx)
-{
-	save_args(ARG(ctx, 0), CALL_IOV, DIR_INGRESS, ARG(ctx, 1), ARG(ctx, 2), 0);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_writev")
-int enter_writev(struct trace_event_raw_sys_enter *ctx)
-{
-	save_args(ARG(ctx, 0), CALL_IOV, DIR_EGRESS, ARG(ctx, 1), ARG(ctx, 2), 0);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
-{
-	save_args(ARG(ctx, 0), CALL_BUF, DIR_INGRESS, ARG(ctx, 1), ARG(ctx, 2), ARG(ctx, 4));
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendto")
-int enter_sendto(struct trace_event_raw_sys_enter *ctx)
-{
-	save_args(ARG(ctx, 0), CALL_BUF, DIR_EGRESS, ARG(ctx, 1), ARG(ctx, 2), ARG(ctx, 4));
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
-{
-	save_args(ARG(ctx, 0), CALL_MSG, DIR_INGRESS, ARG(ctx, 1), 0, 0);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
-{
-	save_args(ARG(ctx, 0), CALL_MSG, DIR_EGRESS, ARG(ctx, 1), 0, 0);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_connect")
-int enter_connect(struct trace_event_raw_sys_enter *ctx)
-{
-	save_args(ARG(ctx, 0), CALL_CONNECT, 0, 0, 0, 0);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_accept")
-int enter_accept(struct trace_event_raw_sys_enter *ctx)
-{
-	save_args(ARG(ctx, 0), CALL_ACCEPT, 0, 0, 0, 0);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_accept4")
-int enter_accept4(struct trace_event_raw_sys_enter *ctx)
-{
-	save_args(ARG(ctx, 0), CALL_ACCEPT, 0, 0, 0, 0);
-	return 0;
-}
-
-// One exit program serves every call above (the Go side attaches it to each
-// sys_exit_* tracepoint): the saved args say what the call was. One copy
-// instead of eleven keeps verification, the slow part of loading, short.
-SEC("tracepoint/syscalls/sys_exit_read")
-int sys_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	return handle_exit(ctx->ret);
-}
 
 SEC("tracepoint/syscalls/sys_enter_close")
 int enter_close(struct trace_event_raw_sys_enter *ctx)

@@ -13,17 +13,6 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-type TraceArgs struct {
-	_    structs.HostLayout
-	Ptr  uint64
-	Cnt  uint64
-	Addr uint64
-	Fd   int32
-	Kind uint8
-	Dir  uint8
-	Pad  [2]uint8
-}
-
 type TraceConfig struct {
 	_        structs.HostLayout
 	SelfTgid uint32
@@ -95,30 +84,18 @@ type TraceScratch struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	TraceMapActive         = "active"
-	TraceMapAllowPids      = "allow_pids"
-	TraceMapConfigMap      = "config_map"
-	TraceMapConns          = "conns"
-	TraceMapCounters       = "counters"
-	TraceMapEvents         = "events"
-	TraceMapScratchBuf     = "scratch_buf"
-	TraceMapSkipPids       = "skip_pids"
-	TraceProgEnterAccept   = "enter_accept"
-	TraceProgEnterAccept4  = "enter_accept4"
-	TraceProgEnterClose    = "enter_close"
-	TraceProgEnterConnect  = "enter_connect"
-	TraceProgEnterRead     = "enter_read"
-	TraceProgEnterReadv    = "enter_readv"
-	TraceProgEnterRecvfrom = "enter_recvfrom"
-	TraceProgEnterRecvmsg  = "enter_recvmsg"
-	TraceProgEnterSendmsg  = "enter_sendmsg"
-	TraceProgEnterSendto   = "enter_sendto"
-	TraceProgEnterWrite    = "enter_write"
-	TraceProgEnterWritev   = "enter_writev"
-	TraceProgProcessExit   = "process_exit"
-	TraceProgSysExit       = "sys_exit"
-	TraceVarUnusedConn     = "unused_conn"
-	TraceVarUnusedEvent    = "unused_event"
+	TraceMapAllowPids    = "allow_pids"
+	TraceMapConfigMap    = "config_map"
+	TraceMapConns        = "conns"
+	TraceMapCounters     = "counters"
+	TraceMapEvents       = "events"
+	TraceMapScratchBuf   = "scratch_buf"
+	TraceMapSkipPids     = "skip_pids"
+	TraceProgEnterClose  = "enter_close"
+	TraceProgProcessExit = "process_exit"
+	TraceProgSysExit     = "sys_exit"
+	TraceVarUnusedConn   = "unused_conn"
+	TraceVarUnusedEvent  = "unused_event"
 )
 
 // LoadTrace returns the embedded CollectionSpec for Trace.
@@ -163,27 +140,15 @@ type TraceSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type TraceProgramSpecs struct {
-	EnterAccept   *ebpf.ProgramSpec `ebpf:"enter_accept"`
-	EnterAccept4  *ebpf.ProgramSpec `ebpf:"enter_accept4"`
-	EnterClose    *ebpf.ProgramSpec `ebpf:"enter_close"`
-	EnterConnect  *ebpf.ProgramSpec `ebpf:"enter_connect"`
-	EnterRead     *ebpf.ProgramSpec `ebpf:"enter_read"`
-	EnterReadv    *ebpf.ProgramSpec `ebpf:"enter_readv"`
-	EnterRecvfrom *ebpf.ProgramSpec `ebpf:"enter_recvfrom"`
-	EnterRecvmsg  *ebpf.ProgramSpec `ebpf:"enter_recvmsg"`
-	EnterSendmsg  *ebpf.ProgramSpec `ebpf:"enter_sendmsg"`
-	EnterSendto   *ebpf.ProgramSpec `ebpf:"enter_sendto"`
-	EnterWrite    *ebpf.ProgramSpec `ebpf:"enter_write"`
-	EnterWritev   *ebpf.ProgramSpec `ebpf:"enter_writev"`
-	ProcessExit   *ebpf.ProgramSpec `ebpf:"process_exit"`
-	SysExit       *ebpf.ProgramSpec `ebpf:"sys_exit"`
+	EnterClose  *ebpf.ProgramSpec `ebpf:"enter_close"`
+	ProcessExit *ebpf.ProgramSpec `ebpf:"process_exit"`
+	SysExit     *ebpf.ProgramSpec `ebpf:"sys_exit"`
 }
 
 // TraceMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type TraceMapSpecs struct {
-	Active     *ebpf.MapSpec `ebpf:"active"`
 	AllowPids  *ebpf.MapSpec `ebpf:"allow_pids"`
 	ConfigMap  *ebpf.MapSpec `ebpf:"config_map"`
 	Conns      *ebpf.MapSpec `ebpf:"conns"`
@@ -221,7 +186,6 @@ func (o *TraceObjects) Close() error {
 //
 // It can be passed to LoadTraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TraceMaps struct {
-	Active     *ebpf.Map `ebpf:"active"`
 	AllowPids  *ebpf.Map `ebpf:"allow_pids"`
 	ConfigMap  *ebpf.Map `ebpf:"config_map"`
 	Conns      *ebpf.Map `ebpf:"conns"`
@@ -233,7 +197,6 @@ type TraceMaps struct {
 
 func (m *TraceMaps) Close() error {
 	return _TraceClose(
-		m.Active,
 		m.AllowPids,
 		m.ConfigMap,
 		m.Conns,
@@ -256,36 +219,14 @@ type TraceVariables struct {
 //
 // It can be passed to LoadTraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TracePrograms struct {
-	EnterAccept   *ebpf.Program `ebpf:"enter_accept"`
-	EnterAccept4  *ebpf.Program `ebpf:"enter_accept4"`
-	EnterClose    *ebpf.Program `ebpf:"enter_close"`
-	EnterConnect  *ebpf.Program `ebpf:"enter_connect"`
-	EnterRead     *ebpf.Program `ebpf:"enter_read"`
-	EnterReadv    *ebpf.Program `ebpf:"enter_readv"`
-	EnterRecvfrom *ebpf.Program `ebpf:"enter_recvfrom"`
-	EnterRecvmsg  *ebpf.Program `ebpf:"enter_recvmsg"`
-	EnterSendmsg  *ebpf.Program `ebpf:"enter_sendmsg"`
-	EnterSendto   *ebpf.Program `ebpf:"enter_sendto"`
-	EnterWrite    *ebpf.Program `ebpf:"enter_write"`
-	EnterWritev   *ebpf.Program `ebpf:"enter_writev"`
-	ProcessExit   *ebpf.Program `ebpf:"process_exit"`
-	SysExit       *ebpf.Program `ebpf:"sys_exit"`
+	EnterClose  *ebpf.Program `ebpf:"enter_close"`
+	ProcessExit *ebpf.Program `ebpf:"process_exit"`
+	SysExit     *ebpf.Program `ebpf:"sys_exit"`
 }
 
 func (p *TracePrograms) Close() error {
 	return _TraceClose(
-		p.EnterAccept,
-		p.EnterAccept4,
 		p.EnterClose,
-		p.EnterConnect,
-		p.EnterRead,
-		p.EnterReadv,
-		p.EnterRecvfrom,
-		p.EnterRecvmsg,
-		p.EnterSendmsg,
-		p.EnterSendto,
-		p.EnterWrite,
-		p.EnterWritev,
 		p.ProcessExit,
 		p.SysExit,
 	)

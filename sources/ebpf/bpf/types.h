@@ -63,6 +63,35 @@ struct trace_event_raw_sys_exit {
 	long ret;
 };
 
+struct bpf_raw_tracepoint_args {
+	__u64 args[0];
+};
+
+#if defined(__TARGET_ARCH_x86)
+struct pt_regs {
+	unsigned long r8;
+	unsigned long dx;
+	unsigned long si;
+	unsigned long di;
+	unsigned long orig_ax;
+};
+
+struct thread_info {
+	__u32 status;
+};
+#elif defined(__TARGET_ARCH_arm64)
+/* regs[] sits in an anonymous union in the kernel; CO-RE finds it by name. */
+struct pt_regs {
+	__u64 regs[31];
+	__u64 orig_x0;
+	__s32 syscallno;
+};
+
+struct thread_info {
+	__u32 flags;
+};
+#endif
+
 struct inode {
 	umode_t i_mode;
 };
@@ -82,6 +111,7 @@ struct files_struct {
 };
 
 struct task_struct {
+	struct thread_info thread_info;
 	struct task_struct *group_leader;
 	__u64 start_boottime;
 	struct files_struct *files;

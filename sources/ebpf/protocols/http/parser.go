@@ -273,6 +273,9 @@ func (p *parser) parseHead(b []byte) error {
 	if err != nil {
 		return err
 	}
+	if cap(m.Headers) == 0 {
+		m.Headers = make([]Header, 0, strings.Count(rest, "\n"))
+	}
 	for len(rest) > 2 {
 		line, rest, _ = strings.Cut(rest, "\r\n")
 		if len(line) == 0 {
