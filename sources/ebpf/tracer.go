@@ -75,7 +75,8 @@ type probeState struct {
 }
 
 // hook is a program and where it attaches: a tracepoint (group/name), or
-// a raw tracepoint when group is "raw_syscalls".
+// the BTF raw tracepoint of its program (tp_btf) when group is
+// "raw_syscalls".
 type hook struct {
 	prog        *cebpf.Program
 	group, name string
@@ -92,7 +93,7 @@ func tracepoints(p *bpf.TracePrograms) []hook {
 
 func (h hook) attach() (link.Link, error) {
 	if h.group == "raw_syscalls" {
-		return link.AttachRawTracepoint(link.RawTracepointOptions{Name: h.name, Program: h.prog})
+		return link.AttachTracing(link.TracingOptions{Program: h.prog})
 	}
 	return link.Tracepoint(h.group, h.name, h.prog, nil)
 }
@@ -190,6 +191,9 @@ func (t *Tracer) configure() error {
 	}
 	if len(t.cfg.OnlyPIDs) > 0 {
 		c.OnlyPids = 1
+	}
+	if len(t.cfg.SkipPIDs) > 0 {
+		c.SkipPids = 1
 	}
 	if err := t.objs.ConfigMap.Put(uint32(0), c); err != nil {
 		return fmt.Errorf("ebpf: write config map: %w", err)

@@ -49,6 +49,7 @@ var (
 	pin      = flag.Bool("pin", false, "run the server and load generator on CPU 0 and the tracer on CPU 1, so that the tracer's CPU does not come out of theirs")
 	cpu      = flag.Int("cpu", -1, "internal: the child's CPU")
 	ringSize = flag.Int("ring", 0, "ring buffer bytes (0: the tracer's default)")
+	bpfStats = flag.Bool("bpfstats", true, "count BPF program run time (costs two clock reads per program run)")
 )
 
 // pinTo moves every thread of this process to one CPU; threads started
@@ -117,11 +118,12 @@ func main() {
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
-	// Count BPF program run time (a few ns per run while on).
-	if st, err := cebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err == nil {
-		defer st.Close()
-	} else {
-		log.Printf("BPF run time statistics unavailable: %v", err)
+	if *bpfStats {
+		if st, err := cebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err == nil {
+			defer st.Close()
+		} else {
+			log.Printf("BPF run time statistics unavailable: %v", err)
+		}
 	}
 	sides := 1.0
 	if *traceArg == "both" {

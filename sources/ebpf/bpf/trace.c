@@ -116,11 +116,13 @@ enum call_kind {
 struct config {
 	__u32 self_tgid;  // skip this process (0 = trace it)
 	__u32 only_pids;  // 1 = trace only the pids in the allow map
+	__u32 skip_pids;  // 1 = the skip map is not empty
+	__u32 pad;
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 << 20);
+	__uint(max_entries, 4 << 20); // the Go side sets Config.RingBufferBytes
 } events SEC(".maps");
 
 struct {
@@ -189,7 +191,7 @@ static __always_inline bool traced(__u32 tgid)
 		return false;
 	if (cfg->only_pids)
 		return bpf_map_lookup_elem(&allow_pids, &tgid) != 0;
-	return bpf_map_lookup_elem(&skip_pids, &tgid) == 0;
+	return !cfg->skip_pids || bpf_map_lookup_elem(&skip_pids, &tgid) == 0;
 }
 
 // sock_of returns the struct socket behind fd of the current task, or NULL
@@ -401,11 +403,11 @@ static __always_inline void emit_buf(struct conn *c, __u32 tgid, __s32 fd, __u8 
 #define NR_SENDMSG 46
 #define NR_RECVMSG 47
 #define NR_ACCEPT4 288
-#define SC_NR(r) BPF_CORE_READ(r, orig_ax)
-#define SC_ARG0(r) BPF_CORE_READ(r, di)
-#define SC_ARG1(r) BPF_CORE_READ(r, si)
-#define SC_ARG2(r) BPF_CORE_READ(r, dx)
-#define SC_ARG4(r) BPF_CORE_READ(r, r8)
+#define SC_NR(r) ((r)->orig_ax)
+#define SC_ARG0(r) ((r)->di)
+#define SC_ARG1(r) ((r)->si)
+#define SC_ARG2(r) ((r)->dx)
+#define SC_ARG4(r) ((r)->r8)
 #define TS_COMPAT 0x0002
 #elif defined(__TARGET_ARCH_arm64)
 #define NR_READ 63
@@ -419,11 +421,11 @@ static __always_inline void emit_buf(struct conn *c, __u32 tgid, __s32 fd, __u8 
 #define NR_SENDMSG 211
 #define NR_RECVMSG 212
 #define NR_ACCEPT4 242
-#define SC_NR(r) BPF_CORE_READ(r, syscallno)
-#define SC_ARG0(r) BPF_CORE_READ(r, orig_x0)
-#define SC_ARG1(r) BPF_CORE_READ(r, regs[1])
-#define SC_ARG2(r) BPF_CORE_READ(r, regs[2])
-#define SC_ARG4(r) BPF_CORE_READ(r, regs[4])
+#define SC_NR(r) ((r)->syscallno)
+#define SC_ARG0(r) ((r)->orig_x0)
+#define SC_ARG1(r) ((r)->regs[1])
+#define SC_ARG2(r) ((r)->regs[2])
+#define SC_ARG4(r) ((r)->regs[4])
 #else
 #error "unsupported architecture"
 #endif
@@ -433,22 +435,24 @@ static __always_inline void emit_buf(struct conn *c, __u32 tgid, __s32 fd, __u8 
 static __always_inline bool compat_task(void)
 {
 #if defined(__TARGET_ARCH_x86)
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task = bpf_get_current_task_btf();
 	if (bpf_core_field_exists(task->thread_info.status))
-		return BPF_CORE_READ(task, thread_info.status) & TS_COMPAT;
+		return task->thread_info.status & TS_COMPAT;
 #endif
 	return false;
 }
 
-// One program on raw_syscalls:sys_exit serves every syscall: it returns
-// after one read for the syscalls it does not trace. A raw tracepoint costs
-// less per call than the per-syscall tracepoints (no perf record is built),
-// and with no entry program nothing is written to a map per syscall.
-SEC("raw_tracepoint/sys_exit")
-int sys_exit(struct bpf_raw_tracepoint_args *ctx)
+// One program on the raw sys_exit tracepoint serves every syscall: it
+// returns after one load for the syscalls it does not trace. A raw
+// tracepoint costs less per call than the per-syscall tracepoints (no perf
+// record is built), with no entry program nothing is written to a map per
+// syscall, and as a BTF tracepoint (tp_btf) it reads the registers and the
+// task with plain loads instead of probe-read helper calls.
+SEC("tp_btf/sys_exit")
+int sys_exit(__u64 *ctx)
 {
-	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
-	long ret = (long)ctx->args[1];
+	struct pt_regs *regs = (struct pt_regs *)ctx[0];
+	long ret = (long)ctx[1];
 	long nr = SC_NR(regs);
 	__u8 kind, dir = DIR_INGRESS;
 	switch (nr) {
@@ -489,25 +493,27 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	// except a non-blocking connect in progress.
 	if (ret < 0 && !(kind == CALL_CONNECT && ret == -EINPROGRESS))
 		return 0;
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (!traced(tgid) || compat_task())
+	if (compat_task())
 		return 0;
-
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (kind == CALL_ACCEPT) {
-		new_conn(tgid, (__s32)ret, ROLE_SERVER);
+		if (traced(tgid))
+			new_conn(tgid, (__s32)ret, ROLE_SERVER);
 		return 0;
 	}
 	__s32 fd = (__s32)SC_ARG0(regs);
 	if (kind == CALL_CONNECT) {
-		new_conn(tgid, fd, ROLE_CLIENT);
+		if (traced(tgid))
+			new_conn(tgid, fd, ROLE_CLIENT);
 		return 0;
 	}
 	if (ret == 0)
 		return 0;
-	// A socket opened before tracing began gets its entry here, with an
-	// unknown role; non-inet fds return here.
+	// Entries are made only for traced processes, so a known connection
+	// needs no filter lookup. A socket opened before tracing began gets
+	// its entry here, with an unknown role; non-inet fds return here.
 	struct conn *c = lookup_conn(tgid, fd);
-	if (!c && !(c = new_conn(tgid, fd, ROLE_UNKNOWN)))
+	if (!c && (!traced(tgid) || !(c = new_conn(tgid, fd, ROLE_UNKNOWN))))
 		return 0;
 	__u64 *pos = dir == DIR_EGRESS ? &c->wr : &c->rd;
 	__u64 n = ret;
@@ -516,7 +522,9 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	struct addr peer = {};
 	struct addr *pp = 0;
 	if (kind == CALL_BUF) {
-		__u64 uaddr = SC_ARG4(regs);
+		// Only recvfrom and sendto have a sockaddr (read and write
+		// leave the register to whatever the caller had in it).
+		__u64 uaddr = (nr == NR_RECVFROM || nr == NR_SENDTO) ? SC_ARG4(regs) : 0;
 		if (uaddr) {
 			read_sockaddr(&peer, uaddr);
 			pp = &peer;

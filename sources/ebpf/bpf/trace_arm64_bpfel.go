@@ -17,6 +17,8 @@ type TraceConfig struct {
 	_        structs.HostLayout
 	SelfTgid uint32
 	OnlyPids uint32
+	SkipPids uint32
+	Pad      uint32
 }
 
 type TraceConn struct {

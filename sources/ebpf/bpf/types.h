@@ -63,10 +63,6 @@ struct trace_event_raw_sys_exit {
 	long ret;
 };
 
-struct bpf_raw_tracepoint_args {
-	__u64 args[0];
-};
-
 #if defined(__TARGET_ARCH_x86)
 struct pt_regs {
 	unsigned long r8;
