@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/apache/arrow/go/v15/arrow/array"
 	cebpf "github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
@@ -265,8 +266,39 @@ func round(traced bool) measures {
 		if t := store.Table("http_events"); t != nil {
 			m.rows = uint64(t.Stats().Rows)
 		}
+		sides := uint64(1)
+		if *traceArg == "both" {
+			sides = 2
+		}
+		if m.rows != sides*m.requests {
+			// Say where the rows went: the tracer's counters, and rows
+			// per connection and side.
+			b, _ := json.Marshal(tr.Stats())
+			log.Printf("rows %d, want %d; tracer stats: %s", m.rows, sides*m.requests, b)
+			perConn(store)
+		}
 	}
 	return m
+}
+
+// perConn logs the http_events rows per (role, local port, remote port).
+func perConn(store *table.Store) {
+	count := map[string]int{}
+	for _, b := range store.Table("http_events").Snapshot(0, 0) {
+		r := b.Record
+		idx := func(name string) int { return r.Schema().FieldIndices(name)[0] }
+		role := r.Column(idx("trace_role")).(*array.Int64)
+		lp := r.Column(idx("local_port")).(*array.Int64)
+		rp := r.Column(idx("remote_port")).(*array.Int64)
+		for i := 0; i < int(r.NumRows()); i++ {
+			port := lp.Value(i)
+			if role.Value(i) == 2 { // server: key by the client's port
+				port = rp.Value(i)
+			}
+			count[fmt.Sprintf("client port %d role %d", port, role.Value(i))]++
+		}
+	}
+	log.Printf("rows per connection and role: %v", count)
 }
 
 // procCPU returns a process's CPU seconds (user+sys) from /proc/PID/stat.

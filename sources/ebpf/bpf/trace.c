@@ -122,7 +122,7 @@ struct config {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20); // the Go side sets Config.RingBufferBytes
+	__uint(max_entries, 16 << 20); // the Go side sets Config.RingBufferBytes
 } events SEC(".maps");
 
 struct {

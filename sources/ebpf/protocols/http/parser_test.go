@@ -100,6 +100,31 @@ func TestClientKeepAlive(t *testing.T) {
 	}
 }
 
+// A client that writes on one thread and reads on another can have its
+// response's read return, and be captured, before its request's write:
+// the response waits for the request instead of being dropped.
+func TestResponseCapturedBeforeRequest(t *testing.T) {
+	h := newHarness(protocols.RoleClient, 1024)
+	h.send(protocols.Egress, get1, nil)
+	h.send(protocols.Ingress, resp1, nil)
+	h.send(protocols.Ingress, resp2, nil) // ahead of its request
+	h.send(protocols.Egress, post1, nil)
+	if len(h.rows) != 2 || h.counts["responses_before_request"] != 1 || h.counts["unmatched_responses"] != 0 {
+		t.Fatalf("%d rows, counts %v", len(h.rows), h.counts)
+	}
+	check(t, h.rows[1], row{"req_method": "POST", "req_body": `{"k":"value"}`, "resp_status": int64(201), "latency": int64(0)})
+
+	// A response with no request at all is counted when it times out
+	// or the connection closes.
+	h.send(protocols.Ingress, resp1, nil)
+	h.c.Poll(h.ts + 2e9)
+	h.send(protocols.Ingress, resp1, nil)
+	h.c.Close(h.ts)
+	if len(h.rows) != 2 || h.counts["unmatched_responses"] != 2 {
+		t.Fatalf("%d rows, counts %v", len(h.rows), h.counts)
+	}
+}
+
 func TestServerPipelined(t *testing.T) {
 	h := newHarness(protocols.RoleServer, 1024)
 	// Two requests in one read, then both responses in one write.

@@ -55,6 +55,11 @@ type conn struct {
 	req           *parser
 	resp          *parser
 	reqs          []*Message // requests waiting for their response
+	// early holds responses read before their request was seen: the
+	// tracer sees a syscall's bytes when it returns, and a client that
+	// writes on one thread and reads on another can have the response's
+	// read return before the request's write does.
+	early []*Message
 	remote, local addrStr
 	// lostSync is set when either direction lost bytes it could not skip:
 	// whole messages may be gone, so FIFO order no longer pairs correctly.
@@ -99,7 +104,18 @@ func (c *conn) Gap(dir protocols.Direction, n int) {
 
 func (c *conn) Pending() int { return len(c.reqs) }
 
+// maxEarly bounds the responses held for a request not yet seen.
+const maxEarly = 4
+
 func (c *conn) request(m *Message) {
+	if len(c.early) > 0 {
+		resp := c.early[0]
+		c.early[0] = nil
+		c.early = c.early[1:]
+		c.env.Count("responses_before_request", 1)
+		c.emit(m, resp)
+		return
+	}
 	if max := c.env.Cfg.MaxPending; max > 0 && len(c.reqs) >= max {
 		c.reqs = c.reqs[1:]
 		c.env.Count("requests_dropped_pending_full", 1)
@@ -129,6 +145,10 @@ func (c *conn) response(m *Message) {
 		}
 	}
 	if len(c.reqs) == 0 {
+		if len(c.early) < maxEarly && !c.lostSync {
+			c.early = append(c.early, m)
+			return
+		}
 		c.env.Count("unmatched_responses", 1)
 		return
 	}
@@ -139,11 +159,21 @@ func (c *conn) response(m *Message) {
 }
 
 func (c *conn) Poll(now int64) {
+	// A request follows its early response within microseconds; one
+	// that has not come in a second is not coming.
+	n := 0
+	for n < len(c.early) && now-c.early[n].EndTS > 1e9 {
+		n++
+	}
+	if n > 0 {
+		c.early = c.early[n:]
+		c.env.Count("unmatched_responses", int64(n))
+	}
 	timeout := c.env.Cfg.RequestTimeout.Nanoseconds()
 	if timeout <= 0 {
 		return
 	}
-	n := 0
+	n = 0
 	for n < len(c.reqs) && now-c.reqs[n].StartTS > timeout {
 		n++
 	}
@@ -164,6 +194,10 @@ func (c *conn) Close(now int64) {
 	if len(c.reqs) > 0 {
 		c.env.Count("closed_before_response", int64(len(c.reqs)))
 		c.reqs = nil
+	}
+	if len(c.early) > 0 {
+		c.env.Count("unmatched_responses", int64(len(c.early)))
+		c.early = nil
 	}
 }
 
