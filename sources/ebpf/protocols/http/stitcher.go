@@ -114,6 +114,8 @@ func (c *conn) request(m *Message) {
 		c.early = c.early[1:]
 		c.env.Count("responses_before_request", 1)
 		c.emit(m, resp)
+		freeMessage(m)
+		freeMessage(resp)
 		return
 	}
 	if max := c.env.Cfg.MaxPending; max > 0 && len(c.reqs) >= max {
@@ -156,6 +158,8 @@ func (c *conn) response(m *Message) {
 	c.reqs[0] = nil
 	c.reqs = c.reqs[1:]
 	c.emit(req, m)
+	freeMessage(req)
+	freeMessage(m)
 }
 
 func (c *conn) Poll(now int64) {
