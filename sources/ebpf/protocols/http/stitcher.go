@@ -51,15 +51,15 @@ func (Protocol) NewParser(env protocols.Env) protocols.Parser {
 // come in request order (HTTP/1.x has no multiplexing), so pairing is FIFO,
 // which also covers pipelining.
 type conn struct {
-	env           protocols.Env
-	req           *parser
-	resp          *parser
-	reqs          []*Message // requests waiting for their response
+	env  protocols.Env
+	req  *parser
+	resp *parser
+	reqs []*Message // requests waiting for their response
 	// early holds responses read before their request was seen: the
 	// tracer sees a syscall's bytes when it returns, and a client that
 	// writes on one thread and reads on another can have the response's
 	// read return before the request's write does.
-	early []*Message
+	early         []*Message
 	remote, local addrStr
 	// lostSync is set when either direction lost bytes it could not skip:
 	// whole messages may be gone, so FIFO order no longer pairs correctly.
