@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -383,4 +384,44 @@ func TestConnStatsAndReports(t *testing.T) {
 	if ok < len(tracepoints(&tr.objs.TracePrograms)) {
 		t.Errorf("%d probes attached ok, want all %d: %v", ok, len(tracepoints(&tr.objs.TracePrograms)), probes)
 	}
+}
+
+// The tracer reads syscall arguments from the saved registers at exit.
+// write(2) has three: whatever the caller left in the fifth argument's
+// register (r8 on x86-64) must not be taken for a sendto address, or a
+// connected UDP socket's query would be filed under a made-up peer.
+func TestWriteIgnoresUnusedArgumentRegisters(t *testing.T) {
+	_, store := newTestTracer(t, Config{})
+	srv := dnsResponder(t)
+	port := srv.LocalAddr().(*net.UDPAddr).Port
+	conn, err := net.Dial("udp", srv.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	f, err := conn.(*net.UDPConn).File() // a blocking dup of the socket
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// An A query for svc.pxq.test, written with a sockaddr_in for
+	// 10.9.9.9:99 where sendto's address would be.
+	q := []byte("\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03svc\x03pxq\x04test\x00\x00\x01\x00\x01")
+	fake := [16]byte{2, 0, 0, 99, 10, 9, 9, 9}
+	_, _, errno := syscall.Syscall6(syscall.SYS_WRITE, f.Fd(), uintptr(unsafe.Pointer(&q[0])), uintptr(len(q)),
+		0, uintptr(unsafe.Pointer(&fake[0])), 0)
+	if errno != 0 {
+		t.Fatal(errno)
+	}
+	buf := make([]byte, 512)
+	if _, err := f.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	got := waitRows(t, store, "dns_events", 1, 5*time.Second, func(r map[string]any) bool {
+		return r["trace_role"] == int64(1)
+	})
+	if len(got) != 1 {
+		t.Fatalf("%d client rows, want 1: %v", len(got), rows(store, "dns_events"))
+	}
+	expect(t, got[0], map[string]any{"remote_addr": "127.0.0.1", "remote_port": int64(port)})
 }

@@ -142,8 +142,8 @@ func main() {
 		}
 		on = append(on, m)
 		ratio = append(ratio, m.rps/off[len(off)-1].rps)
-		log.Printf("round %d: off %.0f req/s, on %.0f req/s, tracer %.2f cores, BPF %.0f ns/req in %.1f runs, rows %d for %d requests, lost %d",
-			len(on), off[len(off)-1].rps, m.rps, m.tracerCore, m.bpfNS, m.bpfRuns, m.rows, m.requests, m.lost)
+		log.Printf("round %d: off %.0f req/s, on %.0f req/s, tracer %.2f cores, rows %d for %d requests, lost %d",
+			len(on), off[len(off)-1].rps, m.rps, m.tracerCore, m.rows, m.requests, m.lost)
 	}
 	med := func(ms []measures, f func(measures) float64) float64 {
 		v := make([]float64, len(ms))
@@ -172,7 +172,10 @@ func main() {
 	fmt.Printf("| throughput on/off (paired rounds) | %.3f |\n", median(ratio))
 	fmt.Printf("| server CPU/request off → on (µs) | %.1f → %.1f (%+.1f %%) |\n", srvOff, srvOn, (srvOn/srvOff-1)*100)
 	fmt.Printf("| load generator CPU/request off → on (µs) | %.1f → %.1f (%+.1f %%) |\n", ldOff, ldOn, (ldOn/ldOff-1)*100)
-	fmt.Printf("| BPF programs per request (ns) | %.0f |\n", med(on, func(m measures) float64 { return m.bpfNS }))
+	if *bpfStats {
+		fmt.Printf("| BPF programs per request (ns, with their run-time statistics on) | %.0f in %.1f runs |\n",
+			med(on, func(m measures) float64 { return m.bpfNS }), med(on, func(m measures) float64 { return m.bpfRuns }))
+	}
 	fmt.Printf("| tracer CPU/request (µs) | %.1f |\n", trc)
 	fmt.Printf("| tracer CPU (cores) | %.3f |\n", med(on, func(m measures) float64 { return m.tracerCore }))
 	fmt.Printf("| total CPU/request off → on (µs) | %.1f → %.1f (%+.1f %%) |\n", srvOff+ldOff, srvOn+ldOn+trc, ((srvOn+ldOn+trc)/(srvOff+ldOff)-1)*100)
