@@ -231,6 +231,21 @@ func (p *parser) head(data []byte, ts int64) (int, error) {
 		}
 	}
 	old := len(p.buf)
+	if old == 0 {
+		// The usual case, a whole head in one segment: parse it where
+		// it is instead of copying the segment into p.buf first.
+		if i := bytes.Index(data, crlfcrlf); i >= 0 {
+			end := i + 4
+			if end > p.maxHead {
+				return 0, errHeadTooLong
+			}
+			if err := p.parseHead(data[:end]); err != nil {
+				return 0, err
+			}
+			p.cur.EndTS = ts
+			return end, p.startBody(ts)
+		}
+	}
 	from := old - 3
 	if from < 0 {
 		from = 0

@@ -62,3 +62,33 @@ func TestRowsMatchEmit(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRequestResponse parses a request and its 512-byte response, each
+// in one segment as a syscall would deliver them, and writes the row.
+func BenchmarkRequestResponse(b *testing.B) {
+	tb, err := table.NewStore(0).Create("http_events", schema.HTTPEvents.Relation, table.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := table.NewWriter(tb)
+	h := newHarness(protocols.RoleServer, 1024)
+	h.c.env.Emit = nil
+	h.c.env.Rows = &protocols.Rows{Emit: func(_ string, vals []table.Value) {
+		if err := w.AppendValues(vals); err != nil {
+			b.Fatal(err)
+		}
+	}}
+	req := []byte("GET /bench?q=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: Go-http-client/1.1\r\nAccept-Encoding: identity\r\n\r\n")
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: Wed, 25 Nov 2026 08:00:00 GMT\r\nContent-Length: 512\r\n\r\n" + string(make([]byte, 512)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		h.c.Data(protocols.Segment{Dir: protocols.Ingress, TS: int64(2 * i), Data: req})
+		h.c.Data(protocols.Segment{Dir: protocols.Egress, TS: int64(2*i + 1), Data: resp})
+		if i%2000 == 1999 {
+			w.Flush()
+		}
+	}
+	if int(tb.Stats().Rows)+2000 < b.N {
+		b.Fatalf("%d rows for %d pairs", tb.Stats().Rows, b.N)
+	}
+}
