@@ -88,6 +88,7 @@ type measures struct {
 	bpfNS      float64 // ns of BPF program run time per request
 	bpfRuns    float64 // BPF program runs per request
 	rssMiB     float64
+	faults     float64 // the tracer's minor page faults per request
 	rows       uint64
 	requests   uint64
 	lost       uint64
@@ -178,6 +179,7 @@ func main() {
 	}
 	fmt.Printf("| tracer CPU/request (µs) | %.1f |\n", trc)
 	fmt.Printf("| tracer CPU (cores) | %.3f |\n", med(on, func(m measures) float64 { return m.tracerCore }))
+	fmt.Printf("| tracer page faults per request | %.3f |\n", med(on, func(m measures) float64 { return m.faults }))
 	fmt.Printf("| total CPU/request off → on (µs) | %.1f → %.1f (%+.1f %%) |\n", srvOff+ldOff, srvOn+ldOn+trc, ((srvOn+ldOn+trc)/(srvOff+ldOff)-1)*100)
 	fmt.Printf("| tracer RSS (MiB) | %.0f |\n", med(on, func(m measures) float64 { return m.rssMiB }))
 	fmt.Printf("| requests captured | %d of %d (%.4f) |\n", uint64(float64(rows)/sides), sent, float64(rows)/sides/float64(sent))
@@ -261,6 +263,7 @@ func round(traced bool) measures {
 		cpu := tv(ru1.Utime) + tv(ru1.Stime) - tv(ru0.Utime) - tv(ru0.Stime)
 		m.tracerCore = cpu / wall
 		m.tracerCPU = cpu / float64(r.Requests) * 1e6
+		m.faults = float64(ru1.Minflt-ru0.Minflt) / float64(r.Requests)
 		m.rssMiB = rssMiB()
 		bpfTime, runs := tr.ProgramStats()
 		m.bpfNS = float64(bpfTime.Nanoseconds()) / float64(r.Requests)
