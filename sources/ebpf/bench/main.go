@@ -229,6 +229,11 @@ func round(traced bool) measures {
 			pids = append(pids, uint32(load.Process.Pid))
 		}
 		store = table.NewStore(int64(*storeMiB) << 20)
+		if *storeMiB > 0 {
+			stop := make(chan struct{})
+			defer close(stop)
+			go store.RunRetention(time.Second, stop)
+		}
 		tr, err = ebpf.New(ebpf.Config{OnlyPIDs: pids, MaxBodyBytes: 1024, RingBufferBytes: uint32(*ringSize)}, store)
 		if err != nil {
 			log.Fatal(err)
