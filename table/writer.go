@@ -19,13 +19,15 @@ import (
 // least every 100 ms so that queries see fresh data. A Writer is safe for
 // concurrent use.
 //
-// Columns are built in plain Go slices and handed to Arrow at flush
-// without a copy: Arrow's builders zero every buffer they grow and copy it
-// on each regrowth, which was a third of the socket tracer's time.
+// Columns are built in plain Go slices that are reused from batch to batch
+// and copied once into exact-size Arrow buffers at flush: Arrow's builders
+// zero every buffer they grow and copy it on each regrowth, which was over
+// a quarter of the socket tracer's time in a profile.
 type Writer struct {
 	t       *Table
 	mu      sync.Mutex
 	cols    []column
+	strCols []int // indexes of the STRING columns
 	n       int
 	MaxRows int
 }
@@ -47,6 +49,9 @@ func NewWriter(t *Table) *Writer {
 	w := &Writer{t: t, MaxRows: 8192, cols: make([]column, len(t.rel))}
 	for i, c := range t.rel {
 		w.cols[i] = column{typ: c.Type, dt: t.schema.Field(i).Type}
+		if c.Type == types.String {
+			w.strCols = append(w.strCols, i)
+		}
 	}
 	return w
 }
@@ -156,7 +161,7 @@ func (w *Writer) rowDone() error {
 	if w.n >= w.MaxRows {
 		return w.flushLocked()
 	}
-	for i := range w.cols {
+	for _, i := range w.strCols {
 		if len(w.cols[i].data) > maxBatchData {
 			return w.flushLocked()
 		}

@@ -5,8 +5,6 @@ import (
 	"maps"
 	"time"
 
-	cebpf "github.com/cilium/ebpf"
-
 	"github.com/pxq-dev/pxq/schema"
 	"github.com/pxq-dev/pxq/sources/ebpf/conntrack"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols"
@@ -183,13 +181,11 @@ func (t *Tracer) connStats(now int64) {
 // BPF_STATS_RUN_TIME, or sysctl kernel.bpf_stats_enabled=1); it excludes
 // the tracepoint machinery that calls the programs.
 func (t *Tracer) ProgramStats() (runtime time.Duration, runs uint64) {
-	seen := map[*cebpf.Program]bool{}
-	for _, tp := range tracepoints(&t.objs.TracePrograms) {
-		if tp.prog == nil || seen[tp.prog] {
+	for _, h := range tracepoints(&t.objs.TracePrograms) {
+		if h.prog == nil {
 			continue
 		}
-		seen[tp.prog] = true
-		s, err := tp.prog.Stats()
+		s, err := h.prog.Stats()
 		if err != nil {
 			continue
 		}

@@ -75,24 +75,24 @@ type probeState struct {
 }
 
 // hook is a program and where it attaches: a tracepoint (group/name), or
-// the BTF raw tracepoint of its program (tp_btf) when group is
-// "raw_syscalls".
+// with btf the BTF raw tracepoint named in its program (tp_btf/name).
 type hook struct {
 	prog        *cebpf.Program
 	group, name string
+	btf         bool
 }
 
 // tracepoints lists the tracer's hooks.
 func tracepoints(p *bpf.TracePrograms) []hook {
 	return []hook{
-		{p.SysExit, "raw_syscalls", "sys_exit"},
-		{p.EnterClose, "syscalls", "sys_enter_close"},
-		{p.ProcessExit, "sched", "sched_process_exit"},
+		{p.SysExit, "raw_syscalls", "sys_exit", true},
+		{p.EnterClose, "syscalls", "sys_enter_close", false},
+		{p.ProcessExit, "sched", "sched_process_exit", false},
 	}
 }
 
 func (h hook) attach() (link.Link, error) {
-	if h.group == "raw_syscalls" {
+	if h.btf {
 		return link.AttachTracing(link.TracingOptions{Program: h.prog})
 	}
 	return link.Tracepoint(h.group, h.name, h.prog, nil)

@@ -275,7 +275,7 @@ var crlfcrlf = []byte("\r\n\r\n")
 
 // msgPool recycles messages with their header and body buffers once the
 // stitcher has written them to a row: every request and response needs
-// one, and allocating them was a tenth of the tracer's time.
+// one, with a header slice and a body buffer that grew as it was parsed.
 var msgPool = sync.Pool{New: func() any { return new(Message) }}
 
 func newMessage(ts int64, request bool) *Message {
