@@ -46,7 +46,9 @@ type Tracer struct {
 	self  types.UInt128Value
 
 	objs   bpf.TraceObjects
+	linkMu sync.Mutex // guards links and paused
 	links  []link.Link
+	paused bool
 	probes []probeState
 	rd     *ringbuf.Reader
 
@@ -86,7 +88,6 @@ type hook struct {
 func tracepoints(p *bpf.TracePrograms) []hook {
 	return []hook{
 		{p.SysExit, "raw_syscalls", "sys_exit", true},
-		{p.EnterClose, "syscalls", "sys_enter_close", false},
 		{p.ProcessExit, "sched", "sched_process_exit", false},
 	}
 }
@@ -160,19 +161,9 @@ func New(cfg Config, store *table.Store) (*Tracer, error) {
 		t.objs.Close()
 		return nil, err
 	}
-	attached := 0
-	for _, tp := range tracepoints(&t.objs.TracePrograms) {
-		l, err := tp.attach()
-		t.probes = append(t.probes, probeState{name: tp.group + ":" + tp.name, err: err})
-		if err != nil {
-			continue
-		}
-		attached++
-		t.links = append(t.links, l)
-	}
-	if attached == 0 {
+	if err := t.attach(); err != nil {
 		t.closeBPF()
-		return nil, fmt.Errorf("ebpf: no tracepoint attached: %w", t.probes[0].err)
+		return nil, err
 	}
 	t.rd, err = ringbuf.NewReader(t.objs.Events)
 	if err != nil {
@@ -242,11 +233,92 @@ func (t *Tracer) Close() error {
 	return nil
 }
 
-func (t *Tracer) closeBPF() {
+// attach attaches every hook and records each one's state for
+// probe_status. It fails only if none attached.
+func (t *Tracer) attach() error {
+	hooks := tracepoints(&t.objs.TracePrograms)
+	probes := make([]probeState, 0, len(hooks))
+	for _, tp := range hooks {
+		l, err := tp.attach()
+		probes = append(probes, probeState{name: tp.group + ":" + tp.name, err: err})
+		if err == nil {
+			t.links = append(t.links, l)
+		}
+	}
+	t.mu.Lock()
+	t.probes = probes
+	t.mu.Unlock()
+	if len(t.links) == 0 {
+		return fmt.Errorf("ebpf: no tracepoint attached: %w", probes[0].err)
+	}
+	return nil
+}
+
+func (t *Tracer) detach() {
 	for _, l := range t.links {
 		l.Close()
 	}
 	t.links = nil
+}
+
+// Pause detaches the programs, so that traced processes pay nothing for
+// tracing until Resume, and forgets the open connections: the bytes they
+// carry while paused are not seen, so their streams cannot be continued.
+// Those still open on Resume are picked up as connections that predate the
+// tracer are (role from the first message). What the ring holds is read
+// first.
+func (t *Tracer) Pause() {
+	t.linkMu.Lock()
+	defer t.linkMu.Unlock()
+	if t.paused || t.links == nil {
+		return
+	}
+	t.detach()
+	t.paused = true
+	t.drain()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := time.Now().UnixNano()
+	var open []*conntrack.Conn
+	t.tracker.All(func(c *conntrack.Conn) { open = append(open, c) })
+	for _, c := range open {
+		t.closeConn(c, uint64(now))
+	}
+	var keys []uint64
+	var prev any // nil: the first key
+	for {
+		var k uint64
+		if err := t.objs.Conns.NextKey(prev, &k); err != nil {
+			break
+		}
+		keys = append(keys, k)
+		prev = k
+	}
+	for _, k := range keys {
+		if err := t.objs.Conns.Delete(k); err != nil && !errors.Is(err, cebpf.ErrKeyNotExist) {
+			t.counters["bpf_conn_delete_errors"]++
+		}
+	}
+}
+
+// Resume attaches the programs again after Pause.
+func (t *Tracer) Resume() error {
+	t.linkMu.Lock()
+	defer t.linkMu.Unlock()
+	if !t.paused {
+		return nil
+	}
+	if err := t.attach(); err != nil {
+		return err
+	}
+	t.paused = false
+	return nil
+}
+
+func (t *Tracer) closeBPF() {
+	t.linkMu.Lock()
+	t.detach()
+	t.linkMu.Unlock()
 	if t.rd != nil {
 		t.rd.Close()
 	}

@@ -425,3 +425,48 @@ func TestWriteIgnoresUnusedArgumentRegisters(t *testing.T) {
 	}
 	expect(t, got[0], map[string]any{"remote_addr": "127.0.0.1", "remote_port": int64(port)})
 }
+
+// TestPauseResume: nothing is captured while paused, and a keep-alive
+// connection that lived through the pause is picked up again on Resume
+// (as a connection that predates the tracer), request by request.
+func TestPauseResume(t *testing.T) {
+	tr, store := newTestTracer(t, Config{})
+	srv, port := testServer(t)
+	c := newClient()
+	get := func(path string) {
+		t.Helper()
+		resp, err := c.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	path := func(p string) func(map[string]any) bool {
+		return func(r map[string]any) bool { return serverRow(port)(r) && r["req_path"] == p }
+	}
+	get("/hello?before")
+	if got := waitRows(t, store, "http_events", 1, 5*time.Second, path("/hello?before")); len(got) != 1 {
+		t.Fatalf("before the pause: %d rows, want 1", len(got))
+	}
+	tr.Pause()
+	tr.Pause() // a second Pause is a no-op
+	get("/hello?paused")
+	if err := tr.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	get("/hello?after")
+	got := waitRows(t, store, "http_events", 1, 5*time.Second, path("/hello?after"))
+	if len(got) != 1 {
+		t.Fatalf("after Resume: %d rows of /hello?after, want 1", len(got))
+	}
+	expect(t, got[0], map[string]any{"resp_status": int64(200), "resp_body": `{"ok":true}`})
+	if n := len(waitRows(t, store, "http_events", 1, 200*time.Millisecond, path("/hello?paused"))); n != 0 {
+		t.Errorf("%d rows captured while paused, want 0", n)
+	}
+	for _, p := range rows(store, "probe_status") {
+		if p["status"] != int64(0) {
+			t.Errorf("probe_status after Resume: %v", p)
+		}
+	}
+}

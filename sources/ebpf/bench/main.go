@@ -50,7 +50,8 @@ var (
 	pin      = flag.Bool("pin", false, "run the server and load generator on CPU 0 and the tracer on CPU 1, so that the tracer's CPU does not come out of theirs")
 	cpu      = flag.Int("cpu", -1, "internal: the child's CPU")
 	ringSize = flag.Int("ring", 0, "ring buffer bytes (0: the tracer's default)")
-	storeMiB = flag.Int("store", 0, "bound the table store to this many MiB, so that old batches are dropped and their memory reused as in a long-running agent (0: no bound, every row is kept)")
+	storeMiB = flag.Int("store", 128, "bound the table store to this many MiB, so that old batches are dropped and their memory reused as in a long-running agent (0: no bound, every row is kept)")
+	warmup   = flag.Duration("warmup", 5*time.Second, "a first traced round, not counted, that brings the tracer to its steady state")
 	bpfStats = flag.Bool("bpfstats", true, "count BPF program run time (costs two clock reads per program run)")
 )
 
@@ -132,11 +133,17 @@ func main() {
 	if *traceArg == "both" {
 		sides = 2
 	}
+	b := startBench()
+	defer b.close()
+	if *warmup > 0 {
+		m := b.round(true, *warmup)
+		log.Printf("warm-up (not counted): %.0f req/s traced, tracer %.1f µs/request", m.rps, m.tracerCPU)
+	}
 	var off, on []measures
 	var ratio []float64
 	for i := 0; i < 2**rounds; i++ {
 		traced := i%2 == 1
-		m := round(traced)
+		m := b.round(traced, *roundDur)
 		if !traced {
 			off = append(off, m)
 			continue
@@ -193,66 +200,100 @@ func rateName() string {
 	return fmt.Sprintf("%d req/s", *rate)
 }
 
-// round runs a server child and a load child; with traced, a tracer in
-// this process traces the server (and the load generator with -trace both).
-func round(traced bool) measures {
+// bench is the run's long-lived parts: the server and load children, and
+// with them the tracer and its store, which live through every round as
+// in a long-running agent (warm heap, store at its bound). Off rounds
+// pause the tracer, which detaches its programs.
+type bench struct {
+	srv, load     *exec.Cmd
+	srvIn, loadIn io.WriteCloser
+	loadOut       *json.Decoder
+	tr            *ebpf.Tracer
+	store         *table.Store
+	stopRetention chan struct{}
+}
+
+func startBench() *bench {
 	childCPU := "-1"
 	if *pin {
 		childCPU = "0"
 	}
-	srv := exec.Command(os.Args[0], "-child", "server", "-resp", strconv.Itoa(*respSize), "-cpu", childCPU)
-	srv.Stderr = os.Stderr
-	srvIn, _ := srv.StdinPipe()
-	srvOut, _ := srv.StdoutPipe()
-	if err := srv.Start(); err != nil {
+	b := &bench{}
+	b.srv = exec.Command(os.Args[0], "-child", "server", "-resp", strconv.Itoa(*respSize), "-cpu", childCPU)
+	b.srv.Stderr = os.Stderr
+	b.srvIn, _ = b.srv.StdinPipe()
+	srvOut, _ := b.srv.StdoutPipe()
+	if err := b.srv.Start(); err != nil {
 		log.Fatal(err)
 	}
-	srvR := bufio.NewReader(srvOut)
-	addr, err := srvR.ReadString('\n')
+	addr, err := bufio.NewReader(srvOut).ReadString('\n')
 	if err != nil {
 		log.Fatal(err)
 	}
-	load := exec.Command(os.Args[0], "-child", "load", "-url", "http://"+strings.TrimSpace(addr)+"/bench?q=1",
-		"-round", roundDur.String(), "-conns", strconv.Itoa(*conns), "-rate", strconv.Itoa(*rate), "-cpu", childCPU)
-	load.Stderr = os.Stderr
-	loadIn, _ := load.StdinPipe()
-	loadOut, _ := load.StdoutPipe()
-	if err := load.Start(); err != nil {
+	b.load = exec.Command(os.Args[0], "-child", "load", "-url", "http://"+strings.TrimSpace(addr)+"/bench?q=1",
+		"-conns", strconv.Itoa(*conns), "-rate", strconv.Itoa(*rate), "-cpu", childCPU)
+	b.load.Stderr = os.Stderr
+	b.loadIn, _ = b.load.StdinPipe()
+	loadOut, _ := b.load.StdoutPipe()
+	b.loadOut = json.NewDecoder(bufio.NewReader(loadOut))
+	if err := b.load.Start(); err != nil {
 		log.Fatal(err)
 	}
 
-	var tr *ebpf.Tracer
-	var store *table.Store
+	pids := []uint32{uint32(b.srv.Process.Pid)}
+	if *traceArg == "both" {
+		pids = append(pids, uint32(b.load.Process.Pid))
+	}
+	b.store = table.NewStore(int64(*storeMiB) << 20)
+	b.stopRetention = make(chan struct{})
+	if *storeMiB > 0 {
+		go b.store.RunRetention(time.Second, b.stopRetention)
+	}
+	b.tr, err = ebpf.New(ebpf.Config{OnlyPIDs: pids, MaxBodyBytes: 1024, RingBufferBytes: uint32(*ringSize)}, b.store)
+	if err != nil {
+		log.Fatal(err)
+	}
+	b.tr.Pause()
+	b.tr.Start(context.Background())
+	return b
+}
+
+func (b *bench) close() {
+	b.tr.Close()
+	close(b.stopRetention)
+	b.loadIn.Close()
+	b.srvIn.Close()
+	b.load.Wait()
+	b.srv.Wait()
+}
+
+// round runs the load for d, with the tracer on (traced) or paused. The
+// load generator opens its connections anew each round and closes them at
+// its end, so that a traced round sees every connection whole.
+func (b *bench) round(traced bool, d time.Duration) measures {
+	var st0 ebpf.Stats
+	var bpf0 time.Duration
+	var runs0 uint64
 	if traced {
-		pids := []uint32{uint32(srv.Process.Pid)}
-		if *traceArg == "both" {
-			pids = append(pids, uint32(load.Process.Pid))
-		}
-		store = table.NewStore(int64(*storeMiB) << 20)
-		if *storeMiB > 0 {
-			stop := make(chan struct{})
-			defer close(stop)
-			go store.RunRetention(time.Second, stop)
-		}
-		tr, err = ebpf.New(ebpf.Config{OnlyPIDs: pids, MaxBodyBytes: 1024, RingBufferBytes: uint32(*ringSize)}, store)
-		if err != nil {
+		if err := b.tr.Resume(); err != nil {
 			log.Fatal(err)
 		}
-		tr.Start(context.Background())
+		st0 = b.tr.Stats()
+		bpf0, runs0 = b.tr.ProgramStats()
 	}
 	var ru0 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-	srvCPU0 := procCPU(srv.Process.Pid)
+	srvCPU0 := procCPU(b.srv.Process.Pid)
 	t0 := time.Now()
-	io.WriteString(loadIn, "go\n")
+	fmt.Fprintf(b.loadIn, "%s\n", d)
 	var r result
-	if err := json.NewDecoder(bufio.NewReader(loadOut)).Decode(&r); err != nil {
+	if err := b.loadOut.Decode(&r); err != nil {
 		log.Fatal(err)
 	}
-	load.Wait()
-	srvCPU := procCPU(srv.Process.Pid) - srvCPU0
-	srvIn.Close()
-	srv.Wait()
+	// The server has seen every request once the client has its
+	// responses; the connections' ends follow within moments.
+	time.Sleep(50 * time.Millisecond)
+	srvCPU := procCPU(b.srv.Process.Pid) - srvCPU0
 
 	m := measures{
 		rps:       float64(r.Requests) / r.Seconds,
@@ -270,12 +311,13 @@ func round(traced bool) measures {
 		m.tracerCPU = cpu / float64(r.Requests) * 1e6
 		m.faults = float64(ru1.Minflt-ru0.Minflt) / float64(r.Requests)
 		m.rssMiB = rssMiB()
-		bpfTime, runs := tr.ProgramStats()
-		m.bpfNS = float64(bpfTime.Nanoseconds()) / float64(r.Requests)
-		m.bpfRuns = float64(runs) / float64(r.Requests)
-		m.lost = tr.Stats().LostEvents
-		tr.Close()
-		m.rows = tr.Stats().Rows // all written, some maybe dropped by -store since
+		bpf1, runs1 := b.tr.ProgramStats()
+		m.bpfNS = float64((bpf1 - bpf0).Nanoseconds()) / float64(r.Requests)
+		m.bpfRuns = float64(runs1-runs0) / float64(r.Requests)
+		b.tr.Pause()
+		st := b.tr.Stats()
+		m.lost = st.LostEvents - st0.LostEvents
+		m.rows = st.Rows - st0.Rows
 		sides := uint64(1)
 		if *traceArg == "both" {
 			sides = 2
@@ -283,9 +325,11 @@ func round(traced bool) measures {
 		if m.rows != sides*m.requests {
 			// Say where the rows went: the tracer's counters, and rows
 			// per connection and side.
-			b, _ := json.Marshal(tr.Stats())
-			log.Printf("rows %d, want %d; tracer stats: %s", m.rows, sides*m.requests, b)
-			perConn(store)
+			js, _ := json.Marshal(st)
+			log.Printf("rows %d, want %d; tracer stats: %s", m.rows, sides*m.requests, js)
+			if *storeMiB == 0 {
+				perConn(b.store)
+			}
 		}
 	}
 	return m
@@ -364,15 +408,28 @@ func runServer() {
 	io.Copy(io.Discard, os.Stdin)
 }
 
-// runLoad loads -url for one round after "go" on stdin and prints the
-// result as JSON.
+// runLoad runs a round for each duration read from stdin, on fresh
+// connections closed at its end, and prints each round's result as JSON.
 func runLoad() {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *conns, DisableCompression: true}}
-	bufio.NewReader(os.Stdin).ReadString('\n')
+	in := bufio.NewScanner(os.Stdin)
+	out := json.NewEncoder(os.Stdout)
+	for in.Scan() {
+		d, err := time.ParseDuration(in.Text())
+		if err != nil {
+			log.Fatal(err)
+		}
+		out.Encode(loadRound(d))
+	}
+}
+
+func loadRound(d time.Duration) result {
+	tr := &http.Transport{MaxIdleConnsPerHost: *conns, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
 	var n atomic.Int64
 	var ru0 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-	stop := time.Now().Add(*roundDur)
+	stop := time.Now().Add(d)
 	var wg sync.WaitGroup
 	t0 := time.Now()
 	for i := 0; i < *conns; i++ {
@@ -399,8 +456,10 @@ func runLoad() {
 		}()
 	}
 	wg.Wait()
+	secs := time.Since(t0).Seconds()
+	tr.CloseIdleConnections()
 	var ru1 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 	cpu := tv(ru1.Utime) + tv(ru1.Stime) - tv(ru0.Utime) - tv(ru0.Stime)
-	json.NewEncoder(os.Stdout).Encode(result{Requests: n.Load(), Seconds: time.Since(t0).Seconds(), CPU: cpu})
+	return result{Requests: n.Load(), Seconds: secs, CPU: cpu}
 }

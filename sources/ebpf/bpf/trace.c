@@ -68,6 +68,7 @@ struct addr {
 
 struct conn {
 	__u64 id;
+	__u64 file;     // the struct file the fd referred to at creation
 	__u64 start_ns; // process start, ns since boot
 	__u64 wr;       // bytes written so far
 	__u64 rd;       // bytes read so far
@@ -110,6 +111,7 @@ enum call_kind {
 	CALL_MSG = 3,   // recvmsg/sendmsg
 	CALL_CONNECT = 4,
 	CALL_ACCEPT = 5,
+	CALL_CLOSE = 6,
 };
 
 
@@ -194,9 +196,8 @@ static __always_inline bool traced(__u32 tgid)
 	return !cfg->skip_pids || bpf_map_lookup_elem(&skip_pids, &tgid) == 0;
 }
 
-// sock_of returns the struct socket behind fd of the current task, or NULL
-// if fd is not a socket.
-static __always_inline struct socket *sock_of(__s32 fd)
+// file_at returns the struct file behind fd of the current task, or NULL.
+static __always_inline struct file *file_at(__s32 fd)
 {
 	if (fd < 0)
 		return 0;
@@ -208,7 +209,16 @@ static __always_inline struct socket *sock_of(__s32 fd)
 		return 0;
 	struct file **fds = BPF_CORE_READ(fdt, fd);
 	struct file *f = 0;
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]))
+		return 0;
+	return f;
+}
+
+// sock_of returns the struct socket of file f, or NULL if f is not a
+// socket.
+static __always_inline struct socket *sock_of(struct file *f)
+{
+	if (!f)
 		return 0;
 	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
 	if ((mode & S_IFMT) != S_IFSOCK)
@@ -280,13 +290,15 @@ static __always_inline void emit_ctrl(__u8 type, __u32 tgid, __s32 fd, struct co
 // NULL if fd is not an inet socket.
 static __always_inline struct conn *new_conn(__u32 tgid, __s32 fd, __u8 role)
 {
-	struct socket *s = sock_of(fd);
+	struct file *f = file_at(fd);
+	struct socket *s = sock_of(f);
 	if (!s)
 		return 0;
 	struct conn c = {};
 	if (!fill_conn(&c, s))
 		return 0;
 	c.role = role;
+	c.file = (__u64)f;
 	// The id only has to differ between successive connections on one
 	// (tgid, fd): the creation time does.
 	c.id = bpf_ktime_get_ns();
@@ -393,6 +405,7 @@ static __always_inline void emit_buf(struct conn *c, __u32 tgid, __s32 fd, __u8 
 // program has to save them in a map, and the data is in the buffer.
 #if defined(__TARGET_ARCH_x86)
 #define NR_READ 0
+#define NR_CLOSE 3
 #define NR_WRITE 1
 #define NR_READV 19
 #define NR_WRITEV 20
@@ -411,6 +424,7 @@ static __always_inline void emit_buf(struct conn *c, __u32 tgid, __s32 fd, __u8 
 #define TS_COMPAT 0x0002
 #elif defined(__TARGET_ARCH_arm64)
 #define NR_READ 63
+#define NR_CLOSE 57
 #define NR_WRITE 64
 #define NR_READV 65
 #define NR_WRITEV 66
@@ -429,6 +443,26 @@ static __always_inline void emit_buf(struct conn *c, __u32 tgid, __s32 fd, __u8 
 #else
 #error "unsupported architecture"
 #endif
+
+// close_conn ends fd's connection at the exit of close(2), whatever it
+// returned (Linux releases the fd even when close fails, and EBADF means
+// there was none). Between the release and this exit another thread may
+// have been given the same fd by accept or connect and made its own entry:
+// that entry's file is the one the fd now refers to, and it is kept.
+// Closing at exit rather than entry means no program on sys_enter, which
+// every syscall of every process would pass through.
+static __always_inline void close_conn(__s32 fd)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 key = (__u64)tgid << 32 | (__u32)fd;
+	struct conn *c = bpf_map_lookup_elem(&conns, &key);
+	if (!c)
+		return;
+	if (c->file && c->file == (__u64)file_at(fd))
+		return;
+	emit_ctrl(EV_CLOSE, tgid, fd, c);
+	bpf_map_delete_elem(&conns, &key);
+}
 
 // compat_task reports a 32-bit process on a 64-bit x86 kernel: its syscall
 // numbers and registers differ, and it is not traced.
@@ -486,6 +520,9 @@ int sys_exit(__u64 *ctx)
 	case NR_ACCEPT4:
 		kind = CALL_ACCEPT;
 		break;
+	case NR_CLOSE:
+		close_conn((__s32)SC_ARG0(regs));
+		return 0;
 	default:
 		return 0;
 	}
@@ -567,23 +604,6 @@ int sys_exit(__u64 *ctx)
 		count(CNT_TRUNC_BYTES, n);
 		*pos += n;
 	}
-	return 0;
-}
-
-#define ARG(ctx, i) ((ctx)->args[i])
-
-SEC("tracepoint/syscalls/sys_enter_close")
-int enter_close(struct trace_event_raw_sys_enter *ctx)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32;
-	__s32 fd = ARG(ctx, 0);
-	__u64 key = (__u64)tgid << 32 | (__u32)fd;
-	struct conn *c = bpf_map_lookup_elem(&conns, &key);
-	if (!c)
-		return 0;
-	emit_ctrl(EV_CLOSE, tgid, fd, c);
-	bpf_map_delete_elem(&conns, &key);
 	return 0;
 }
 

@@ -24,6 +24,7 @@ type TraceConfig struct {
 type TraceConn struct {
 	_       structs.HostLayout
 	Id      uint64
+	File    uint64
 	StartNs uint64
 	Wr      uint64
 	Rd      uint64
@@ -93,7 +94,6 @@ const (
 	TraceMapEvents       = "events"
 	TraceMapScratchBuf   = "scratch_buf"
 	TraceMapSkipPids     = "skip_pids"
-	TraceProgEnterClose  = "enter_close"
 	TraceProgProcessExit = "process_exit"
 	TraceProgSysExit     = "sys_exit"
 	TraceVarUnusedConn   = "unused_conn"
@@ -142,7 +142,6 @@ type TraceSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type TraceProgramSpecs struct {
-	EnterClose  *ebpf.ProgramSpec `ebpf:"enter_close"`
 	ProcessExit *ebpf.ProgramSpec `ebpf:"process_exit"`
 	SysExit     *ebpf.ProgramSpec `ebpf:"sys_exit"`
 }
@@ -221,14 +220,12 @@ type TraceVariables struct {
 //
 // It can be passed to LoadTraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TracePrograms struct {
-	EnterClose  *ebpf.Program `ebpf:"enter_close"`
 	ProcessExit *ebpf.Program `ebpf:"process_exit"`
 	SysExit     *ebpf.Program `ebpf:"sys_exit"`
 }
 
 func (p *TracePrograms) Close() error {
 	return _TraceClose(
-		p.EnterClose,
 		p.ProcessExit,
 		p.SysExit,
 	)

@@ -1,0 +1,84 @@
+package ebpf
+
+import (
+	"os"
+	"testing"
+
+	cebpf "github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+
+	"github.com/pxq-dev/pxq/table"
+)
+
+// BenchmarkSyscallOverhead is what the tracer costs a process it does not
+// trace, per syscall: every syscall on the node passes its sys_exit
+// program. Each case runs with the programs detached (Pause) and attached,
+// in the same run; compare the two. A third case adds an empty program on
+// syscalls:sys_enter_close, as the tracer had before it handled close at
+// exit: any program on a sys_enter tracepoint puts every syscall through
+// the entry tracepoint too.
+//
+//	go test -run XXX -bench SyscallOverhead ./sources/ebpf/
+func BenchmarkSyscallOverhead(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root to load BPF programs")
+	}
+	// Trace only pid 1's sockets: this process is one the tracer skips.
+	tr, err := New(Config{OnlyPIDs: []uint32{1}}, table.NewStore(0))
+	if err != nil {
+		b.Skipf("cannot load the tracer here: %v", err)
+	}
+	defer tr.Close()
+	tr.Start(b.Context())
+	devZero, err := os.Open("/dev/zero")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer devZero.Close()
+	buf := make([]byte, 64)
+	calls := []struct {
+		name string
+		f    func()
+	}{
+		// A syscall the program returns from after reading its number.
+		{"getppid", func() { unix.Getppid() }},
+		// One it looks at: a read that returned bytes, by an untraced process.
+		{"read", func() { unix.Read(int(devZero.Fd()), buf) }},
+	}
+	enter, err := cebpf.NewProgram(&cebpf.ProgramSpec{
+		Type:         cebpf.TracePoint,
+		License:      "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer enter.Close()
+	for _, c := range calls {
+		for _, mode := range []string{"detached", "attached", "attached+enter_close"} {
+			var l link.Link
+			switch mode {
+			case "detached":
+				tr.Pause()
+			case "attached":
+				if err := tr.Resume(); err != nil {
+					b.Fatal(err)
+				}
+			default:
+				if l, err = link.Tracepoint("syscalls", "sys_enter_close", enter, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.Run(c.name+"/"+mode, func(b *testing.B) {
+				for b.Loop() {
+					c.f()
+				}
+			})
+			if l != nil {
+				l.Close()
+			}
+		}
+	}
+}
