@@ -11,6 +11,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -50,8 +51,9 @@ var (
 	pin      = flag.Bool("pin", false, "run the server and load generator on CPU 0 and the tracer on CPU 1, so that the tracer's CPU does not come out of theirs")
 	cpu      = flag.Int("cpu", -1, "internal: the child's CPU")
 	ringSize = flag.Int("ring", 0, "ring buffer bytes (0: the tracer's default)")
-	storeMiB = flag.Int("store", 128, "bound the table store to this many MiB, so that old batches are dropped and their memory reused as in a long-running agent (0: no bound, every row is kept)")
-	warmup   = flag.Duration("warmup", 5*time.Second, "a first traced round, not counted, that brings the tracer to its steady state")
+	storeMiB = flag.Int("store", 32, "bound the table store to this many MiB, so that old batches are dropped and their memory reused as in a long-running agent (0: no bound, every row is kept)")
+	work     = flag.Duration("work", 0, "CPU the server's handler spends per request (hashing), as a service that does some work would; 0: none, the cheapest possible server")
+	warmup   = flag.Duration("warmup", 10*time.Second, "a first traced round, not counted, that brings the tracer to its steady state")
 	bpfStats = flag.Bool("bpfstats", true, "count BPF program run time (costs two clock reads per program run)")
 )
 
@@ -173,7 +175,7 @@ func main() {
 	if *pin {
 		where = "server and load generator on CPU 0, tracer on CPU 1"
 	}
-	fmt.Printf("tracing: %s; rate: %s; %s; %d rounds of %s each way\n\n", *traceArg, rateName(), where, *rounds, *roundDur)
+	fmt.Printf("tracing: %s; rate: %s; handler work %s per request; %s; %d rounds of %s each way\n\n", *traceArg, rateName(), *work, where, *rounds, *roundDur)
 	fmt.Printf("| measure | median |\n|---|---|\n")
 	fmt.Printf("| req/s, tracer off | %.0f |\n", med(off, func(m measures) float64 { return m.rps }))
 	fmt.Printf("| req/s, tracer on | %.0f |\n", med(on, func(m measures) float64 { return m.rps }))
@@ -219,7 +221,7 @@ func startBench() *bench {
 		childCPU = "0"
 	}
 	b := &bench{}
-	b.srv = exec.Command(os.Args[0], "-child", "server", "-resp", strconv.Itoa(*respSize), "-cpu", childCPU)
+	b.srv = exec.Command(os.Args[0], "-child", "server", "-resp", strconv.Itoa(*respSize), "-work", work.String(), "-cpu", childCPU)
 	b.srv.Stderr = os.Stderr
 	b.srvIn, _ = b.srv.StdinPipe()
 	srvOut, _ := b.srv.StdoutPipe()
@@ -399,13 +401,37 @@ func runServer() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	rounds := workRounds(*work)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		burn(rounds)
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, body)
 	})}
 	go srv.Serve(ln)
 	fmt.Println(ln.Addr().String())
 	io.Copy(io.Discard, os.Stdin)
+}
+
+var burnBuf [1024]byte
+
+// burn hashes 1 KiB n times: the handler's stand-in for real work.
+func burn(n int) {
+	for i := 0; i < n; i++ {
+		sum := sha256.Sum256(burnBuf[:])
+		burnBuf[0] ^= sum[0]
+	}
+}
+
+// workRounds returns how many burn rounds take about d of CPU here.
+func workRounds(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	const n = 20000
+	t0 := time.Now()
+	burn(n)
+	per := time.Since(t0) / n
+	return max(1, int(d/per))
 }
 
 // runLoad runs a round for each duration read from stdin, on fresh
