@@ -314,3 +314,32 @@ func TestRingBufferFull(t *testing.T) {
 	}
 	t.Logf("lost %d events (%d bytes), gap bytes %d, %d rows", s.LostEvents, s.LostEventBytes, s.GapBytes, len(rows(store, "http_events")))
 }
+
+// TestRingWrapsAround: a 64 KiB ring read in place carries several times
+// its size; records that wrap past its end must arrive whole and in order.
+func TestRingWrapsAround(t *testing.T) {
+	tr, store := newTestTracer(t, Config{RingBufferBytes: 64 << 10, PollInterval: time.Millisecond})
+	srv, port := testServer(t)
+	c := newClient()
+	const n = 300
+	for i := 0; i < n; i++ {
+		resp, err := c.Get(fmt.Sprintf("%s/big?n=%d", srv.URL, 600+i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+		time.Sleep(time.Millisecond) // slow enough for the ring: nothing lost
+	}
+	got := waitRows(t, store, "http_events", n, 5*time.Second, serverRow(port))
+	if s := tr.Stats(); s.LostEvents != 0 || s.DataBytes < 4*(64<<10) {
+		t.Fatalf("want no lost events and several rings' worth of data: %+v", s)
+	}
+	if len(got) != n {
+		t.Fatalf("%d server rows, want %d", len(got), n)
+	}
+	for i, r := range got {
+		expect(t, r, map[string]any{"req_path": fmt.Sprintf("/big?n=%d", 600+i), "resp_status": int64(200),
+			"resp_body": string(bigBody(600 + i)), "resp_body_size": int64(600 + i)})
+	}
+}

@@ -14,9 +14,10 @@ import (
 	"github.com/pxq-dev/pxq/table"
 )
 
-// BenchmarkSyscallOverhead is what the tracer costs a process it does not
-// trace, per syscall: every syscall on the node passes its sys_exit
-// program. Each case runs with the programs detached (Pause) and attached,
+// BenchmarkSyscallOverhead is what the tracer costs a process per syscall
+// that is not on a socket: every syscall on the node passes its sys_exit
+// program. For a process it does not trace, and for one it does (by
+// default every process is traced). Each case runs with the programs detached (Pause) and attached,
 // in the same run; compare the two. A third case adds an empty program on
 // syscalls:sys_enter_close, as the tracer had before it handled close at
 // exit: any program on a sys_enter tracepoint puts every syscall through
@@ -27,8 +28,21 @@ func BenchmarkSyscallOverhead(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("needs root to load BPF programs")
 	}
-	// Trace only pid 1's sockets: this process is one the tracer skips.
-	tr, err := New(Config{OnlyPIDs: []uint32{1}}, table.NewStore(0))
+	for _, traced := range []bool{false, true} {
+		name := "untraced"
+		// Untraced: the tracer traces only pid 1. Traced: the default
+		// configuration, every process (this one included).
+		cfg := Config{OnlyPIDs: []uint32{1}}
+		if traced {
+			name = "traced"
+			cfg = Config{TraceSelf: true}
+		}
+		b.Run(name, func(b *testing.B) { syscallOverhead(b, cfg) })
+	}
+}
+
+func syscallOverhead(b *testing.B, cfg Config) {
+	tr, err := New(cfg, table.NewStore(0))
 	if err != nil {
 		b.Skipf("cannot load the tracer here: %v", err)
 	}
@@ -46,7 +60,7 @@ func BenchmarkSyscallOverhead(b *testing.B) {
 	}{
 		// A syscall the program returns from after reading its number.
 		{"getppid", func() { unix.Getppid() }},
-		// One it looks at: a read that returned bytes, by an untraced process.
+		// One it looks at: a read that returned bytes, not on a socket.
 		{"read", func() { unix.Read(int(devZero.Fd()), buf) }},
 	}
 	enter, err := cebpf.NewProgram(&cebpf.ProgramSpec{

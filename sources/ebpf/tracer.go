@@ -22,7 +22,6 @@ import (
 
 	cebpf "github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
@@ -50,7 +49,7 @@ type Tracer struct {
 	links  []link.Link
 	paused bool
 	probes []probeState
-	rd     *ringbuf.Reader
+	ring   *ring
 
 	writers map[string]*table.Writer
 	tracker *conntrack.Tracker
@@ -62,7 +61,7 @@ type Tracer struct {
 	counters map[string]int64
 
 	rows      protocols.Rows
-	rec       ringbuf.Record
+	handleFn  func([]byte) // t.handle, made once
 	ev        event
 	touched   []*conntrack.Conn
 	startOnce sync.Once
@@ -165,7 +164,8 @@ func New(cfg Config, store *table.Store) (*Tracer, error) {
 		t.closeBPF()
 		return nil, err
 	}
-	t.rd, err = ringbuf.NewReader(t.objs.Events)
+	t.handleFn = t.handle
+	t.ring, err = newRing(t.objs.Events)
 	if err != nil {
 		t.closeBPF()
 		return nil, fmt.Errorf("ebpf: open ring buffer: %w", err)
@@ -319,9 +319,7 @@ func (t *Tracer) closeBPF() {
 	t.linkMu.Lock()
 	t.detach()
 	t.linkMu.Unlock()
-	if t.rd != nil {
-		t.rd.Close()
-	}
+	t.ring.close()
 	t.objs.Close()
 }
 
@@ -401,19 +399,10 @@ func (t *Tracer) drain() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := 0
-	// An empty ring is seen without a syscall (ReadInto always makes an
-	// epoll_wait first).
-	if t.rd.AvailableBytes() > 0 {
-		t.rd.SetDeadline(time.Now())
-		for i := 0; i < maxBatch; i++ {
-			if err := t.rd.ReadInto(&t.rec); err != nil {
-				if !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, ringbuf.ErrClosed) {
-					t.counters["ringbuf_read_errors"]++
-				}
-				break
-			}
-			n += len(t.rec.RawSample)
-			t.handle(t.rec.RawSample)
+	if t.ring.available() > 0 {
+		var err error
+		if _, n, err = t.ring.read(maxBatch, t.handleFn); err != nil {
+			t.counters["ringbuf_read_errors"]++
 		}
 	}
 	// Every piece submitted before this batch has been read: holes that
