@@ -2,13 +2,13 @@ package metadata
 
 import (
 	"fmt"
-	"github.com/pxq-dev/pxq/internal/procfs"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pxq-dev/pxq/internal/procfs"
 	"github.com/pxq-dev/pxq/types"
 )
 

@@ -19,27 +19,7 @@ func TestLive(t *testing.T) {
 		"--metrics-addr", "127.0.0.1:0")
 	var stdout strings.Builder
 	cmd.Stdout = &stdout
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addrRE := regexp.MustCompile(`metrics on (http://\S+/metrics)`)
-	sc := bufio.NewScanner(stderr)
-	url := ""
-	for sc.Scan() {
-		if m := addrRE.FindStringSubmatch(sc.Text()); m != nil {
-			url = m[1]
-			break
-		}
-	}
-	go io.Copy(io.Discard, stderr)
-	if url == "" {
-		cmd.Wait()
-		t.Fatalf("no metrics address announced")
-	}
+	url := startAnnounced(t, cmd, `metrics on (http://\S+/metrics)`)
 	// Scrape until the first /proc sample shows (or pxq stops).
 	c := &http.Client{Timeout: 5 * time.Second}
 	var body []byte
@@ -109,27 +89,8 @@ func TestHelpHasExamples(t *testing.T) {
 func TestServeMetrics(t *testing.T) {
 	cmd := exec.Command(pxqBinary(t), "serve", "--capture", "../../demo/testdata/capture", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
 		"--metrics-addr", "127.0.0.1:0")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	url := startAnnounced(t, cmd, `url=(http://\S+/metrics)`)
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	addrRE := regexp.MustCompile(`url=(http://\S+/metrics)`)
-	sc := bufio.NewScanner(stderr)
-	url := ""
-	for sc.Scan() {
-		if m := addrRE.FindStringSubmatch(sc.Text()); m != nil {
-			url = m[1]
-			break
-		}
-	}
-	go io.Copy(io.Discard, stderr)
-	if url == "" {
-		t.Fatal("no metrics address announced")
-	}
 	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(url)
 	if err != nil {
 		t.Fatal(err)
@@ -142,4 +103,29 @@ func TestServeMetrics(t *testing.T) {
 			t.Errorf("scrape lacks %s:\n%s", want, body)
 		}
 	}
+}
+
+// startAnnounced starts cmd and returns the first submatch of pattern in
+// its stderr: the address pxq says it serves on. The rest of stderr is
+// discarded. It fails the test if cmd ends without announcing one.
+func startAnnounced(t *testing.T, cmd *exec.Cmd, pattern string) string {
+	t.Helper()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(pattern)
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			go io.Copy(io.Discard, stderr)
+			return m[1]
+		}
+	}
+	cmd.Wait()
+	t.Fatalf("%s: no address announced on stderr", cmd.Args[1])
+	return ""
 }

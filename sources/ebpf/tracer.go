@@ -45,9 +45,10 @@ type Tracer struct {
 	self  types.UInt128Value
 
 	objs   bpf.TraceObjects
-	linkMu sync.Mutex // guards links and paused
+	linkMu sync.Mutex // guards links, paused and closed
 	links  []link.Link
 	paused bool
+	closed bool
 	probes []probeState
 	ring   *ring
 
@@ -265,12 +266,12 @@ func (t *Tracer) detach() {
 // tracing until Resume, and forgets the open connections: the bytes they
 // carry while paused are not seen, so their streams cannot be continued.
 // Those still open on Resume are picked up as connections that predate the
-// tracer are (role from the first message). What the ring holds is read
-// first.
+// tracer are: the role is inferred from the first message. What the ring
+// holds is read first. Pausing a paused or closed tracer does nothing.
 func (t *Tracer) Pause() {
 	t.linkMu.Lock()
 	defer t.linkMu.Unlock()
-	if t.paused || t.links == nil {
+	if t.paused || t.closed {
 		return
 	}
 	t.detach()
@@ -301,10 +302,14 @@ func (t *Tracer) Pause() {
 	}
 }
 
-// Resume attaches the programs again after Pause.
+// Resume attaches the programs again after Pause. It does nothing on a
+// tracer that is not paused, and fails on a closed one.
 func (t *Tracer) Resume() error {
 	t.linkMu.Lock()
 	defer t.linkMu.Unlock()
+	if t.closed {
+		return errors.New("ebpf: Resume of a closed tracer")
+	}
 	if !t.paused {
 		return nil
 	}
@@ -318,6 +323,7 @@ func (t *Tracer) Resume() error {
 func (t *Tracer) closeBPF() {
 	t.linkMu.Lock()
 	t.detach()
+	t.closed = true
 	t.linkMu.Unlock()
 	t.ring.close()
 	t.objs.Close()

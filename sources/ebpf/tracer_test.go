@@ -469,4 +469,9 @@ func TestPauseResume(t *testing.T) {
 			t.Errorf("probe_status after Resume: %v", p)
 		}
 	}
+	tr.Close()
+	tr.Pause() // no-op on a closed tracer
+	if err := tr.Resume(); err == nil {
+		t.Error("Resume of a closed tracer succeeded")
+	}
 }
