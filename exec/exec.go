@@ -26,6 +26,7 @@ import (
 	"github.com/apache/arrow/go/v15/arrow"
 
 	"github.com/pxq-dev/pxq/funcs"
+	"github.com/pxq-dev/pxq/funcs/tablefuncs"
 	"github.com/pxq-dev/pxq/metadata"
 	"github.com/pxq-dev/pxq/plan"
 	"github.com/pxq-dev/pxq/table"
@@ -61,7 +62,10 @@ type Options struct {
 	Bridge Bridge
 	// Agents answers GetAgentStatus; when nil the function reports this
 	// host as the one agent.
-	Agents Agents
+	Agents tablefuncs.Agents
+	// StartTime is when this node started (ns since the epoch), the create
+	// time GetAgentStatus reports for it; 0 means this process's start.
+	StartTime int64
 	// Version is what the Version table function reports ("dev" if
 	// empty).
 	Version string

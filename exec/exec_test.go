@@ -113,7 +113,7 @@ func TestCancel(t *testing.T) {
 }
 
 func TestPanicBecomesError(t *testing.T) {
-	funcs.RegisterScalar(&funcs.ScalarFunc{Name: "_test_panic", Overloads: []funcs.Overload{{
+	funcs.RegisterScalar(&funcs.ScalarFunc{Name: "_test_panic", Volatility: funcs.PlaceBound, Overloads: []funcs.Overload{{
 		Args: []types.DataType{types.Int64}, Ret: types.Int64,
 		Kernel: func(*funcs.Context, []funcs.Value, int) (funcs.Value, error) { panic("boom") },
 	}}})

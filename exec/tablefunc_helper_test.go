@@ -1,8 +1,8 @@
 package exec
 
 import (
-	"github.com/pxq-dev/pxq/schema"
+	"github.com/pxq-dev/pxq/funcs/tablefuncs"
 	"github.com/pxq-dev/pxq/types"
 )
 
-func tableFuncRel(name string) types.Relation { return schema.TableFuncs[name].Relation }
+func tableFuncRel(name string) types.Relation { return tablefuncs.Lookup(name).Relation }

@@ -443,6 +443,14 @@ func sig(ret types.DataType, k Kernel, args ...types.DataType) Overload {
 	return Overload{Args: args, Ret: ret, Kernel: k}
 }
 
+// register adds an immutable function: its value depends on its
+// arguments only.
 func register(name, doc string, overloads ...Overload) {
-	RegisterScalar(&ScalarFunc{Name: name, Doc: doc, Overloads: overloads})
+	RegisterScalar(&ScalarFunc{Name: name, Doc: doc, Volatility: Immutable, Overloads: overloads})
+}
+
+// registerPlaceBound adds a function whose value depends on where it runs
+// (the executing agent, its host, its resolver).
+func registerPlaceBound(name, doc string, overloads ...Overload) {
+	RegisterScalar(&ScalarFunc{Name: name, Doc: doc, Volatility: PlaceBound, Overloads: overloads})
 }

@@ -13,11 +13,11 @@ import (
 // Network functions: reverse DNS with a cache, and CIDR membership.
 
 func init() {
-	register("nslookup", "the host name of an IP address by reverse DNS (cached); the address itself when it has none",
+	registerPlaceBound("nslookup", "the host name of an IP address by reverse DNS (cached); the address itself when it has none",
 		sig(tS, nslookupKernel, tS))
 	register("cidrs_contain_ip", "whether an IP address (2nd) lies in one of a JSON list of CIDRs (1st)",
 		sig(tB, fn2(rStr, rStr, tB, cidrsContain), tS, tS))
-	register("get_cidrs", "the pod and service CIDRs of the cluster as a JSON list (empty when unknown)",
+	registerPlaceBound("get_cidrs", "the pod and service CIDRs of the cluster as a JSON list (empty when unknown)",
 		sig(tS, fn0(func(*Context) string { return "[]" })))
 }
 

@@ -10,7 +10,7 @@ import (
 // UPIDs, the executing host, and script references.
 
 func init() {
-	register("upid", "a UPID from (asid, pid, start_ts), or (pid, start_ts) on the executing agent",
+	registerPlaceBound("upid", "a UPID from (asid, pid, start_ts), or (pid, start_ts) on the executing agent",
 		sig(tU, fn3(rInt, rInt, rInt, tU, func(asid, pid, ts int64) types.UInt128Value {
 			return types.UPID(uint32(asid), uint32(pid), uint64(ts))
 		}), tI, tI, tI),
@@ -27,19 +27,19 @@ func init() {
 	register("upid_to_asid", "the agent short id of a UPID", sig(tI, fn1(rU, tI, func(u types.UInt128Value) int64 { return int64(u.ASID()) }), tU))
 	register("upid_to_start_ts", "the process start time of a UPID", sig(tT, fn1(rU, tT, func(u types.UInt128Value) int64 { return int64(u.StartNS()) }), tU))
 	register("upid_to_string", "a UPID as asid:pid:start", sig(tS, fn1(rU, tS, types.UInt128Value.String), tU))
-	register("asid", "the agent short id of the executing agent", sig(tI, fn0(func(c *Context) int64 {
+	registerPlaceBound("asid", "the agent short id of the executing agent", sig(tI, fn0(func(c *Context) int64 {
 		if c == nil {
 			return 0
 		}
 		return int64(c.ASID)
 	})))
-	register("_exec_hostname", "the hostname of the executing agent", sig(tS, fn0(func(c *Context) string {
+	registerPlaceBound("_exec_hostname", "the hostname of the executing agent", sig(tS, fn0(func(c *Context) string {
 		if c == nil {
 			return ""
 		}
 		return c.Hostname
 	})))
-	register("_exec_host_num_cpus", "the CPU count of the executing agent's host", sig(tI, fn0(func(c *Context) int64 {
+	registerPlaceBound("_exec_host_num_cpus", "the CPU count of the executing agent's host", sig(tI, fn0(func(c *Context) int64 {
 		if c == nil {
 			return 0
 		}
@@ -47,16 +47,16 @@ func init() {
 	})))
 	// pxq has no Vizier: the "cluster" is the deployment the agent is
 	// part of. Its id and namespace are empty; its name is the host's.
-	register("vizier_id", "the id of the deployment (empty in pxq)", sig(tS, fn0(func(*Context) string { return "" })))
-	register("vizier_name", "the name of the deployment (the executing host in pxq)", sig(tS, fn0(func(c *Context) string {
+	registerPlaceBound("vizier_id", "the id of the deployment (empty in pxq)", sig(tS, fn0(func(*Context) string { return "" })))
+	registerPlaceBound("vizier_name", "the name of the deployment (the executing host in pxq)", sig(tS, fn0(func(c *Context) string {
 		if c == nil {
 			return ""
 		}
 		return c.Hostname
 	})))
-	register("vizier_namespace", "the namespace of the deployment (empty in pxq)", sig(tS, fn0(func(*Context) string { return "" })))
+	registerPlaceBound("vizier_namespace", "the namespace of the deployment (empty in pxq)", sig(tS, fn0(func(*Context) string { return "" })))
 
-	RegisterScalar(&ScalarFunc{Name: "_script_reference",
+	RegisterScalar(&ScalarFunc{Name: "_script_reference", Volatility: Immutable,
 		Doc:      "a link to a script as JSON {label, script, args}: (label, script, key1, value1, …)",
 		Variadic: scriptReferenceSig,
 	})

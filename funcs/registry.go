@@ -54,11 +54,45 @@ type Overload struct {
 	Kernel   Kernel
 }
 
+// Volatility says when a function's value may be computed, which decides
+// whether the planner may fold a call with constant arguments and where a
+// distributed plan may run it.
+type Volatility uint8
+
+const (
+	// Unset is no volatility: a registration mistake, caught by the
+	// catalog test.
+	Unset Volatility = iota
+	// Immutable functions give the same result for the same arguments
+	// anywhere, at any time: folded at plan time.
+	Immutable
+	// Stable functions are fixed for one query (they read its now): folded
+	// with the plan's now, which every agent of a query shares.
+	Stable
+	// PlaceBound functions depend on where they run (the agent's ASID or
+	// host, its metadata, its resolver): never folded, evaluated by the
+	// fragment that holds the rows.
+	PlaceBound
+)
+
+func (v Volatility) String() string {
+	switch v {
+	case Immutable:
+		return "immutable"
+	case Stable:
+		return "stable"
+	case PlaceBound:
+		return "place-bound"
+	}
+	return "unset"
+}
+
 // ScalarFunc is a named scalar function with its overloads.
 type ScalarFunc struct {
-	Name      string
-	Doc       string
-	Overloads []Overload
+	Name       string
+	Doc        string
+	Volatility Volatility
+	Overloads  []Overload
 	// Variadic, when set, accepts any argument list the Check function
 	// approves (used by _script_reference); Overloads is then ignored.
 	Variadic func(args []types.DataType) (Overload, error)
@@ -99,9 +133,20 @@ func RegisterScalar(f *ScalarFunc) {
 		if f.Variadic != nil {
 			old.Variadic = f.Variadic
 		}
+		if f.Volatility != Unset {
+			old.Volatility = f.Volatility
+		}
 		return
 	}
 	scalars[f.Name] = f
+}
+
+// Foldable reports whether a call of the named scalar function with
+// constant arguments may be evaluated at plan time: it is registered and
+// does not depend on where it runs.
+func Foldable(name string) bool {
+	f := Scalar(name)
+	return f != nil && (f.Volatility == Immutable || f.Volatility == Stable)
 }
 
 // RegisterAgg adds an aggregate, or adds overloads to an existing one.

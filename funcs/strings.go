@@ -49,9 +49,9 @@ func init() {
 			b := marshalJSON(strings.Split(s, d))
 			return string(b)
 		}), tS, tS))
-	RegisterScalar(&ScalarFunc{Name: "regex_match", Doc: "whether s (2nd argument) matches the RE2 pattern (1st, constant) as a whole",
+	RegisterScalar(&ScalarFunc{Name: "regex_match", Volatility: Immutable, Doc: "whether s (2nd argument) matches the RE2 pattern (1st, constant) as a whole",
 		Overloads: []Overload{{Args: []types.DataType{tS, tS}, Ret: tB, InitArgs: 1, Kernel: regexMatchKernel}}})
-	RegisterScalar(&ScalarFunc{Name: "replace", Doc: "s (2nd) with every match of the RE2 pattern (1st, constant) replaced by repl (3rd; \\1 refers to group 1)",
+	RegisterScalar(&ScalarFunc{Name: "replace", Volatility: Immutable, Doc: "s (2nd) with every match of the RE2 pattern (1st, constant) replaced by repl (3rd; \\1 refers to group 1)",
 		Overloads: []Overload{{Args: []types.DataType{tS, tS, tS}, Ret: tS, InitArgs: 1, Kernel: replaceKernel}}})
 }
 

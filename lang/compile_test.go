@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/pxq-dev/pxq/funcs"
-	_ "github.com/pxq-dev/pxq/funcs/mdfuncs"
+	"github.com/pxq-dev/pxq/funcs/mdfuncs"
 	"github.com/pxq-dev/pxq/plan"
 	"github.com/pxq-dev/pxq/schema"
 	"github.com/pxq-dev/pxq/types"
@@ -195,15 +195,19 @@ func TestVisModeIgnoresDisplay(t *testing.T) {
 	}
 }
 
+// TestCtxKeysResolve compiles df.ctx[key] for every key the metadata
+// functions declare, on a frame with a upid column and on one with a
+// pod_id column.
 func TestCtxKeysResolve(t *testing.T) {
-	for key, fns := range ctxFuncs {
-		for i, fn := range fns {
+	for _, col := range mdfuncs.CtxColumns {
+		for _, key := range mdfuncs.CtxKeys(col) {
+			fn, _ := mdfuncs.CtxKey(key, col)
 			if fn == "" {
 				continue
 			}
-			arg := []types.DataType{types.UInt128, types.String}[i]
+			arg := map[string]types.DataType{"upid": types.UInt128, "pod_id": types.String}[col]
 			if _, err := funcs.Resolve(fn, []types.DataType{arg}); err != nil {
-				t.Errorf("ctx[%q] uses %s: %v", key, fn, err)
+				t.Errorf("ctx[%q] of %s uses %s: %v", key, col, fn, err)
 			}
 		}
 	}

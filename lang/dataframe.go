@@ -2,12 +2,12 @@ package lang
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	"go.starlark.net/starlark"
 
 	"github.com/pxq-dev/pxq/funcs"
+	"github.com/pxq-dev/pxq/funcs/mdfuncs"
 	"github.com/pxq-dev/pxq/plan"
 	"github.com/pxq-dev/pxq/types"
 )
@@ -492,53 +492,31 @@ func (c *ctxValue) Freeze()               {}
 func (c *ctxValue) Truth() starlark.Bool  { return starlark.True }
 func (c *ctxValue) Hash() (uint32, error) { return 0, fmt.Errorf("ctx is not hashable") }
 
-// ctxFuncs maps a ctx key to the metadata function that computes it from a
-// upid column and from a pod_id column.
-var ctxFuncs = map[string][2]string{
-	"pod":             {"upid_to_pod_name", "pod_id_to_pod_name"},
-	"pod_name":        {"upid_to_pod_name", "pod_id_to_pod_name"},
-	"pod_id":          {"upid_to_pod_id", ""},
-	"namespace":       {"upid_to_namespace", "pod_id_to_namespace"},
-	"service":         {"upid_to_service_name", "pod_id_to_service_name"},
-	"service_name":    {"upid_to_service_name", "pod_id_to_service_name"},
-	"service_id":      {"upid_to_service_id", "pod_id_to_service_id"},
-	"node":            {"upid_to_node_name", "pod_id_to_node_name"},
-	"node_name":       {"upid_to_node_name", "pod_id_to_node_name"},
-	"hostname":        {"upid_to_hostname", ""},
-	"container":       {"upid_to_container_name", ""},
-	"container_name":  {"upid_to_container_name", ""},
-	"container_id":    {"upid_to_container_id", ""},
-	"cmdline":         {"upid_to_cmdline", ""},
-	"cmd":             {"upid_to_cmdline", ""},
-	"pid":             {"upid_to_pid", ""},
-	"asid":            {"upid_to_asid", ""},
-	"deployment":      {"upid_to_deployment_name", "pod_id_to_deployment_name"},
-	"deployment_name": {"upid_to_deployment_name", "pod_id_to_deployment_name"},
-	"replicaset":      {"upid_to_replicaset_name", "pod_id_to_replicaset_name"},
-	"replica_set":     {"upid_to_replicaset_name", "pod_id_to_replicaset_name"},
-}
-
 func (c *ctxValue) Get(k starlark.Value) (starlark.Value, bool, error) {
 	key, ok := k.(starlark.String)
 	if !ok {
 		return nil, false, fmt.Errorf("ctx keys are strings, got %s", k.Type())
 	}
-	fns, ok := ctxFuncs[string(key)]
-	if !ok {
-		keys := make([]string, 0, len(ctxFuncs))
-		for k := range ctxFuncs {
-			keys = append(keys, k)
+	if _, known := mdfuncs.CtxKey(string(key), "upid"); !known {
+		if _, known = mdfuncs.CtxKey(string(key), "pod_id"); !known {
+			keys := mdfuncs.CtxKeys("")
+			return nil, false, fmt.Errorf("unknown ctx key %q%s; keys are: %s", string(key), didYouMean(string(key), keys), strings.Join(keys, ", "))
 		}
-		sort.Strings(keys)
-		return nil, false, fmt.Errorf("unknown ctx key %q%s; keys are: %s", string(key), didYouMean(string(key), keys), strings.Join(keys, ", "))
 	}
 	rel := c.df.rel()
-	for side, col := range []string{"upid", "pod_id"} {
+	for _, col := range mdfuncs.CtxColumns {
 		i := rel.Index(col)
-		if i < 0 || fns[side] == "" {
+		if i < 0 {
 			continue
 		}
-		e, err := callFunc(fns[side], []plan.Expr{colRef(rel[i])})
+		fn, ok := mdfuncs.CtxKey(string(key), col)
+		if !ok {
+			continue
+		}
+		if fn == "" {
+			return &Expr{e: colRef(rel[i])}, true, nil
+		}
+		e, err := callFunc(fn, []plan.Expr{colRef(rel[i])})
 		if err != nil {
 			return nil, false, fmt.Errorf("ctx[%q]: %v", string(key), err)
 		}

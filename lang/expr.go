@@ -195,10 +195,11 @@ func resultSemantic(name string, o *funcs.Overload, args []plan.Expr) types.Sema
 }
 
 // fold evaluates a call whose arguments are all literals, if its kernel
-// accepts constants. Functions that read the query's context (now,
-// metadata, hostname) are left for the executor.
+// accepts constants and the function is immutable: those bound to where
+// they run (metadata, asid, hostname) are left for the executor, and
+// stable ones (the query's now) for the planner, which knows the now.
 func fold(c *plan.Call, o *funcs.Overload) plan.Expr {
-	if o.Kernel == nil || contextual[c.Func] {
+	if f := funcs.Scalar(c.Func); o.Kernel == nil || f == nil || f.Volatility != funcs.Immutable {
 		return nil
 	}
 	args := make([]funcs.Value, len(c.Args))
@@ -226,13 +227,6 @@ func fold(c *plan.Call, o *funcs.Overload) plan.Expr {
 		return nil
 	}
 	return &plan.Literal{Value: out.Const, T: c.T, Sem: c.Sem}
-}
-
-// contextual lists functions whose value depends on where or when the
-// query runs, so they are never folded at compile time.
-var contextual = map[string]bool{
-	"asid": true, "upid": true, "_exec_hostname": true, "_exec_host_num_cpus": true, "nslookup": true,
-	"vizier_id": true, "vizier_name": true, "vizier_namespace": true, "get_cidrs": true,
 }
 
 // compare builds a comparison; with no column operand it is Python's.

@@ -11,8 +11,8 @@ import (
 	"go.starlark.net/syntax"
 
 	"github.com/pxq-dev/pxq/funcs"
+	"github.com/pxq-dev/pxq/funcs/tablefuncs"
 	"github.com/pxq-dev/pxq/plan"
-	"github.com/pxq-dev/pxq/schema"
 	"github.com/pxq-dev/pxq/types"
 )
 
@@ -58,7 +58,7 @@ func (m *pxModule) Attr(name string) (starlark.Value, error) {
 	if funcs.Scalar(name) != nil {
 		return starlark.NewBuiltin("px."+name, scalarBuiltin(name)), nil
 	}
-	if tf, ok := schema.TableFuncs[name]; ok {
+	if tf := tablefuncs.Lookup(name); tf != nil {
 		return starlark.NewBuiltin("px."+name, m.tableFunc(tf)), nil
 	}
 	return nil, fmt.Errorf("px has no function %q%s", name, didYouMean(name, m.AttrNames()))
@@ -344,7 +344,7 @@ func (m *pxModule) dataFrame(_ *starlark.Thread, fn *starlark.Builtin, args star
 }
 
 // tableFunc implements px.GetTables() and the other table functions.
-func (m *pxModule) tableFunc(tf schema.TableFunc) func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+func (m *pxModule) tableFunc(tf *tablefuncs.Func) func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
 	return func(_ *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		vals := make([]starlark.Value, len(tf.Args))
 		var pairs []any

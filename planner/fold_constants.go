@@ -1,8 +1,6 @@
 package planner
 
 import (
-	"strings"
-
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/memory"
@@ -16,8 +14,9 @@ import (
 //
 //   - a call whose arguments are all literals is replaced by its value,
 //     computed by the function's kernel from package funcs (with the
-//     plan's Now), when the function has a kernel and does not depend on
-//     where it runs (metadata lookups, _exec_* functions); a kernel that
+//     plan's Now), when the registry says the function is immutable or
+//     stable for the query, never when it depends on where it runs
+//     (metadata lookups, asid, _exec_* functions); a kernel that
 //     fails or panics leaves the call for run time to report;
 //   - select(True, a, b) becomes a and select(False, a, b) becomes b,
 //     when the branch has the call's type;
@@ -180,7 +179,7 @@ func simplify(c *plan.Call) plan.Expr {
 // evaluate runs c's kernel on its literal arguments and returns the value
 // as a literal, or nil when c cannot be folded.
 func (f folder) evaluate(c *plan.Call) (lit *plan.Literal) {
-	if placeBound(c.Func) {
+	if !funcs.Foldable(c.Func) {
 		return nil
 	}
 	argTypes := make([]types.DataType, len(c.Args))
@@ -211,21 +210,6 @@ func (f folder) evaluate(c *plan.Call) (lit *plan.Literal) {
 		return nil
 	}
 	return &plan.Literal{Value: value, T: c.T, Sem: c.Sem}
-}
-
-// placeBound reports whether a function's value depends on the agent or
-// the moment it runs on (metadata, host facts), so that it must not be
-// evaluated at plan time even with constant arguments.
-func placeBound(name string) bool {
-	switch {
-	case strings.HasPrefix(name, "_exec_"), strings.Contains(name, "_to_"), strings.HasPrefix(name, "has_"):
-		return true
-	}
-	switch name {
-	case "nslookup", "now", "upid", "_script_reference", "script_reference":
-		return true
-	}
-	return false
 }
 
 // scalarOf reads a kernel result as a literal value of type t: a constant

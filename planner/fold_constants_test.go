@@ -13,13 +13,13 @@ import (
 // Test functions with kernels, registered under names no real function
 // uses, so that the test does not depend on which kernels funcs has yet.
 func init() {
-	funcs.RegisterScalar(&funcs.ScalarFunc{Name: "plannertest_sub", Overloads: []funcs.Overload{{
+	funcs.RegisterScalar(&funcs.ScalarFunc{Name: "plannertest_sub", Volatility: funcs.Immutable, Overloads: []funcs.Overload{{
 		Args: []types.DataType{types.Time64NS, types.Int64}, Ret: types.Time64NS,
 		Kernel: func(_ *funcs.Context, args []funcs.Value, _ int) (funcs.Value, error) {
 			return funcs.Value{Const: args[0].Const.(int64) - args[1].Const.(int64)}, nil
 		},
 	}}})
-	funcs.RegisterScalar(&funcs.ScalarFunc{Name: "plannertest_minutes", Overloads: []funcs.Overload{{
+	funcs.RegisterScalar(&funcs.ScalarFunc{Name: "plannertest_minutes", Volatility: funcs.Immutable, Overloads: []funcs.Overload{{
 		Args: []types.DataType{types.Int64}, Ret: types.Int64,
 		Kernel: func(_ *funcs.Context, args []funcs.Value, _ int) (funcs.Value, error) {
 			if !args[0].IsConst() {
@@ -28,17 +28,17 @@ func init() {
 			return funcs.Value{Const: args[0].Const.(int64) * 60e9}, nil
 		},
 	}}})
-	funcs.RegisterScalar(&funcs.ScalarFunc{Name: "plannertest_fails", Overloads: []funcs.Overload{{
+	funcs.RegisterScalar(&funcs.ScalarFunc{Name: "plannertest_fails", Volatility: funcs.Immutable, Overloads: []funcs.Overload{{
 		Args: []types.DataType{types.Int64}, Ret: types.Int64,
 		Kernel: func(*funcs.Context, []funcs.Value, int) (funcs.Value, error) {
 			return funcs.Value{}, errors.New("always fails")
 		},
 	}}})
-	funcs.RegisterScalar(&funcs.ScalarFunc{Name: "plannertest_panics", Overloads: []funcs.Overload{{
+	funcs.RegisterScalar(&funcs.ScalarFunc{Name: "plannertest_panics", Volatility: funcs.Immutable, Overloads: []funcs.Overload{{
 		Args: []types.DataType{types.Int64}, Ret: types.Int64,
 		Kernel: func(*funcs.Context, []funcs.Value, int) (funcs.Value, error) { panic("boom") },
 	}}})
-	funcs.RegisterScalar(&funcs.ScalarFunc{Name: "plannertest_nokernel", Overloads: []funcs.Overload{{
+	funcs.RegisterScalar(&funcs.ScalarFunc{Name: "plannertest_nokernel", Volatility: funcs.Immutable, Overloads: []funcs.Overload{{
 		Args: []types.DataType{types.Int64}, Ret: types.Int64,
 	}}})
 }
@@ -110,13 +110,16 @@ func TestFoldConstants(t *testing.T) {
 	})
 }
 
-func TestPlaceBound(t *testing.T) {
+// TestFoldsByVolatility: the folder reads the registry, so a place-bound
+// function (asid, metadata lookups) stays a call in the plan while an
+// immutable one with the same constant arguments folds.
+func TestFoldsByVolatility(t *testing.T) {
 	for name, want := range map[string]bool{
-		"upid_to_pod_name": true, "_exec_hostname": true, "has_service_name": true, "nslookup": true,
-		"add": false, "pluck_float64": false, "bin": false,
+		"upid_to_pod_name": false, "_exec_hostname": false, "asid": false, "vizier_name": false, "nslookup": false,
+		"upid": false, "add": true, "pluck_float64": true, "bin": true, "has_service_name": true, "upid_to_pid": true,
 	} {
-		if got := placeBound(name); got != want {
-			t.Errorf("placeBound(%q) = %v, want %v", name, got, want)
+		if got := funcs.Foldable(name); got != want {
+			t.Errorf("Foldable(%q) = %v, want %v", name, got, want)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/pxq-dev/pxq/funcs/tablefuncs"
 	"github.com/pxq-dev/pxq/plan"
 	"github.com/pxq-dev/pxq/schema"
 	"github.com/pxq-dev/pxq/types"
@@ -35,7 +36,7 @@ func corpus() []*plan.Plan {
 	j := &plan.Join{Left: f, Right: conn, How: plan.OuterJoin, LeftOn: []string{"upid"}, RightOn: []string{"upid"},
 		Output: []plan.JoinColumn{{Side: 0, Name: "upid", As: "upid"}, {Side: 1, Name: "upid", As: "upid_x"}}}
 	u := &plan.Union{Inputs: []plan.Node{project(conn, "upid"), project(j, "upid")}}
-	tf := &plan.TableFunc{Func: "GetAgentStatus", Args: []*plan.Literal{lit(true)}, Rel: schema.TableFuncs["GetAgentStatus"].Relation}
+	tf := &plan.TableFunc{Func: "GetAgentStatus", Args: []*plan.Literal{lit(true)}, Rel: tablefuncs.Lookup("GetAgentStatus").Relation}
 	src := &plan.BridgeSource{ID: 3, Rel: agg.Relation()}
 	final := &plan.Aggregate{Input: src, Groups: []string{"upid"}, Mode: plan.AggFinal, Aggs: agg.Aggs}
 	everything := sinks(limit(f, 10), &plan.BridgeSink{Input: agg, ID: 3}, u, tf, final, f)
@@ -135,7 +136,7 @@ func randomPlan(r *rand.Rand) *plan.Plan {
 		case k == 6:
 			n = &plan.Union{Inputs: []plan.Node{pick(), pick()}, Pos: pos()}
 		case k == 7:
-			n = &plan.TableFunc{Func: "GetTables", Args: []*plan.Literal{lit(r.Int63())}, Rel: schema.TableFuncs["GetTables"].Relation, Pos: pos()}
+			n = &plan.TableFunc{Func: "GetTables", Args: []*plan.Literal{lit(r.Int63())}, Rel: tablefuncs.Lookup("GetTables").Relation, Pos: pos()}
 		default:
 			if r.Intn(2) == 0 {
 				n = &plan.BridgeSource{ID: r.Intn(9), Rel: pick().Relation()}

@@ -3,8 +3,8 @@ package planner
 import (
 	"fmt"
 
+	"github.com/pxq-dev/pxq/funcs/tablefuncs"
 	"github.com/pxq-dev/pxq/plan"
-	"github.com/pxq-dev/pxq/schema"
 )
 
 // Distributed is a plan cut in two for a cluster.
@@ -28,7 +28,7 @@ func BridgeSinkName(id int) string { return fmt.Sprintf("__bridge_%d", id) }
 // broker runs. The rules:
 //
 //   - Scans run on the agents, and so do table functions that describe
-//     one agent (schema.TableFunc.OnAgents: GetAgentStatus, GetTables,
+//     one agent (tablefuncs.OnAgents: GetAgentStatus, GetTables,
 //     GetSchemas, _DebugTableInfo, …). Table functions that answer the
 //     same everywhere (GetUDFList, …) run on the broker, once.
 //   - Maps and filters over agent-side input stay on the agents.
@@ -83,7 +83,7 @@ func (s *splitter) onAgents(n plan.Node) (plan.Node, error) {
 	case *plan.Scan:
 		out = x
 	case *plan.TableFunc:
-		if schema.TableFuncs[x.Func].OnAgents {
+		if f := tablefuncs.Lookup(x.Func); f != nil && f.Where == tablefuncs.OnAgents {
 			out = x
 		}
 	case *plan.Map, *plan.Filter:

@@ -3,6 +3,7 @@ package planner
 import (
 	"testing"
 
+	"github.com/pxq-dev/pxq/funcs/tablefuncs"
 	"github.com/pxq-dev/pxq/plan"
 	"github.com/pxq-dev/pxq/schema"
 	"github.com/pxq-dev/pxq/types"
@@ -17,8 +18,8 @@ func TestSplit(t *testing.T) {
 	after := filter(agg, cmp(fnGt, col(agg, "n"), lit(1)))
 	join := &plan.Join{Left: http, Right: conn, How: plan.InnerJoin, LeftOn: []string{"upid"}, RightOn: []string{"upid"},
 		Output: []plan.JoinColumn{{Side: 0, Name: "req_path", As: "req_path"}, {Side: 1, Name: "bytes_sent", As: "sent"}}}
-	agents := &plan.TableFunc{Func: "GetAgentStatus", Rel: schema.TableFuncs["GetAgentStatus"].Relation}
-	udfs := &plan.TableFunc{Func: "GetUDFList", Rel: schema.TableFuncs["GetUDFList"].Relation}
+	agents := &plan.TableFunc{Func: "GetAgentStatus", Rel: tablefuncs.Lookup("GetAgentStatus").Relation}
+	udfs := &plan.TableFunc{Func: "GetUDFList", Rel: tablefuncs.Lookup("GetUDFList").Relation}
 
 	cases := []struct {
 		name        string

@@ -2,78 +2,73 @@ package mdfuncs
 
 import "sort"
 
-// ctxByUPID and ctxByPodID map df.ctx[key] to the function that computes
-// it from a row's upid or pod_id column.
-var (
-	ctxByUPID = map[string]string{
-		"pod":             "upid_to_pod_name",
-		"pod_name":        "upid_to_pod_name",
-		"pod_id":          "upid_to_pod_id",
-		"namespace":       "upid_to_namespace",
-		"service":         "upid_to_service_name",
-		"service_name":    "upid_to_service_name",
-		"service_id":      "upid_to_service_id",
-		"node":            "upid_to_node_name",
-		"node_name":       "upid_to_node_name",
-		"container":       "upid_to_container_name",
-		"container_name":  "upid_to_container_name",
-		"container_id":    "upid_to_container_id",
-		"cmdline":         "upid_to_cmdline",
-		"pid":             "upid_to_pid", // registered by funcs core
-		"deployment":      "upid_to_deployment_name",
-		"deployment_name": "upid_to_deployment_name",
-		"deployment_id":   "upid_to_deployment_id",
-		"replicaset":      "upid_to_replicaset_name",
-		"replicaset_name": "upid_to_replicaset_name",
-		"replicaset_id":   "upid_to_replicaset_id",
-		"hostname":        "upid_to_hostname",
-	}
-	ctxByPodID = map[string]string{
-		"pod":             "pod_id_to_pod_name",
-		"pod_name":        "pod_id_to_pod_name",
-		"pod_id":          "", // the column itself
-		"namespace":       "pod_id_to_namespace",
-		"service":         "pod_id_to_service_name",
-		"service_name":    "pod_id_to_service_name",
-		"service_id":      "pod_id_to_service_id",
-		"node":            "pod_id_to_node_name",
-		"node_name":       "pod_id_to_node_name",
-		"deployment":      "pod_id_to_deployment_name",
-		"deployment_name": "pod_id_to_deployment_name",
-		"deployment_id":   "pod_id_to_deployment_id",
-		"replicaset":      "pod_id_to_replicaset_name",
-		"replicaset_name": "pod_id_to_replicaset_name",
-		"replicaset_id":   "pod_id_to_replicaset_id",
-	}
-)
+// ctxKeys declares df.ctx[key], once for the compiler and the docs: each
+// entry's keys are aliases of one value, computed by fromUPID from a row's
+// upid column or by fromPodID from its pod_id column. An empty function
+// means the column cannot give the value (ctx['cmdline'] of a pod), except
+// self: the pod_id column is ctx['pod_id'] itself.
+var ctxKeys = []struct {
+	keys      []string
+	fromUPID  string
+	fromPodID string
+	self      bool // fromPodID is the pod_id column itself
+}{
+	{keys: []string{"pod", "pod_name"}, fromUPID: "upid_to_pod_name", fromPodID: "pod_id_to_pod_name"},
+	{keys: []string{"pod_id"}, fromUPID: "upid_to_pod_id", self: true},
+	{keys: []string{"namespace"}, fromUPID: "upid_to_namespace", fromPodID: "pod_id_to_namespace"},
+	{keys: []string{"service", "service_name"}, fromUPID: "upid_to_service_name", fromPodID: "pod_id_to_service_name"},
+	{keys: []string{"service_id"}, fromUPID: "upid_to_service_id", fromPodID: "pod_id_to_service_id"},
+	{keys: []string{"node", "node_name"}, fromUPID: "upid_to_node_name", fromPodID: "pod_id_to_node_name"},
+	{keys: []string{"hostname"}, fromUPID: "upid_to_hostname"},
+	{keys: []string{"container", "container_name"}, fromUPID: "upid_to_container_name"},
+	{keys: []string{"container_id"}, fromUPID: "upid_to_container_id"},
+	{keys: []string{"cmdline", "cmd"}, fromUPID: "upid_to_cmdline"},
+	{keys: []string{"pid"}, fromUPID: "upid_to_pid"},
+	{keys: []string{"asid"}, fromUPID: "upid_to_asid"},
+	{keys: []string{"deployment", "deployment_name"}, fromUPID: "upid_to_deployment_name", fromPodID: "pod_id_to_deployment_name"},
+	{keys: []string{"deployment_id"}, fromUPID: "upid_to_deployment_id", fromPodID: "pod_id_to_deployment_id"},
+	{keys: []string{"replicaset", "replicaset_name", "replica_set"}, fromUPID: "upid_to_replicaset_name", fromPodID: "pod_id_to_replicaset_name"},
+	{keys: []string{"replicaset_id"}, fromUPID: "upid_to_replicaset_id", fromPodID: "pod_id_to_replicaset_id"},
+}
+
+// CtxColumns are the id columns df.ctx[key] reads, in the order the
+// compiler tries them.
+var CtxColumns = []string{"upid", "pod_id"}
 
 // CtxKey tells which one-argument function computes df.ctx[key] from a
 // row's id column col ("upid" or "pod_id"): the compiler rewrites
 // df.ctx[key] into fn(df[col]). ok is false when the key is unknown or
-// cannot be had from that column (ctx['cmdline'] of a pod). When
-// ok is true and fn is "", the value is the column itself (ctx['pod_id']
-// of a table keyed by pod_id).
+// cannot be had from that column (ctx['cmdline'] of a pod). When ok is
+// true and fn is "", the value is the column itself (ctx['pod_id'] of a
+// table keyed by pod_id).
 func CtxKey(key, col string) (fn string, ok bool) {
-	switch col {
-	case "upid":
-		fn, ok = ctxByUPID[key]
-	case "pod_id":
-		fn, ok = ctxByPodID[key]
+	for _, e := range ctxKeys {
+		for _, k := range e.keys {
+			if k != key {
+				continue
+			}
+			switch col {
+			case "upid":
+				return e.fromUPID, e.fromUPID != ""
+			case "pod_id":
+				return e.fromPodID, e.fromPodID != "" || e.self
+			}
+			return "", false
+		}
 	}
-	return fn, ok
+	return "", false
 }
 
-// CtxKeys lists, sorted, the ctx keys that a column col supports.
+// CtxKeys lists, sorted, the ctx keys that a column col supports; with
+// col "" every key.
 func CtxKeys(col string) []string {
-	m := ctxByUPID
-	if col == "pod_id" {
-		m = ctxByPodID
-	} else if col != "upid" {
-		return nil
-	}
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+	var out []string
+	for _, e := range ctxKeys {
+		for _, k := range e.keys {
+			if _, ok := CtxKey(k, col); ok || col == "" {
+				out = append(out, k)
+			}
+		}
 	}
 	sort.Strings(out)
 	return out

@@ -2,6 +2,7 @@ package mdfuncs
 
 import (
 	"os"
+	"path/filepath"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -199,5 +200,18 @@ func TestRegistered(t *testing.T) {
 	}
 	if _, ok := CtxKey("cmdline", "pod_id"); ok {
 		t.Error("ctx['cmdline'] of a pod_id table should not resolve")
+	}
+}
+
+// TestCtxKeysDocumented: docs/language.md lists every df.ctx key.
+func TestCtxKeysDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "language.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range CtxKeys("") {
+		if !strings.Contains(string(doc), "`"+k+"`") {
+			t.Errorf("docs/language.md does not list ctx key %q", k)
+		}
 	}
 }

@@ -39,8 +39,9 @@ var names []string
 func add(fs ...mdFunc) {
 	for _, f := range fs {
 		funcs.RegisterScalar(&funcs.ScalarFunc{
-			Name: f.name,
-			Doc:  f.doc,
+			Name:       f.name,
+			Doc:        f.doc,
+			Volatility: funcs.PlaceBound,
 			Overloads: []funcs.Overload{{
 				Args:   []types.DataType{f.arg},
 				Ret:    f.ret,
@@ -156,8 +157,9 @@ func register() {
 
 	// IPs.
 	funcs.RegisterScalar(&funcs.ScalarFunc{
-		Name: "ip_to_pod_id",
-		Doc:  "pod IP → UID of the pod that holds it now (or last held it); with a time, of the pod that held it then",
+		Name:       "ip_to_pod_id",
+		Volatility: funcs.PlaceBound,
+		Doc:        "pod IP → UID of the pod that holds it now (or last held it); with a time, of the pod that held it then",
 		Overloads: []funcs.Overload{
 			{Args: []types.DataType{types.String}, Ret: types.String, RetSem: types.STNone, Kernel: unary(strArg, func(m metadata.Provider, ip string) string {
 				if p := m.PodByIP(ip, 0); p != nil {
