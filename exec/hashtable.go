@@ -33,6 +33,9 @@ type keyTable interface {
 }
 
 func newKeyTable(ts []types.DataType) keyTable {
+	if len(ts) == 0 {
+		return &unitTable{}
+	}
 	if len(ts) > 1 {
 		return newMultiTable(ts)
 	}
@@ -44,6 +47,37 @@ func newKeyTable(ts []types.DataType) keyTable {
 	}
 	return newRowTable(ts)
 }
+
+// unitTable is the key table of no key columns: every row has the one
+// key, id 0. A join on no keys is a cross join.
+type unitTable struct{ seen bool }
+
+func (t *unitTable) insert(_ []arrow.Array, n int, ids []uint32) {
+	for i := 0; i < n; i++ {
+		ids[i] = 0
+	}
+	t.seen = t.seen || n > 0
+}
+
+func (t *unitTable) find(_ []arrow.Array, n int, ids []int32) {
+	id := int32(-1)
+	if t.seen {
+		id = 0
+	}
+	for i := 0; i < n; i++ {
+		ids[i] = id
+	}
+}
+
+func (t *unitTable) len() int {
+	if t.seen {
+		return 1
+	}
+	return 0
+}
+
+func (t *unitTable) keys() []arrow.Array { return nil }
+func (t *unitTable) size() int64         { return 0 }
 
 // compatibleKeys reports whether key columns of types a and b can be
 // compared through one key table (a join's two sides).

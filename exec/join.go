@@ -63,7 +63,7 @@ type joinOp struct {
 
 func (q *query) newJoin(n *plan.Join) (operator, error) {
 	name := opName(n)
-	if len(n.LeftOn) != len(n.RightOn) || len(n.LeftOn) == 0 {
+	if len(n.LeftOn) != len(n.RightOn) {
 		return nil, fmt.Errorf("exec: %s: %d left keys and %d right keys", name, len(n.LeftOn), len(n.RightOn))
 	}
 	j := &joinOp{q: q, name: name, node: n, schema: n.Relation().ArrowSchema(), acct: account{b: &q.mem, op: name}, chain: -2}

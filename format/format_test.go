@@ -3,12 +3,14 @@ package format
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/ipc"
 	"github.com/apache/arrow/go/v15/arrow/memory"
 
 	"github.com/pxq-dev/pxq/types"
@@ -98,5 +100,78 @@ func TestJSONAndCSV(t *testing.T) {
 	}
 	if !strings.HasPrefix(buf.String(), "# table: t\ntime_,path,latency\n1970-01-01T00:00:00Z,/a,1500\n") {
 		t.Errorf("csv:\n%s", buf.String())
+	}
+}
+
+// TestSpecialFloats: NaN, ±Inf and -0 go through every output format.
+func TestSpecialFloats(t *testing.T) {
+	rel := types.Relation{{Name: "x", Type: types.Float64, Semantic: types.STNone}}
+	b := array.NewRecordBuilder(memory.DefaultAllocator, rel.ArrowSchema())
+	negZero := math.Copysign(0, -1)
+	vals := []float64{math.NaN(), math.Inf(1), math.Inf(-1), negZero, 1.5}
+	b.Field(0).(*array.Float64Builder).AppendValues(vals, nil)
+	tb := &Table{Name: "f", Relation: rel, Records: []arrow.Record{b.NewRecord()}}
+
+	var js bytes.Buffer
+	if err := JSON(&js, tb); err != nil {
+		t.Fatalf("JSON: %v", err)
+	}
+	var got []any
+	for _, line := range strings.Split(strings.TrimSpace(js.String()), "\n") {
+		var row map[string]any
+		if err := json.Unmarshal([]byte(line), &row); err != nil {
+			t.Fatalf("JSON line %q: %v", line, err)
+		}
+		got = append(got, row["x"])
+	}
+	want := []any{"NaN", "Infinity", "-Infinity", float64(0), 1.5}
+	if len(got) != len(want) {
+		t.Fatalf("JSON rows %v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("JSON row %d: %v, want %v", i, got[i], want[i])
+		}
+	}
+	if !strings.Contains(js.String(), `"x":-0`) {
+		t.Errorf("JSON lost the sign of -0:\n%s", js.String())
+	}
+
+	var csvOut bytes.Buffer
+	if err := CSV(&csvOut, tb, false); err != nil {
+		t.Fatalf("CSV: %v", err)
+	}
+	if want := "x\nNaN\n+Inf\n-Inf\n-0\n1.5\n"; csvOut.String() != want {
+		t.Errorf("CSV = %q, want %q", csvOut.String(), want)
+	}
+
+	var text bytes.Buffer
+	if err := Text(&text, tb, Options{}); err != nil {
+		t.Fatalf("Text: %v", err)
+	}
+	for _, w := range []string{"NaN", "+Inf", "-Inf"} {
+		if !strings.Contains(text.String(), w) {
+			t.Errorf("text lacks %s:\n%s", w, text.String())
+		}
+	}
+
+	var ar bytes.Buffer
+	if err := Arrow(&ar, tb); err != nil {
+		t.Fatalf("Arrow: %v", err)
+	}
+	rd, err := ipc.NewReader(&ar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Release()
+	if !rd.Next() {
+		t.Fatal("no Arrow batch")
+	}
+	col := rd.Record().Column(0).(*array.Float64)
+	for i, v := range vals {
+		g := col.Value(i)
+		if !(g == v || math.IsNaN(g) && math.IsNaN(v)) || math.Signbit(g) != math.Signbit(v) {
+			t.Errorf("Arrow row %d: %v, want %v", i, g, v)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -191,8 +192,15 @@ func jsonValue(v any) any {
 	case types.UInt128Value:
 		return x.String()
 	case float64:
-		if x != x { // NaN has no JSON form
-			return nil
+		// JSON has no NaN or infinities: they are written as strings, as
+		// protobuf's JSON mapping (and so Pixie's) writes them.
+		switch {
+		case math.IsNaN(x):
+			return "NaN"
+		case math.IsInf(x, 1):
+			return "Infinity"
+		case math.IsInf(x, -1):
+			return "-Infinity"
 		}
 	}
 	return v

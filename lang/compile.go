@@ -102,6 +102,15 @@ func parseFixingCommas(filename string, src []byte) (*syntax.File, error) {
 			firstErr = err
 		}
 		se, ok := err.(syntax.Error)
+		if ok && strings.Contains(se.Msg, "unparenthesized tuple with trailing comma") {
+			// df['a', 'b',]: Python allows the trailing comma of a
+			// subscript's tuple; a space in its place moves nothing.
+			if off := offset(buf, int(se.Pos.Line), int(se.Pos.Col)); off < len(buf) && buf[off] == ',' {
+				buf[off] = ' '
+				continue
+			}
+			return nil, firstErr
+		}
 		if !ok || !strings.Contains(se.Msg, "want ','") && !strings.Contains(se.Msg, "want ')'") {
 			return nil, firstErr
 		}
@@ -383,6 +392,15 @@ func logicalBuiltin(fn string) func(*starlark.Thread, *starlark.Builtin, starlar
 
 // setcolBuiltin implements the rewritten `df.c = e` / `df['c'] = e`.
 func setcolBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
+	if m, ok := args[0].(*pxModule); ok {
+		// px.Pod = str: scripts shim names onto the module; the module is
+		// the script's own.
+		name, ok := args[1].(starlark.String)
+		if !ok {
+			return nil, fmt.Errorf("px attribute names are strings, got %s", args[1].Type())
+		}
+		return m, m.SetField(string(name), args[2])
+	}
 	df, ok := args[0].(*DataFrame)
 	if !ok {
 		return nil, fmt.Errorf("cannot assign a field or item of a %s", args[0].Type())

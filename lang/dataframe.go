@@ -400,8 +400,11 @@ func (d *DataFrame) merge(_ *starlark.Thread, args starlark.Tuple, kwargs []star
 	if err != nil {
 		return nil, err
 	}
-	if len(lon) == 0 && len(ron) == 0 {
-		return nil, fmt.Errorf("merge needs left_on and right_on")
+	// Empty key lists, given explicitly, are a cross join: Pixie's scripts
+	// use it to attach a one-row aggregate to every row.
+	given := func(v starlark.Value) bool { return v != nil && v != starlark.None }
+	if len(lon) == 0 && len(ron) == 0 && (!given(leftOn) || !given(rightOn)) {
+		return nil, fmt.Errorf("merge needs left_on and right_on (empty lists for a cross join)")
 	}
 	if len(lon) != len(ron) {
 		return nil, fmt.Errorf("merge: left_on has %d columns but right_on has %d", len(lon), len(ron))

@@ -101,6 +101,11 @@ func setcol(s *syntax.AssignStmt, id *syntax.Ident, key syntax.Expr, target synt
 		Args:   []syntax.Expr{id, key, rhs},
 		Rparen: s.OpPos,
 	}
+	if id.Name == "px" {
+		// px.Pod = str changes the module in place; rebinding px would make
+		// it a local of the function the statement is in.
+		return &syntax.ExprStmt{X: call}
+	}
 	return &syntax.AssignStmt{OpPos: s.OpPos, Op: syntax.EQ, LHS: ident(id.Name, id.NamePos), RHS: call}
 }
 
