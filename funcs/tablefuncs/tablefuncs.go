@@ -6,8 +6,11 @@
 package tablefuncs
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -223,6 +226,25 @@ func init() {
 			Relation: t.Relation{c("asid", t.Int64), c("version", t.String)},
 			Rows: func(env *Env, _ []any) ([][]any, error) {
 				return [][]any{{env.ASID, env.Version}}, nil
+			}},
+		{Name: "_HeapGrowthStacks", Desc: "Where this agent's Go heap grew: its heap profile as pprof text", Where: OnAgents,
+			Relation: t.Relation{c("asid", t.Int64), c("heap", t.String)},
+			Rows: func(env *Env, _ []any) ([][]any, error) {
+				var b bytes.Buffer
+				if err := pprof.Lookup("heap").WriteTo(&b, 1); err != nil {
+					return nil, fmt.Errorf("heap profile: %w", err)
+				}
+				return [][]any{{env.ASID, b.String()}}, nil
+			}},
+		{Name: "_HeapStats", Desc: "This agent's Go memory statistics as text", Where: OnAgents,
+			Relation: t.Relation{c("asid", t.Int64), c("heap", t.String)},
+			Rows: func(env *Env, _ []any) ([][]any, error) {
+				var m runtime.MemStats
+				runtime.ReadMemStats(&m)
+				text := fmt.Sprintf("heap_alloc_bytes %d\nheap_sys_bytes %d\nheap_idle_bytes %d\nheap_released_bytes %d\n"+
+					"heap_objects %d\nsys_bytes %d\nnum_gc %d\ngc_pause_total_ns %d\n",
+					m.HeapAlloc, m.HeapSys, m.HeapIdle, m.HeapReleased, m.HeapObjects, m.Sys, m.NumGC, m.PauseTotalNs)
+				return [][]any{{env.ASID, text}}, nil
 			}},
 	}
 	byName = make(map[string]*Func, len(all))
