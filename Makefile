@@ -9,19 +9,25 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 # Fuzz targets, as PACKAGE:FUZZER.
 FUZZERS := \
 	./lang:FuzzCompile \
+	./lang:FuzzScriptBudget \
 	./planner:FuzzUnmarshal \
 	./sources/ebpf/protocols/http:FuzzHTTPParser \
+	./sources/ebpf/protocols/dns:FuzzDNSParser \
+	./sources/ebpf/protocols/pgsql:FuzzPgsqlParser \
+	./sources/ebpf/protocols/mysql:FuzzMySQLParser \
+	./sources/ebpf/protocols/redis:FuzzRedisParser \
 	./demo:FuzzDNSAnswer
 
 include sources/ebpf/Makefile.inc
 
-.PHONY: help build test k8s-bins test-ui bench-ui ui demo generate fuzz bench vet clean
+.PHONY: help build test k8s-bins test-ui bench-ui ui demo demo-capture generate fuzz bench vet clean
 
 help:
 	@echo "make build     build $(BIN)"
 	@echo "make test      run every test (go test ./..., the browser and DuckDB tests; eBPF tests need root)"
 	@echo "make ui        rebuild the web UI bundle from ui/web (npm ci)"
 	@echo "make demo      run the demo: a small shop traced with eBPF, two scripts over its traffic"
+	@echo "make demo-capture  record again the capture shipped in pxq (demo/testdata/capture; as root)"
 	@echo "make generate  rebuild the BPF objects and the protobuf code"
 	@echo "make fuzz      run each fuzzer for FUZZTIME ($(FUZZTIME))"
 	@echo "make bench     run the benchmarks"
@@ -53,6 +59,18 @@ ui:
 
 demo:
 	$(GO) run ./cmd/pxq demo
+
+# demo-capture records the capture embedded in pxq (demo/shipped.go) from
+# a real, traced demo run, replacing it only when the run traced. Commit
+# the result; then run go test ./demo ./scripts ./metrics ./capture.
+DEMO_CAPTURE := demo/testdata/capture
+demo-capture: build
+	@test "$$(id -u)" = 0 || { echo "make demo-capture: run it as root: the demo traces with eBPF"; exit 1; }
+	rm -rf $(DEMO_CAPTURE).new
+	$(BIN) demo --duration 6s --save-capture $(DEMO_CAPTURE).new >/dev/null
+	test -f $(DEMO_CAPTURE).new/manifest.json
+	rm -rf $(DEMO_CAPTURE) && mv $(DEMO_CAPTURE).new $(DEMO_CAPTURE)
+	du -sh $(DEMO_CAPTURE)
 
 generate: generate-ebpf
 	command -v protoc >/dev/null || (apt-get update -qq && apt-get install -y -qq protobuf-compiler)

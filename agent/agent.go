@@ -23,6 +23,7 @@ import (
 	"github.com/pxq-dev/pxq/exec"
 	"github.com/pxq-dev/pxq/plan"
 	"github.com/pxq-dev/pxq/planner"
+	"github.com/pxq-dev/pxq/query"
 	"github.com/pxq-dev/pxq/table"
 )
 
@@ -40,6 +41,9 @@ type Config struct {
 	ASID     uint32
 	// Log receives one line per fragment; slog.Default() when nil.
 	Log *slog.Logger
+	// Gate admits fragments, each reserving the engine's per-query
+	// memory limit; every fragment is admitted when nil.
+	Gate *query.Gate
 }
 
 // Service implements agentpb.AgentServiceServer.
@@ -84,7 +88,15 @@ func (s *Service) Execute(req *agentpb.ExecuteRequest, stream agentpb.AgentServi
 	opts := s.cfg.Engine.ExecOptions(p.Now)
 	opts.Bridge = b
 	opts.MaxRowsPerTable = -1
-	ctx := stream.Context()
+	ctx, leave, err := s.cfg.Gate.Enter(stream.Context(), max(opts.MemoryLimit, 0))
+	if err != nil {
+		code := codes.ResourceExhausted
+		if errors.Is(err, query.ErrShutdown) {
+			code = codes.Unavailable
+		}
+		return status.Errorf(code, "agent %s: query %s: %v", s.cfg.Hostname, req.GetQueryId(), err)
+	}
+	defer leave()
 	err = exec.ExecuteFragment(ctx, roots, p.Now, opts, nil)
 	elapsed := time.Since(start)
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"github.com/pxq-dev/pxq/broker"
 	"github.com/pxq-dev/pxq/broker/brokertest"
 	"github.com/pxq-dev/pxq/engine"
-	"github.com/pxq-dev/pxq/server"
 	"github.com/pxq-dev/pxq/server/auth"
 )
 
@@ -46,7 +45,7 @@ func TestAgentAcceptsOnlyTheBroker(t *testing.T) {
 			}
 			defer b.Close()
 			c := &testCluster{broker: b, now: now}
-			tables, _, err := c.runDistributed(context.Background(), engine.Query{Script: pxl(countScript), Now: now}, server.ExecOptions{})
+			tables, _, err := c.runDistributed(context.Background(), engine.Query{Script: pxl(countScript), Now: now}, distOpts{})
 			if tc.want == "" {
 				if err != nil || tables[1].Rows() != 500 {
 					t.Fatalf("err %v", err)

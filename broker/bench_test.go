@@ -12,7 +12,7 @@ import (
 	"github.com/pxq-dev/pxq/broker"
 	"github.com/pxq-dev/pxq/broker/brokertest"
 	"github.com/pxq-dev/pxq/engine"
-	"github.com/pxq-dev/pxq/server"
+	"github.com/pxq-dev/pxq/query"
 	"github.com/pxq-dev/pxq/table"
 )
 
@@ -83,10 +83,10 @@ func BenchmarkDistributedGroupBy(b *testing.B) {
 				defer br.Close()
 				c := &testCluster{broker: br, now: benchNow}
 				q := engine.Query{Script: pxl(script.src), Now: benchNow}
-				var info server.ExecInfo
+				var info query.Result
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
-					tables, inf, err := c.runDistributed(context.Background(), q, server.ExecOptions{MaxRows: -1})
+					tables, inf, err := c.runDistributed(context.Background(), q, distOpts{MaxRows: -1})
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -106,7 +106,7 @@ func BenchmarkDistributedGroupBy(b *testing.B) {
 // one process, with no network: the floor for the distributed numbers.
 func BenchmarkEmbeddedGroupBy(b *testing.B) {
 	store := sharedStore(b)
-	eng, err := engine.New(engine.Config{Store: store, Meta: brokertest.Meta{}, MaxRowsPerTable: -1})
+	eng, err := engine.New(engine.Config{Store: store, Meta: brokertest.Meta{}, Limits: query.Limits{MaxRowsPerTable: -1}})
 	if err != nil {
 		b.Fatal(err)
 	}

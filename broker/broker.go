@@ -2,8 +2,8 @@
 // agents, plans scripts against the union of their schemas, splits each
 // plan (planner.Split), sends the node fragment to every agent that holds
 // the tables it scans, and runs the merge fragment over the agents'
-// streams as they arrive. It implements server.Backend, so the public
-// services run on it unchanged.
+// streams as they arrive. It is a distributed query.Backend: the public
+// services and the web UI run queries on it through package query.
 //
 // Faults: an agent that is down, fails, or has not finished when the
 // query's agent deadline passes (a little before the query's own
@@ -38,7 +38,7 @@ import (
 	"github.com/pxq-dev/pxq/funcs"
 	"github.com/pxq-dev/pxq/lang"
 	"github.com/pxq-dev/pxq/metadata"
-	"github.com/pxq-dev/pxq/server"
+	"github.com/pxq-dev/pxq/query"
 	"github.com/pxq-dev/pxq/server/auth"
 	"github.com/pxq-dev/pxq/table"
 	"github.com/pxq-dev/pxq/types"
@@ -77,8 +77,6 @@ type Config struct {
 	CatalogTTL time.Duration
 	// BridgeBuffer is the capacity of each bridge's channel.
 	BridgeBuffer int
-	// MemoryLimit bounds a merge fragment's blocking operators.
-	MemoryLimit int64
 	// Log receives warnings; slog.Default() when nil.
 	Log *slog.Logger
 }
@@ -205,7 +203,7 @@ func (b *Broker) currentAgents(ctx context.Context) ([]*agentConn, error) {
 
 // catalog is what the agents said about their tables.
 type catalog struct {
-	tables   server.MapCatalog
+	tables   tableMap
 	agents   []*agentState
 	warnings []string
 }
@@ -225,10 +223,10 @@ func (a *agentState) name() string {
 	return a.conn.addr
 }
 
-// Catalog returns the union of the agents' tables, asking them when the
+// Tables returns the union of the agents' tables, asking them when the
 // cached answer is older than CatalogTTL. An agent that does not answer
 // is named in a warning; it fails only when no agent answers.
-func (b *Broker) Catalog(ctx context.Context) (lang.Catalog, []string, error) {
+func (b *Broker) Tables(ctx context.Context) (lang.Catalog, []string, error) {
 	c, err := b.loadCatalog(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -258,7 +256,7 @@ func (b *Broker) loadCatalog(ctx context.Context) (*catalog, error) {
 		}()
 	}
 	wg.Wait()
-	c := &catalog{tables: server.MapCatalog{}, agents: states}
+	c := &catalog{tables: tableMap{}, agents: states}
 	up := 0
 	for _, st := range states {
 		if st.err != nil {
@@ -282,7 +280,7 @@ func (b *Broker) loadCatalog(ctx context.Context) (*catalog, error) {
 		}
 	}
 	if up == 0 {
-		return nil, fmt.Errorf("broker: no agent answered: %s", strings.Join(c.warnings, "; "))
+		return nil, fmt.Errorf("broker: %w: %s", query.ErrNoAgents, strings.Join(c.warnings, "; "))
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -328,13 +326,30 @@ func sameRelation(a, b types.Relation) bool {
 }
 
 // execOptions are the executor options of a merge fragment.
-func (b *Broker) execOptions(now int64, o server.ExecOptions, br exec.Bridge) exec.Options {
+func (b *Broker) execOptions(c *query.Compiled, br exec.Bridge) exec.Options {
 	return exec.Options{
 		Store:           table.NewStore(0),
-		Funcs:           &funcs.Context{Now: now, Meta: b.cfg.Meta, Hostname: b.host, NumCPU: runtime.NumCPU()},
-		MemoryLimit:     b.cfg.MemoryLimit,
-		MaxRowsPerTable: o.MaxRows,
+		Funcs:           &funcs.Context{Now: c.Split.Merge.Now, Meta: b.cfg.Meta, Hostname: b.host, NumCPU: runtime.NumCPU()},
+		MemoryLimit:     c.MemoryLimit,
+		MaxRowsPerTable: c.MaxRows,
 		Bridge:          br,
 		Version:         engine.Version,
 	}
+}
+
+// tableMap is a lang.Catalog over the agents' relations.
+type tableMap map[string]types.Relation
+
+func (m tableMap) Relation(name string) (types.Relation, bool) {
+	r, ok := m[name]
+	return r, ok
+}
+
+func (m tableMap) Tables() []string {
+	out := make([]string, 0, len(m))
+	for n := range m {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
 }

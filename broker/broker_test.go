@@ -15,8 +15,8 @@ import (
 	"github.com/pxq-dev/pxq/broker/brokertest"
 	"github.com/pxq-dev/pxq/engine"
 	"github.com/pxq-dev/pxq/format"
+	"github.com/pxq-dev/pxq/query"
 	"github.com/pxq-dev/pxq/scripts"
-	"github.com/pxq-dev/pxq/server"
 	"github.com/pxq-dev/pxq/types"
 )
 
@@ -57,20 +57,18 @@ func pxl(src string) *scripts.Script {
 	return &scripts.Script{Name: "test", Path: "test.pxl", PXL: []byte(strings.TrimSpace(src) + "\n")}
 }
 
-// runDistributed compiles q against the broker's catalog and runs it on
-// the agents.
-func (c *testCluster) runDistributed(ctx context.Context, q engine.Query, o server.ExecOptions) ([]*format.Table, server.ExecInfo, error) {
-	cat, _, err := c.broker.Catalog(ctx)
-	if err != nil {
-		return nil, server.ExecInfo{}, err
-	}
-	p, err := engine.Compile(q, cat)
-	if err != nil {
-		return nil, server.ExecInfo{}, err
-	}
-	col := &engine.Collector{}
-	info, err := c.broker.Execute(ctx, p, col, o)
-	return col.Tables, info, err
+// distOpts are a distributed query's choices.
+type distOpts struct {
+	MaxRows      int64
+	AllOrNothing bool
+}
+
+// runDistributed runs q on the agents through the broker, as the public
+// services do (package query), with the broker's own query timeout.
+func (c *testCluster) runDistributed(ctx context.Context, q engine.Query, o distOpts) ([]*format.Table, query.Result, error) {
+	q.MaxRows, q.AllOrNothing = o.MaxRows, o.AllOrNothing
+	r := &query.Runner{Backend: c.broker, Limits: query.Limits{Timeout: -1}}
+	return r.Collect(ctx, q)
 }
 
 // corpus is the scripts whose distributed results must equal the
@@ -172,7 +170,7 @@ func TestDistributedEqualsEmbedded(t *testing.T) {
 				sc = pxl(tc.src)
 			}
 			q := engine.Query{Script: sc, Args: tc.args, Now: c.now}
-			got, info, err := c.runDistributed(ctx, q, server.ExecOptions{MaxRows: -1})
+			got, info, err := c.runDistributed(ctx, q, distOpts{MaxRows: -1})
 			if err != nil {
 				t.Fatal(err)
 			}

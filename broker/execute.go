@@ -21,17 +21,23 @@ import (
 	"github.com/pxq-dev/pxq/exec"
 	"github.com/pxq-dev/pxq/plan"
 	"github.com/pxq-dev/pxq/planner"
-	"github.com/pxq-dev/pxq/server"
+	"github.com/pxq-dev/pxq/query"
 )
 
 // ErrAgentMissing is wrapped by the error of an all-or-nothing query
 // that an agent did not answer.
-var ErrAgentMissing = errors.New("an agent did not answer")
+var ErrAgentMissing = query.ErrAgentMissing
 
-// Execute splits p, runs its node fragment on the agents and its merge
-// fragment here, and streams the output tables to out. Without a
+// Distributed is true: the broker runs node fragments on its agents.
+func (b *Broker) Distributed() bool { return true }
+
+// Execute runs c's node fragment on the agents and its merge fragment
+// here, and streams the output tables to out (query.Backend). Without a
 // deadline on ctx the query gets Config.QueryTimeout.
-func (b *Broker) Execute(ctx context.Context, p *plan.Plan, out exec.Output, o server.ExecOptions) (server.ExecInfo, error) {
+func (b *Broker) Execute(ctx context.Context, c *query.Compiled, out exec.Output, res *query.Result) error {
+	if c.Split == nil {
+		return fmt.Errorf("broker: query %s: the plan is not split into fragments", c.ID)
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, b.cfg.QueryTimeout)
@@ -39,42 +45,39 @@ func (b *Broker) Execute(ctx context.Context, p *plan.Plan, out exec.Output, o s
 	}
 	cat, err := b.loadCatalog(ctx)
 	if err != nil {
-		return server.ExecInfo{}, err
+		return err
 	}
-	d, err := planner.Split(p)
+	frag, err := planner.ToProto(c.Split.Node)
 	if err != nil {
-		return server.ExecInfo{}, fmt.Errorf("broker: %w", err)
+		return fmt.Errorf("broker: %w", err)
 	}
-	frag, err := planner.ToProto(d.Node)
-	if err != nil {
-		return server.ExecInfo{}, fmt.Errorf("broker: %w", err)
-	}
-	q := newQuery(ctx, b, cat, d.Node, frag, o)
+	q := newRun(ctx, b, cat, c, frag)
 	for _, w := range cat.warnings {
 		q.warn("", w)
 	}
-	if o.AllOrNothing && len(q.missing) > 0 {
+	if c.AllOrNothing && len(q.missing) > 0 {
 		q.stop()
-		return q.info(), fmt.Errorf("broker: %w: %s", ErrAgentMissing, strings.Join(q.warnings, "; "))
+		q.report(res)
+		return fmt.Errorf("broker: %w: %s", ErrAgentMissing, strings.Join(q.warnings, "; "))
 	}
-	err = exec.Execute(q.ctx, d.Merge, b.execOptions(d.Merge.Now, o, q), out)
+	err = exec.Execute(q.ctx, c.Split.Merge, b.execOptions(c, q), out)
 	q.stop()
-	info := q.info()
+	q.report(res)
 	if cause := context.Cause(q.ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(cause, context.DeadlineExceeded) {
 		err = cause
 	}
 	if err != nil {
-		return info, err
+		return err
 	}
-	for _, w := range info.Warnings {
-		b.cfg.Log.Warn("partial result", "query", o.QueryID, "warning", w)
+	for _, w := range q.warnings {
+		b.cfg.Log.Warn("partial result", "query", c.ID, "warning", w)
 	}
-	return info, nil
+	return nil
 }
 
-// query is one distributed execution: the merge fragment's bridge to
+// run is one distributed execution: the merge fragment's bridge to
 // the agents' streams.
-type query struct {
+type run struct {
 	b      *Broker
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -85,7 +88,8 @@ type query struct {
 	cat         *catalog
 	frag        *planpb.Plan
 	scans       map[int][]string // tables each bridge scans
-	opts        server.ExecOptions
+	id          string
+	all         bool // all or nothing
 	wg          sync.WaitGroup
 	stopped     atomic.Bool
 
@@ -95,8 +99,9 @@ type query struct {
 	warnings    []string
 }
 
-func newQuery(ctx context.Context, b *Broker, cat *catalog, node *plan.Plan, frag *planpb.Plan, o server.ExecOptions) *query {
-	q := &query{b: b, cat: cat, frag: frag, opts: o, scans: map[int][]string{}, missing: map[string]bool{}}
+func newRun(ctx context.Context, b *Broker, cat *catalog, c *query.Compiled, frag *planpb.Plan) *run {
+	node := c.Split.Node
+	q := &run{b: b, cat: cat, frag: frag, id: c.ID, all: c.AllOrNothing, scans: map[int][]string{}, missing: map[string]bool{}}
 	q.ctx, q.cancel = context.WithCancelCause(ctx)
 	deadline, _ := ctx.Deadline()
 	margin := time.Until(deadline) / 10
@@ -116,14 +121,15 @@ func newQuery(ctx context.Context, b *Broker, cat *catalog, node *plan.Plan, fra
 }
 
 // stop cancels what is still running and waits for every stream reader.
-func (q *query) stop() {
+func (q *run) stop() {
 	q.stopped.Store(true)
 	q.agentCancel()
 	q.cancel(context.Canceled)
 	q.wg.Wait()
 }
 
-func (q *query) info() server.ExecInfo {
+// report adds what the query learned to res.
+func (q *run) report(res *query.Result) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	complete := 0
@@ -132,11 +138,14 @@ func (q *query) info() server.ExecInfo {
 			complete++
 		}
 	}
-	return server.ExecInfo{Warnings: append([]string(nil), q.warnings...), BytesMoved: q.bytes.Load(), RowsMoved: q.rows.Load(), Agents: complete}
+	for _, w := range q.warnings {
+		res.Warn(w)
+	}
+	res.BytesMoved, res.RowsMoved, res.Agents = q.bytes.Load(), q.rows.Load(), complete
 }
 
 // warn records a warning about agent addr (none when addr is empty).
-func (q *query) warn(addr, w string) {
+func (q *run) warn(addr, w string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if addr != "" {
@@ -150,7 +159,7 @@ func (q *query) warn(addr, w string) {
 
 // Source starts one stream per eligible agent for bridge id and returns
 // the reader of their merged batches.
-func (q *query) Source(id int) (exec.BatchReader, error) {
+func (q *run) Source(id int) (exec.BatchReader, error) {
 	ch := make(chan arrow.Record, q.b.cfg.BridgeBuffer)
 	var wg sync.WaitGroup
 	for _, st := range q.cat.agents {
@@ -176,14 +185,14 @@ func (q *query) Source(id int) (exec.BatchReader, error) {
 
 // Send and CloseSend are not used: the merge fragment has no bridge
 // sinks.
-func (q *query) Send(id int, _ arrow.Record) error {
+func (q *run) Send(id int, _ arrow.Record) error {
 	return fmt.Errorf("broker: the merge fragment cannot send to bridge #%d", id)
 }
 
-func (q *query) CloseSend(int) error { return nil }
+func (q *run) CloseSend(int) error { return nil }
 
 // stream reads one agent's batches of bridge id into ch.
-func (q *query) stream(st *agentState, id int, ch chan<- arrow.Record) {
+func (q *run) stream(st *agentState, id int, ch chan<- arrow.Record) {
 	fail := func(err error) {
 		if q.stopped.Load() || q.ctx.Err() != nil {
 			return // the query ended; this is not the agent's fault
@@ -196,11 +205,11 @@ func (q *query) stream(st *agentState, id int, ch chan<- arrow.Record) {
 			msg = fmt.Sprintf("agent %s failed: %v: its results are incomplete or missing", st.name(), err)
 		}
 		q.warn(st.conn.addr, msg)
-		if q.opts.AllOrNothing {
+		if q.all {
 			q.cancel(fmt.Errorf("broker: %w: %s", ErrAgentMissing, msg))
 		}
 	}
-	s, err := st.conn.client.Execute(q.agentCtx, &agentpb.ExecuteRequest{QueryId: q.opts.QueryID, Fragment: q.frag, BridgeIds: []int32{int32(id)}})
+	s, err := st.conn.client.Execute(q.agentCtx, &agentpb.ExecuteRequest{QueryId: q.id, Fragment: q.frag, BridgeIds: []int32{int32(id)}})
 	if err != nil {
 		fail(err)
 		return
@@ -236,7 +245,7 @@ func (q *query) stream(st *agentState, id int, ch chan<- arrow.Record) {
 
 // reader is the merge fragment's BridgeSource reader.
 type reader struct {
-	q  *query
+	q  *run
 	ch <-chan arrow.Record
 }
 
@@ -244,7 +253,7 @@ func (r *reader) Next(ctx context.Context) (arrow.Record, error) {
 	select {
 	case rec, ok := <-r.ch:
 		if !ok {
-			if err := context.Cause(r.q.ctx); err != nil && r.q.opts.AllOrNothing {
+			if err := context.Cause(r.q.ctx); err != nil && r.q.all {
 				return nil, err
 			}
 			return nil, nil

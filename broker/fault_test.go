@@ -13,7 +13,7 @@ import (
 	"github.com/pxq-dev/pxq/broker"
 	"github.com/pxq-dev/pxq/broker/brokertest"
 	"github.com/pxq-dev/pxq/engine"
-	"github.com/pxq-dev/pxq/server"
+	"github.com/pxq-dev/pxq/query"
 )
 
 const countScript = `
@@ -80,7 +80,7 @@ func TestAgentDown(t *testing.T) {
 	c, agents := faultCluster(t)
 	agents[2].Stop()
 	q := engine.Query{Script: pxl(countScript), Now: c.now}
-	tables, info, err := c.runDistributed(context.Background(), q, server.ExecOptions{MaxRows: -1})
+	tables, info, err := c.runDistributed(context.Background(), q, distOpts{MaxRows: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestAgentDown(t *testing.T) {
 	if got := tables[1].Rows(); got != 6000 {
 		t.Fatalf("%d rows, want the 6000 of the two live agents", got)
 	}
-	_, _, err = c.runDistributed(context.Background(), q, server.ExecOptions{AllOrNothing: true})
+	_, _, err = c.runDistributed(context.Background(), q, distOpts{AllOrNothing: true})
 	if !errors.Is(err, broker.ErrAgentMissing) || !strings.Contains(err.Error(), agents[2].Addr) {
 		t.Fatalf("all or nothing: err = %v", err)
 	}
@@ -114,7 +114,7 @@ func TestAgentDiesMidQuery(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, info, err := c.runDistributed(ctx, q, server.ExecOptions{MaxRows: -1})
+	_, info, err := c.runDistributed(ctx, q, distOpts{MaxRows: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestAgentDiesMidQuery(t *testing.T) {
 		t.Fatalf("agents %d, warnings %q", info.Agents, info.Warnings)
 	}
 	// The broker and the other agents keep serving.
-	if _, info, err = c.runDistributed(ctx, q, server.ExecOptions{}); err != nil || info.Agents != 2 {
+	if _, info, err = c.runDistributed(ctx, q, distOpts{}); err != nil || info.Agents != 2 {
 		t.Fatalf("next query: %v, %d agents", err, info.Agents)
 	}
 }
@@ -137,7 +137,7 @@ func TestSlowAgentPastDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	start := time.Now()
-	tables, info, err := c.runDistributed(ctx, q, server.ExecOptions{MaxRows: -1})
+	tables, info, err := c.runDistributed(ctx, q, distOpts{MaxRows: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestClientCancelCancelsEveryAgent(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(200*time.Millisecond, cancel)
 	start := time.Now()
-	_, _, err = c.runDistributed(ctx, engine.Query{Script: pxl(countScript), Now: c.now}, server.ExecOptions{})
+	_, _, err = c.runDistributed(ctx, engine.Query{Script: pxl(countScript), Now: c.now}, distOpts{})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
@@ -192,5 +192,21 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached within 5s")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestResultLimitOnABroker: a result cut by the result limit ends the
+// merge (and with it the agents' streams: goleak checks that none is
+// left) and is flagged.
+func TestResultLimitOnABroker(t *testing.T) {
+	c := newCluster(t, 2, 20000, broker.Config{Meta: brokertest.Meta{}})
+	r := &query.Runner{Backend: c.broker, Limits: query.Limits{MaxRowsPerTable: -1, MaxResultRows: 1000}}
+	tables, res, err := r.Collect(context.Background(), engine.Query{Script: pxl(countScript), Now: c.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tables) != 2 || tables[0].Truncated || !tables[1].Truncated || tables[0].Rows()+tables[1].Rows() != 1000 ||
+		!res.Truncated || res.Agents != 2 {
+		t.Fatalf("tables %v, result %+v", tables, res)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/pxq-dev/pxq/api/pxqpb"
 	"github.com/pxq-dev/pxq/api/relation"
 	"github.com/pxq-dev/pxq/format"
+	"github.com/pxq-dev/pxq/lang"
 	"github.com/pxq-dev/pxq/scripts"
 	"github.com/pxq-dev/pxq/server/auth"
 	"github.com/pxq-dev/pxq/types"
@@ -108,18 +109,9 @@ type Result struct {
 }
 
 // CompileError is a script's mistake, reported by the server before the
-// script ran. Line is 0 when the error has no position.
-type CompileError struct {
-	Line, Col int
-	Msg       string
-}
-
-func (e *CompileError) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("%d:%d: %s", e.Line, e.Col, e.Msg)
-	}
-	return e.Msg
-}
+// script ran: pxq's one compile-error type (File is empty: the wire
+// carries no file name; Line is 0 when the error has no position).
+type CompileError = lang.Error
 
 // Handler receives a query's tables as they stream: for each table
 // Table, then Batch for each record, then Done. engine.Collector and

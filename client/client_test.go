@@ -12,6 +12,7 @@ import (
 	"github.com/pxq-dev/pxq/broker/brokertest"
 	"github.com/pxq-dev/pxq/client"
 	"github.com/pxq-dev/pxq/engine"
+	"github.com/pxq-dev/pxq/query"
 	"github.com/pxq-dev/pxq/scripts"
 	"github.com/pxq-dev/pxq/server"
 	"github.com/pxq-dev/pxq/server/auth"
@@ -30,7 +31,7 @@ func TestClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := server.New(server.Config{Backend: server.Local{Engine: eng}}).NewGRPCServer(opts...)
+	g := server.New(server.Config{Runner: &query.Runner{Backend: eng}}).NewGRPCServer(opts...)
 	go g.Serve(lis)
 	defer g.Stop()
 

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Environment variables that carry the demo's wiring to its child
@@ -34,8 +36,13 @@ type App struct {
 	Env Env
 	// Target is the frontend's base URL.
 	Target string
+	// CgroupErr says why StartProcesses runs the processes without
+	// cgroups of their own (nil when each has one, Slice/NAME.service):
+	// they are then named after their executable, all "host/pxq".
+	CgroupErr error
 
 	procs  []*child
+	cg     *cgroups
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	errs   chan error
@@ -102,13 +109,22 @@ func hostPort(name string, addr net.Addr) string {
 }
 
 // StartProcesses runs the DNS server and every service as child
-// processes of the program exe (the pxq binary): `exe demo-app NAME`.
-// They exit when Stop closes their standard input, or when this process
-// dies.
+// processes of the program exe (the pxq binary): `exe demo-app NAME`,
+// each started in a cgroup v2 of its own, Slice/NAME.service, when this
+// process may make cgroups (as root), else with CgroupErr set. They exit
+// when Stop closes their standard input, or when this process dies.
 func StartProcesses(ctx context.Context, exe string, stderr io.Writer) (*App, error) {
+	return startProcesses(ctx, exe, stderr, "")
+}
+
+// startProcesses is StartProcesses with the cgroup v2 hierarchy mounted
+// at cgroupRoot ("" to find it).
+func startProcesses(ctx context.Context, exe string, stderr io.Writer, cgroupRoot string) (*App, error) {
 	a := &App{Env: Env{Peers: map[string]string{}}}
+	a.cg, a.CgroupErr = newCgroups(cgroupRoot)
 	c, addr, err := a.startChild(ctx, exe, DNS, nil, stderr)
 	if err != nil {
+		a.Stop()
 		return nil, err
 	}
 	a.procs = append(a.procs, c)
@@ -139,25 +155,28 @@ func (a *App) environ() []string {
 // startChild starts `exe demo-app name` and waits for its "ready" line,
 // which carries its address for a server.
 func (a *App) startChild(ctx context.Context, exe, name string, env []string, stderr io.Writer) (*child, string, error) {
-	cmd := &exec.Cmd{
-		Path:        exe,
-		Args:        []string{"pxq", "demo-app", name},
-		Env:         append(os.Environ(), env...),
-		Stderr:      stderr,
-		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM},
+	newChild := func() (*child, error) {
+		cmd := &exec.Cmd{
+			Path:        exe,
+			Args:        []string{"pxq", "demo-app", name},
+			Env:         append(os.Environ(), env...),
+			Stderr:      stderr,
+			SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM},
+		}
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			return nil, err
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			return nil, err
+		}
+		return &child{name: name, cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}, nil
 	}
-	stdin, err := cmd.StdinPipe()
+	c, err := a.startIn(name, newChild)
 	if err != nil {
-		return nil, "", err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, "", err
-	}
-	if err := cmd.Start(); err != nil {
 		return nil, "", fmt.Errorf("demo: starting %s: %w", name, err)
 	}
-	c := &child{name: name, cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
 	line, err := readLine(ctx, c.out, 10*time.Second)
 	if err != nil {
 		c.stop()
@@ -169,6 +188,59 @@ func (a *App) startChild(ctx context.Context, exe, name string, env []string, st
 		return nil, "", fmt.Errorf("demo: %s said %q instead of ready", name, line)
 	}
 	return c, strings.TrimSpace(addr), nil
+}
+
+// startIn starts the child newChild makes in its cgroup: inside it from
+// the start (clone3's CLONE_INTO_CGROUP), else, on kernels before 5.7,
+// moved into it right after it starts, before pxq first looks its
+// process up. Without cgroups, or once one could not be made or entered,
+// the child runs in this process's cgroup and CgroupErr says why.
+func (a *App) startIn(name string, newChild func() (*child, error)) (*child, error) {
+	c, err := newChild()
+	if err != nil {
+		return nil, err
+	}
+	if a.cg == nil || a.CgroupErr != nil {
+		return c, c.cmd.Start()
+	}
+	dir, err := a.cg.unit(name)
+	if err != nil {
+		a.noCgroups(err)
+		return c, c.cmd.Start()
+	}
+	fd, err := a.cg.openUnit(dir)
+	if err != nil {
+		a.noCgroups(err)
+		return c, c.cmd.Start()
+	}
+	if fd >= 0 {
+		defer unix.Close(fd)
+		c.cmd.SysProcAttr.UseCgroupFD, c.cmd.SysProcAttr.CgroupFD = true, fd
+		if err := c.cmd.Start(); err == nil {
+			return c, nil
+		}
+		// The kernel cannot start a process in a cgroup: from now on,
+		// move them.
+		a.cg.noClone = true
+		if c, err = newChild(); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.cmd.Start(); err != nil {
+		return nil, err
+	}
+	if err := a.cg.move(dir, c.cmd.Process.Pid); err != nil {
+		a.noCgroups(err)
+	}
+	return c, nil
+}
+
+// noCgroups stops using cgroups after the first failure, keeping its
+// reason. Those made are still removed by Stop.
+func (a *App) noCgroups(err error) {
+	if a.CgroupErr == nil {
+		a.CgroupErr = err
+	}
 }
 
 // readLine reads one line from r within d.
@@ -207,8 +279,9 @@ func (c *child) stop() {
 	}
 }
 
-// Stop stops every service and waits for them.
-func (a *App) Stop() {
+// Stop stops every service, waits for them and removes their cgroups.
+// The error is about the cgroups only: they could not all be removed.
+func (a *App) Stop() error {
 	for i := len(a.procs) - 1; i >= 0; i-- {
 		a.procs[i].stop()
 	}
@@ -217,6 +290,15 @@ func (a *App) Stop() {
 		a.cancel()
 		a.wg.Wait()
 	}
+	if a.cg == nil {
+		return nil
+	}
+	err := a.cg.remove()
+	a.cg = nil
+	if err != nil {
+		return fmt.Errorf("demo: removing its cgroups: %w", err)
+	}
+	return nil
 }
 
 // Loadgen is a load generator child process, started and waiting for Go.

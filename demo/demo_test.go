@@ -7,9 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pxq-dev/pxq/metadata"
-	"github.com/pxq-dev/pxq/schema"
+	"github.com/apache/arrow/go/v15/arrow/array"
+
+	"github.com/pxq-dev/pxq/capture"
+	"github.com/pxq-dev/pxq/sources/tables"
 	"github.com/pxq-dev/pxq/table"
+	"github.com/pxq-dev/pxq/types"
 )
 
 // TestShop runs the services in-process, sends them the request mix and
@@ -166,21 +169,27 @@ func FuzzDNSAnswer(f *testing.F) {
 	})
 }
 
-// TestShippedCapture loads the capture shipped inside pxq and checks that
-// it holds the demo's traffic and the names of its processes.
+// TestShippedCapture opens the capture shipped inside pxq and checks that
+// it is in the current format and holds the demo's traffic and the names
+// of its processes.
 func TestShippedCapture(t *testing.T) {
-	store := table.NewStore(0)
-	for _, n := range schema.Names() {
-		if _, err := store.Create(n, schema.All[n].Relation, table.Options{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	procs := metadata.NewProcesses(t.TempDir(), "test")
-	end, err := LoadShipped(store, procs)
+	c, err := capture.OpenFS(Shipped(), "shipped")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if end == 0 {
+	if c.Note != "" || c.Manifest.Format != capture.FormatVersion {
+		t.Errorf("shipped capture: format %d, note %q; regenerate it with pxq run --capture --save-capture", c.Manifest.Format, c.Note)
+	}
+	store := table.NewStore(0)
+	for _, n := range tables.Names() {
+		if _, err := store.Create(n, tables.All[n].Relation, table.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Load(store); err != nil {
+		t.Fatal(err)
+	}
+	if c.AsOf().IsZero() {
 		t.Error("no end time")
 	}
 	for _, n := range []string{"http_events", "dns_events", "conn_stats", "process_stats"} {
@@ -188,11 +197,13 @@ func TestShippedCapture(t *testing.T) {
 			t.Errorf("%s is empty in the shipped capture", n)
 		}
 	}
+	meta := c.Metadata(nil)
 	names := map[string]bool{}
+	rel := store.Table("http_events").Relation()
 	for _, b := range store.Table("http_events").Snapshot(0, 0) {
-		c := upidColumn(b.Record)
-		for i := 0; i < c.Len(); i++ {
-			if p := procs.Lookup(upidAt(c, i)); p != nil {
+		col := b.Record.Column(rel.Index("upid")).(*array.FixedSizeBinary)
+		for i := 0; i < col.Len(); i++ {
+			if p := meta.Process(types.GetUInt128(col.Value(i))); p != nil {
 				names[p.Cmdline] = true
 			}
 		}
@@ -201,33 +212,5 @@ func TestShippedCapture(t *testing.T) {
 		if !names["pxq demo-app "+s] {
 			t.Errorf("no http_events row of %s resolves to its command line (have %v)", s, names)
 		}
-	}
-}
-
-// TestSaveCapture round-trips a store through SaveCapture and LoadCapture.
-func TestSaveCapture(t *testing.T) {
-	src := table.NewStore(0)
-	for _, n := range schema.Names() {
-		src.Create(n, schema.All[n].Relation, table.Options{})
-	}
-	if _, err := LoadShipped(src, nil); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	// Keep no pid: process_stats is dropped, the rest is written whole.
-	if err := SaveCapture(dir, src, metadata.None{}, PIDSet()); err != nil {
-		t.Fatal(err)
-	}
-	dst := table.NewStore(0)
-	if _, err := LoadCapture(dir, dst, nil); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []string{"http_events", "dns_events", "conn_stats"} {
-		if a, b := src.Table(n).Stats().Rows, dst.Table(n).Stats().Rows; a != b || a == 0 {
-			t.Errorf("%s: %d rows saved, %d loaded", n, a, b)
-		}
-	}
-	if dst.Table("process_stats") != nil {
-		t.Error("process_stats of no kept pid was written")
 	}
 }

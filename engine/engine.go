@@ -1,17 +1,14 @@
 // Package engine is pxq's embedded mode: one process that holds the table
-// store, compiles scripts, plans and runs them, with no network. The
-// agent and the broker of a cluster are built from the same parts.
+// store and runs scripts on it, with no network. It is the local
+// query.Backend: `pxq run`, `pxq serve` and the agents run queries on an
+// Engine through package query.
 package engine
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"runtime"
 	"sort"
-	"time"
-
-	"github.com/apache/arrow/go/v15/arrow"
 
 	"github.com/pxq-dev/pxq/exec"
 	"github.com/pxq-dev/pxq/format"
@@ -20,9 +17,8 @@ import (
 	"github.com/pxq-dev/pxq/lang"
 	"github.com/pxq-dev/pxq/metadata"
 	"github.com/pxq-dev/pxq/plan"
-	"github.com/pxq-dev/pxq/planner"
-	"github.com/pxq-dev/pxq/schema"
-	"github.com/pxq-dev/pxq/scripts"
+	"github.com/pxq-dev/pxq/query"
+	"github.com/pxq-dev/pxq/sources/tables"
 	"github.com/pxq-dev/pxq/table"
 	"github.com/pxq-dev/pxq/types"
 )
@@ -48,17 +44,16 @@ type Config struct {
 	Hostname string
 	// ASID is this node's agent short id (UPIDs carry it).
 	ASID uint32
-	// MaxRowsPerTable caps output tables (exec's default when 0).
-	MaxRowsPerTable int64
-	// MemoryLimit bounds one query's blocking operators (exec's default
-	// when 0).
-	MemoryLimit int64
+	// Limits bound the queries of Run and Collect, and the memory of
+	// the fragments an agent runs (Limits.QueryMemory).
+	Limits query.Limits
 }
 
 // Engine compiles and runs scripts against its store.
 type Engine struct {
-	cfg   Config
-	store *table.Store
+	cfg    Config
+	store  *table.Store
+	runner query.Runner
 }
 
 // New returns an engine whose store has every table of pxq's sources
@@ -80,13 +75,15 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Hostname == "" {
 		cfg.Hostname, _ = os.Hostname()
 	}
-	for _, name := range schema.Names() {
-		t := schema.All[name]
+	for _, name := range tables.Names() {
+		t := tables.All[name]
 		if _, err := cfg.Store.Create(name, t.Relation, table.Options{Desc: t.Desc}); err != nil {
 			return nil, err
 		}
 	}
-	return &Engine{cfg: cfg, store: cfg.Store}, nil
+	e := &Engine{cfg: cfg, store: cfg.Store}
+	e.runner = query.Runner{Backend: e, Limits: cfg.Limits}
+	return e, nil
 }
 
 // Store returns the engine's table store.
@@ -121,133 +118,65 @@ func (c StoreCatalog) Tables() []string {
 	return out
 }
 
-// Runner runs queries: the embedded engine, or a broker over its agents.
-// Front ends (the CLI, the gRPC API, the web UI) are written against it.
-type Runner interface {
-	// Run compiles q and streams its output tables to out.
-	Run(ctx context.Context, q Query, out exec.Output) error
-	// Catalog lists the tables queries can scan.
-	Catalog() lang.Catalog
-}
-
-var _ Runner = (*Engine)(nil)
+var _ query.Backend = (*Engine)(nil)
 
 // Query is a request to run a script.
-type Query struct {
-	Script *scripts.Script
-	// Args are the values of the vis spec's variables (defaults for
-	// the rest).
-	Args map[string]string
-	// Funcs, when set, are the functions to call instead of the vis
-	// spec's (as Pixie's API exec_funcs asks).
-	Funcs []lang.FuncCall
-	// Now is the query's now; time.Now() when zero.
-	Now time.Time
-}
+type Query = query.Request
 
-// Compile parses and compiles a query into an optimized plan.
+// Compile parses and compiles a query into an optimized plan, with the
+// compiler's default limits.
 func Compile(q Query, cat lang.Catalog) (*plan.Plan, error) {
-	p, err := CompileLogical(q, cat)
-	if err != nil {
-		return nil, err
-	}
-	opt, err := planner.Optimize(p)
-	if err != nil {
-		return nil, fmt.Errorf("optimizing %s: %w", q.Script.Name, err)
-	}
-	return opt, nil
+	return query.Compile(q, cat, query.Limits{})
 }
 
 // CompileLogical compiles a query into its logical (unoptimized) plan.
 func CompileLogical(q Query, cat lang.Catalog) (*plan.Plan, error) {
-	s, err := lang.Parse(q.Script.Path, q.Script.PXL)
-	if err != nil {
-		return nil, err
-	}
-	opts := lang.Options{Now: q.Now, Catalog: cat}
-	switch {
-	case len(q.Funcs) > 0:
-		opts.Calls = q.Funcs
-	case q.Script.Vis != nil && (len(q.Script.Vis.GlobalFuncs) > 0 || len(q.Script.Vis.Widgets) > 0):
-		calls, err := q.Script.Vis.Calls(q.Args)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", q.Script.Name, err)
-		}
-		opts.Calls = calls
-	case len(q.Args) > 0:
-		for k := range q.Args {
-			return nil, fmt.Errorf("%s: argument %q given, but the script has no vis spec with variables", q.Script.Name, k)
-		}
-	}
-	return s.Compile(opts)
+	return query.CompileLogical(q, cat, query.Limits{})
 }
 
-// Run compiles a query and streams its output tables to out.
-func (e *Engine) Run(ctx context.Context, q Query, out exec.Output) error {
-	if q.Now.IsZero() {
-		q.Now = time.Now()
-	}
-	p, err := Compile(q, e.Catalog())
-	if err != nil {
-		return err
-	}
-	return e.Execute(ctx, p, out)
+// Run runs a query on the engine's store, within the engine's limits,
+// and streams its output tables to out.
+func (e *Engine) Run(ctx context.Context, q Query, out exec.Output) (query.Result, error) {
+	return e.runner.Run(ctx, q, out)
 }
 
-// Execute runs an optimized plan on the engine's store.
-func (e *Engine) Execute(ctx context.Context, p *plan.Plan, out exec.Output) error {
-	return exec.Execute(ctx, p, e.ExecOptions(p.Now), out)
+// Collect runs a query and returns its tables.
+func (e *Engine) Collect(ctx context.Context, q Query) ([]*format.Table, error) {
+	tables, _, err := e.runner.Collect(ctx, q)
+	return tables, err
+}
+
+// Tables returns the engine's tables (query.Backend).
+func (e *Engine) Tables(context.Context) (lang.Catalog, []string, error) {
+	return e.Catalog(), nil, nil
+}
+
+// Distributed is false: the engine runs whole plans.
+func (e *Engine) Distributed() bool { return false }
+
+// Execute runs a compiled query on the engine's store (query.Backend).
+func (e *Engine) Execute(ctx context.Context, c *query.Compiled, out exec.Output, res *query.Result) error {
+	opts := e.ExecOptions(c.Plan.Now)
+	opts.MaxRowsPerTable = c.MaxRows
+	if c.MemoryLimit != 0 {
+		opts.MemoryLimit = c.MemoryLimit
+	}
+	res.Agents = 1
+	return exec.Execute(ctx, c.Plan, opts, out)
 }
 
 // ExecOptions returns the executor options of this engine for a query
 // whose now is now.
 func (e *Engine) ExecOptions(now int64) exec.Options {
+	mem := e.cfg.Limits.QueryMemory
+	if mem == 0 {
+		mem = query.DefaultQueryMemory
+	}
 	return exec.Options{
 		Store:           e.store,
 		Funcs:           &funcs.Context{Now: now, Meta: e.cfg.Meta, Hostname: e.cfg.Hostname, NumCPU: runtime.NumCPU(), ASID: e.cfg.ASID},
-		MemoryLimit:     e.cfg.MemoryLimit,
-		MaxRowsPerTable: e.cfg.MaxRowsPerTable,
+		MemoryLimit:     mem,
+		MaxRowsPerTable: e.cfg.Limits.MaxRowsPerTable,
 		Version:         Version,
 	}
-}
-
-// Collect runs a query and returns its tables.
-func (e *Engine) Collect(ctx context.Context, q Query) ([]*format.Table, error) {
-	c := &Collector{}
-	if err := e.Run(ctx, q, c); err != nil {
-		return nil, err
-	}
-	return c.Tables, nil
-}
-
-// Collector is an exec.Output that keeps every table in memory.
-type Collector struct {
-	Tables []*format.Table
-	byName map[string]*format.Table
-}
-
-func (c *Collector) Table(name string, rel types.Relation) error {
-	if c.byName == nil {
-		c.byName = map[string]*format.Table{}
-	}
-	t := &format.Table{Name: name, Relation: rel}
-	c.byName[name] = t
-	c.Tables = append(c.Tables, t)
-	return nil
-}
-
-func (c *Collector) Batch(name string, rec arrow.Record) error {
-	t := c.byName[name]
-	if t == nil {
-		return fmt.Errorf("batch for unannounced table %q", name)
-	}
-	t.Records = append(t.Records, rec)
-	return nil
-}
-
-func (c *Collector) Done(name string, truncated bool) error {
-	if t := c.byName[name]; t != nil {
-		t.Truncated = truncated
-	}
-	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pxq-dev/pxq/format"
 	"github.com/pxq-dev/pxq/metadata"
+	"github.com/pxq-dev/pxq/query"
 	"github.com/pxq-dev/pxq/scripts"
 	"github.com/pxq-dev/pxq/sources/proc"
 	"github.com/pxq-dev/pxq/table"
@@ -43,7 +44,7 @@ func fixture(t *testing.T, n int) (*Engine, []row) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := New(Config{Meta: host, MaxRowsPerTable: -1})
+	eng, err := New(Config{Meta: host, Limits: query.Limits{MaxRowsPerTable: -1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,13 +300,22 @@ px.display(df, 'by_pid')
 	}
 	exe, _ := os.ReadFile("/proc/self/cmdline")
 	firstArg := strings.SplitN(string(exe), "\x00", 2)[0]
+	// This process belongs to a host entity; the others do not run.
+	podOf := func(pid int64) string {
+		if pid != self {
+			return ""
+		}
+		start, _ := proc.StartNS(int(pid))
+		e, _ := metadata.EntityOf(eng.Metadata().Process(types.UPID(0, uint32(pid), start)))
+		return e.QualifiedName()
+	}
 	for _, m := range records(got) {
 		k := fmt.Sprintf("%d %s", m["pid"], m["label"])
 		if m["n"] != want[k] {
 			t.Errorf("%s: %v rows, want %d", k, m["n"], want[k])
 		}
-		if m["pod"] != "" {
-			t.Errorf("host mode pod = %q, want empty", m["pod"])
+		if wantPod := podOf(m["pid"].(int64)); m["pod"] != wantPod {
+			t.Errorf("host mode pod = %q, want %q", m["pod"], wantPod)
 		}
 		if m["pid"] == self && !strings.Contains(m["cmd"].(string), firstArg) {
 			t.Errorf("cmdline of this process = %q, want it to contain %q", m["cmd"], firstArg)

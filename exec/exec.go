@@ -364,13 +364,19 @@ func opName(n plan.Node) string {
 	return kind
 }
 
-// guard turns a panic in an operator into an error naming it.
+// guard turns a panic in an operator into an error naming it, and ends
+// the query when its context ends: every operator's batch is a point of
+// cancellation, so an operator that makes many batches of one input
+// batch (a join fanning out) stops as soon as a scan would.
 type guard struct {
 	op   operator
 	name string
 }
 
 func (g *guard) next(ctx context.Context) (rec arrow.Record, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			rec, err = nil, fmt.Errorf("exec: %s: panic: %v", g.name, r)

@@ -11,14 +11,12 @@ import (
 	"github.com/apache/arrow/go/v15/arrow"
 
 	"github.com/pxq-dev/pxq/funcs"
+	"github.com/pxq-dev/pxq/internal/plantest"
 	"github.com/pxq-dev/pxq/plan"
 	"github.com/pxq-dev/pxq/types"
 )
 
-func scanT(st interface{}) *plan.Scan {
-	rel := testRel()
-	return &plan.Scan{Table: "t", Columns: rel.Names(), Rel: rel}
-}
+func scanT(st interface{}) *plan.Scan { return plantest.Scan("t", testRel()) }
 
 // TestPartialFinalMatchesFull splits a table by time into fragments that
 // aggregate partially and send their states over a bridge, merges them
@@ -49,7 +47,7 @@ func TestPartialFinalMatchesFull(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := sameRows(sortRows(rowsOf(got)), sortRows(rowsOf(want))); err != nil {
+		if err := plantest.SameRows(sortRows(rowsOf(got)), sortRows(rowsOf(want))); err != nil {
 			t.Fatalf("trial %d: %v\n%s", trial, err, full.Describe())
 		}
 	}
@@ -80,7 +78,7 @@ func TestMemoryLimit(t *testing.T) {
 	st, _ := testData(rand.New(rand.NewSource(6)), 20000)
 	rel := testRel()
 	agg := &plan.Aggregate{Input: scanT(st), Groups: []string{"v"}, Mode: plan.AggFull, Pos: plan.Pos{File: "s.pxl", Line: 3, Col: 7},
-		Aggs: []plan.AggExpr{{Name: "q", Func: "quantiles", Args: []plan.Expr{col(rel, "f")}, T: types.String}}}
+		Aggs: []plan.AggExpr{{Name: "q", Func: "quantiles", Args: []plan.Expr{plantest.Col(rel, "f")}, T: types.String}}}
 	_, err := Collect(context.Background(), sinkPlan(agg), Options{Store: st, MemoryLimit: 1 << 20})
 	if !errors.Is(err, ErrMemoryLimit) || !strings.Contains(err.Error(), "Aggregate(full) at s.pxl:3:7") {
 		t.Fatalf("err = %v", err)
@@ -97,10 +95,7 @@ func TestMemoryLimit(t *testing.T) {
 	}
 }
 
-func testDScan() *plan.Scan {
-	rel := testDRel()
-	return &plan.Scan{Table: "d", Columns: rel.Names(), Rel: rel}
-}
+func testDScan() *plan.Scan { return plantest.Scan("d", testDRel()) }
 
 func TestCancel(t *testing.T) {
 	st, _ := testData(rand.New(rand.NewSource(7)), 1000)
@@ -119,7 +114,7 @@ func TestPanicBecomesError(t *testing.T) {
 	}}})
 	st, _ := testData(rand.New(rand.NewSource(8)), 100)
 	rel := testRel()
-	m := &plan.Map{Input: scanT(st), Exprs: []plan.NamedExpr{{Name: "x", Expr: &plan.Call{Func: "_test_panic", Args: []plan.Expr{col(rel, "k1")}, T: types.Int64}}},
+	m := &plan.Map{Input: scanT(st), Exprs: []plan.NamedExpr{{Name: "x", Expr: &plan.Call{Func: "_test_panic", Args: []plan.Expr{plantest.Col(rel, "k1")}, T: types.Int64}}},
 		Pos: plan.Pos{File: "f.pxl", Line: 2, Col: 1}}
 	_, err := Collect(context.Background(), sinkPlan(m), Options{Store: st})
 	if err == nil || !strings.Contains(err.Error(), "Map at f.pxl:2:1: panic: boom") {
@@ -158,7 +153,7 @@ func (c *countingBridge) Next(ctx context.Context) (arrow.Record, error) {
 func TestLimitStopsUpstream(t *testing.T) {
 	b := &countingBridge{}
 	rel := types.Relation{{Name: "x", Type: types.Int64}}
-	lim := &plan.Limit{Input: &plan.Filter{Input: &plan.BridgeSource{ID: 1, Rel: rel}, Cond: lit(true)}, N: 250}
+	lim := &plan.Limit{Input: &plan.Filter{Input: &plan.BridgeSource{ID: 1, Rel: rel}, Cond: plantest.Lit(true)}, N: 250}
 	res, err := Collect(context.Background(), sinkPlan(lim), Options{Bridge: b})
 	if err != nil {
 		t.Fatal(err)
@@ -171,16 +166,17 @@ func TestLimitStopsUpstream(t *testing.T) {
 func TestSharedNodeFeedsTwoSinks(t *testing.T) {
 	st, db := testData(rand.New(rand.NewSource(10)), 3000)
 	rel := testRel()
-	f := &plan.Filter{Input: scanT(st), Cond: call("lessThan", col(rel, "k1"), lit(int64(5)))}
-	agg := &plan.Aggregate{Input: f, Groups: []string{"k2"}, Aggs: []plan.AggExpr{{Name: "n", Func: "count", Args: []plan.Expr{col(rel, "v")}, T: types.Int64}}}
+	f := &plan.Filter{Input: scanT(st), Cond: plantest.Call("lessThan", plantest.Col(rel, "k1"), plantest.Lit(5))}
+	agg := &plan.Aggregate{Input: f, Groups: []string{"k2"}, Aggs: []plan.AggExpr{{Name: "n", Func: "count", Args: []plan.Expr{plantest.Col(rel, "v")}, T: types.Int64}}}
 	lim := &plan.Limit{Input: f, N: 10}
 	p := &plan.Plan{Sinks: []*plan.Sink{{Input: lim, Name: "head"}, {Input: agg, Name: "agg"}, {Input: f, Name: "all"}}}
 	res, err := Collect(context.Background(), p, Options{Store: st, MaxRowsPerTable: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
+	want := plantest.EvalPlan(t, db, p)
 	for i, s := range p.Sinks {
-		if err := sameRows(rowsOf(res[i:i+1]), refEval(t, db, s.Input)); err != nil {
+		if err := plantest.SameRows(rowsOf(res[i:i+1]), want[i]); err != nil {
 			t.Fatalf("sink %s: %v", s.Name, err)
 		}
 	}

@@ -5,6 +5,7 @@
 package lang
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strconv"
@@ -42,12 +43,17 @@ const (
 	DefaultMaxNodes = 5_000
 )
 
-// builtinNames are the rewrite helpers and the module names a script sees.
+// builtinNames are the rewrite helpers and the module names a script sees
+// (guard.go's guarded holds more).
 var builtinNames = []string{"px", "__eq", "__ne", "__lt", "__gt", "__le", "__ge", "__and", "__or", "__not", "__setcol"}
 
 // Parse parses a PxL script. Errors are *Error with the script's position.
 func Parse(filename string, src []byte) (*Script, error) {
 	p := prepare(src)
+	if p.longNumber > 0 {
+		line, col := position(src, p.longNumber-1)
+		return nil, &Error{File: filename, Line: line, Col: col, Msg: fmt.Sprintf("number literal longer than %d digits", maxIntDigits), cause: ErrLimit}
+	}
 	hasPx := false
 	for _, imp := range p.imports {
 		switch imp.name {
@@ -75,7 +81,7 @@ func Parse(filename string, src []byte) (*Script, error) {
 				return true
 			}
 		}
-		return name == "pl"
+		return name == "pl" || guarded.Has(name)
 	}
 	prog, err := starlark.FileProgram(f, isPredeclared)
 	if err != nil {
@@ -208,6 +214,14 @@ type Options struct {
 	Calls    []FuncCall
 	MaxSteps uint64
 	MaxNodes int
+	// MaxMemory is the byte budget of the values the script builds
+	// (budget.go); 0 means DefaultMaxMemory.
+	MaxMemory int64
+	// MaxOutputs caps the script's outputs (px.display, px.debug and the
+	// frames its vis functions return); 0 means DefaultMaxOutputs.
+	MaxOutputs int
+	// Context, if set, cancels the evaluation when it is done.
+	Context context.Context
 }
 
 // Compile evaluates the script and returns its logical plan.
@@ -216,9 +230,12 @@ func (s *Script) Compile(opts Options) (*plan.Plan, error) {
 		opts.Now = time.Now()
 	}
 	b := &builder{file: s.Filename, now: opts.Now, catalog: opts.Catalog, visMode: opts.VisMode || len(opts.Calls) > 0,
-		names: map[string]int{}, maxNodes: opts.MaxNodes}
+		names: map[string]int{}, maxNodes: opts.MaxNodes, maxOutputs: opts.MaxOutputs}
 	if b.maxNodes == 0 {
 		b.maxNodes = DefaultMaxNodes
+	}
+	if b.maxOutputs <= 0 {
+		b.maxOutputs = DefaultMaxOutputs
 	}
 	th := &starlark.Thread{Name: s.Filename, Print: func(*starlark.Thread, string) {}}
 	steps := opts.MaxSteps
@@ -226,16 +243,30 @@ func (s *Script) Compile(opts Options) (*plan.Plan, error) {
 		steps = DefaultMaxSteps
 	}
 	th.SetMaxExecutionSteps(steps)
+	memory := opts.MaxMemory
+	if memory <= 0 {
+		memory = DefaultMaxMemory
+	}
+	newBudget(th, memory)
+	if opts.Context != nil {
+		stop := context.AfterFunc(opts.Context, func() { th.Cancel(context.Cause(opts.Context).Error()) })
+		defer stop()
+	}
 	b.thread = th
 	px := newPxModule(b)
-	predeclared := starlark.StringDict{"px": px, "pl": px}
+	predeclared := make(starlark.StringDict, len(guarded)+16)
+	for name, v := range guarded {
+		predeclared[name] = v
+	}
+	predeclared["px"], predeclared["pl"] = px, px
 	for name, fn := range map[string]func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error){
 		"__eq": cmpBuiltin(syntax.EQL), "__ne": cmpBuiltin(syntax.NEQ), "__lt": cmpBuiltin(syntax.LT),
 		"__gt": cmpBuiltin(syntax.GT), "__le": cmpBuiltin(syntax.LE), "__ge": cmpBuiltin(syntax.GE),
 		"__and": logicalBuiltin("logicalAnd"), "__or": logicalBuiltin("logicalOr"),
-		"__not": func(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
-			return logicalNot(args[0])
-		},
+		"__not": fixedArgs(1, func(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
+			v, err := logicalNot(args[0])
+			return checked(th, v, err)
+		}),
 		"__setcol": setcolBuiltin,
 	} {
 		predeclared[name] = starlark.NewBuiltin(name, fn)
@@ -299,6 +330,9 @@ func (s *Script) call(th *starlark.Thread, b *builder, globals starlark.StringDi
 	ferr := func(format string, args ...any) error {
 		return &Error{File: s.Filename, Line: int(pos.Line), Col: int(pos.Col), Msg: fmt.Sprintf(format, args...)}
 	}
+	limitErr := func(err error) error {
+		return &Error{File: s.Filename, Line: int(pos.Line), Col: int(pos.Col), Msg: err.Error(), cause: ErrLimit}
+	}
 	var kwargs []starlark.Tuple
 	names := make([]string, 0, len(c.Args))
 	for n := range c.Args {
@@ -331,7 +365,9 @@ func (s *Script) call(th *starlark.Thread, b *builder, globals starlark.StringDi
 	}
 	switch out := out.(type) {
 	case *DataFrame:
-		b.addSink(out, prefix)
+		if err := b.addSink(out, prefix); err != nil {
+			return limitErr(err)
+		}
 	case *starlark.List, starlark.Tuple:
 		it := out.(starlark.Iterable).Iterate()
 		defer it.Done()
@@ -341,7 +377,9 @@ func (s *Script) call(th *starlark.Thread, b *builder, globals starlark.StringDi
 			if !ok {
 				return ferr("function %s returned a list holding a %s; it must hold DataFrames", c.Func, x.Type())
 			}
-			b.addSink(df, fmt.Sprintf("%s[%d]", prefix, i))
+			if err := b.addSink(df, fmt.Sprintf("%s[%d]", prefix, i)); err != nil {
+				return limitErr(err)
+			}
 		}
 	default:
 		return ferr("function %s must return a DataFrame (or a list of them), it returned %s", c.Func, out.Type())
@@ -379,19 +417,26 @@ func convertArg(s, ann string) (starlark.Value, error) {
 }
 
 func cmpBuiltin(op syntax.Token) func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
-	return func(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
-		return compare(op, args[0], args[1])
-	}
+	return fixedArgs(2, func(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
+		v, err := compare(op, args[0], args[1])
+		return checked(th, v, err)
+	})
 }
 
 func logicalBuiltin(fn string) func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
-	return func(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
-		return logical(fn, args[0], args[1])
-	}
+	return fixedArgs(2, func(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
+		v, err := logical(fn, args[0], args[1])
+		return checked(th, v, err)
+	})
 }
 
-// setcolBuiltin implements the rewritten `df.c = e` / `df['c'] = e`.
-func setcolBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
+// setcolBuiltin implements the rewritten `df.c = e` / `df['c'] = e`. On
+// a dict, a list or a value with fields it does what the assignment
+// does, and returns the value.
+func setcolBuiltin(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if len(args) != 3 || len(kwargs) != 0 {
+		return nil, fmt.Errorf("%s is pxq's own and takes 3 positional arguments", b.Name())
+	}
 	if m, ok := args[0].(*pxModule); ok {
 		// px.Pod = str: scripts shim names onto the module; the module is
 		// the script's own.
@@ -403,13 +448,43 @@ func setcolBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple,
 	}
 	df, ok := args[0].(*DataFrame)
 	if !ok {
-		return nil, fmt.Errorf("cannot assign a field or item of a %s", args[0].Type())
+		return setItem(args[0], args[1], args[2])
 	}
 	name, ok := args[1].(starlark.String)
 	if !ok {
 		return nil, fmt.Errorf("a column name must be a string, got %s", args[1].Type())
 	}
 	return df.setColumn(string(name), args[2])
+}
+
+// setItem is x[k] = v (or x.k = v for a value with fields) on a value
+// that is not a DataFrame.
+func setItem(x, k, v starlark.Value) (starlark.Value, error) {
+	switch x := x.(type) {
+	case starlark.HasSetKey:
+		if err := checkKey(k); err != nil {
+			return nil, err
+		}
+		return x, x.SetKey(k, v)
+	case starlark.HasSetIndex:
+		i, err := starlark.AsInt32(k)
+		if err != nil {
+			return nil, fmt.Errorf("%s index: %v", x.Type(), err)
+		}
+		n := x.Len()
+		if i < 0 {
+			i += n
+		}
+		if i < 0 || i >= n {
+			return nil, fmt.Errorf("%s index %s out of range [0:%d]", x.Type(), k, n)
+		}
+		return x, x.SetIndex(i, v)
+	case starlark.HasSetField:
+		if name, ok := k.(starlark.String); ok {
+			return x, x.SetField(string(name), v)
+		}
+	}
+	return nil, fmt.Errorf("cannot assign a field or item of a %s", x.Type())
 }
 
 // builder holds the state of one compilation.
@@ -423,6 +498,8 @@ type builder struct {
 	nodes    int
 	maxNodes int
 	thread   *starlark.Thread
+	// maxOutputs caps len(sinks).
+	maxOutputs int
 }
 
 // pos returns the position in the script of the call being evaluated.
@@ -441,13 +518,16 @@ func (b *builder) pos() plan.Pos {
 func (b *builder) count() error {
 	b.nodes++
 	if b.nodes > b.maxNodes {
-		return fmt.Errorf("the script builds more than %d plan operations", b.maxNodes)
+		return &limitError{msg: fmt.Sprintf("the script builds more than %d plan operations", b.maxNodes)}
 	}
 	return nil
 }
 
 // addSink names an output table; a name used twice gets a suffix.
-func (b *builder) addSink(df *DataFrame, name string) {
+func (b *builder) addSink(df *DataFrame, name string) error {
+	if len(b.sinks) >= b.maxOutputs {
+		return &limitError{msg: fmt.Sprintf("a script may have at most %d outputs", b.maxOutputs)}
+	}
 	if n := b.names[name]; n > 0 {
 		b.names[name]++
 		name = fmt.Sprintf("%s_%d", name, n)
@@ -455,4 +535,5 @@ func (b *builder) addSink(df *DataFrame, name string) {
 		b.names[name] = 1
 	}
 	b.sinks = append(b.sinks, &plan.Sink{Input: df.node, Name: name, Pos: b.pos()})
+	return nil
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/pxq-dev/pxq/funcs"
 	"github.com/pxq-dev/pxq/funcs/mdfuncs"
 	"github.com/pxq-dev/pxq/plan"
-	"github.com/pxq-dev/pxq/schema"
+	"github.com/pxq-dev/pxq/sources/tables"
 	"github.com/pxq-dev/pxq/types"
 )
 
@@ -19,11 +19,11 @@ import (
 type testCatalog struct{}
 
 func (testCatalog) Relation(name string) (types.Relation, bool) {
-	t, ok := schema.All[name]
+	t, ok := tables.All[name]
 	return t.Relation, ok
 }
 
-func (testCatalog) Tables() []string { return schema.Names() }
+func (testCatalog) Tables() []string { return tables.Names() }
 
 var testNow = time.Unix(1_700_000_000, 0)
 

@@ -117,11 +117,17 @@ func (d *DataFrame) derive(n plan.Node) (*DataFrame, error) {
 	if err := d.b.count(); err != nil {
 		return nil, err
 	}
+	if err := budgetOf(d.b.thread).chargeNode(n); err != nil {
+		return nil, err
+	}
 	return &DataFrame{node: n, b: d.b}, nil
 }
 
 // check verifies that every column e reads exists in d with the same type.
 func (d *DataFrame) check(e plan.Expr) error {
+	if err := budgetOf(d.b.thread).checkExpr(e); err != nil {
+		return err
+	}
 	rel := d.rel()
 	for _, name := range plan.Columns(e) {
 		i := rel.Index(name)

@@ -11,18 +11,32 @@ import (
 	"go.starlark.net/syntax"
 )
 
-// Error is a compile error at a position of the user's script.
+// Error is a script's mistake: a compile error at a position of the
+// user's script, or one found before the script ran (an unknown script,
+// a bad argument), with no position (Line 0) and perhaps no File. It is
+// pxq's one compile-error type; the servers and the UI map it to their
+// wire forms.
 type Error struct {
 	File      string
 	Line, Col int
 	Msg       string
+	// cause is ErrLimit for a script that went over a limit.
+	cause error
 }
 
+// Unwrap returns ErrLimit for a script that went over one of its limits.
+func (e *Error) Unwrap() error { return e.cause }
+
 func (e *Error) Error() string {
-	if e.Line == 0 {
-		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	switch {
+	case e.Line > 0 && e.File != "":
+		return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
+	case e.Line > 0:
+		return fmt.Sprintf("%d:%d: %s", e.Line, e.Col, e.Msg)
+	case e.File != "":
+		return e.File + ": " + e.Msg
 	}
-	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
+	return e.Msg
 }
 
 // toError turns a parse, resolve or evaluation error into an *Error at the
@@ -41,16 +55,24 @@ func toError(filename string, err error) error {
 	}
 	var ee *starlark.EvalError
 	if errors.As(err, &ee) {
-		msg := ee.Msg
+		out := &Error{File: filename, Msg: cleanMsg(ee.Msg)}
+		if errors.Is(err, ErrLimit) || ee.Msg == stepsMsg {
+			out.cause = ErrLimit
+		}
+		if len(out.Msg) > maxMsg {
+			// fail(x) and a missing dict key print values, which may be large.
+			out.Msg = strings.ToValidUTF8(out.Msg[:maxMsg], "") + "…"
+		}
 		// The innermost frame with a position in the script is where the
 		// user's code went wrong.
 		for i := len(ee.CallStack) - 1; i >= 0; i-- {
 			fr := ee.CallStack[i]
 			if fr.Pos.Line > 0 && fr.Pos.Filename() == filename {
-				return &Error{File: filename, Line: int(fr.Pos.Line), Col: int(fr.Pos.Col), Msg: cleanMsg(msg)}
+				out.Line, out.Col = int(fr.Pos.Line), int(fr.Pos.Col)
+				break
 			}
 		}
-		return &Error{File: filename, Msg: cleanMsg(msg)}
+		return out
 	}
 	var rl resolve.ErrorList
 	if errors.As(err, &rl) {
@@ -59,6 +81,12 @@ func toError(filename string, err error) error {
 	}
 	return &Error{File: filename, Msg: err.Error()}
 }
+
+// stepsMsg is go.starlark.net's error for a thread over its step limit.
+const stepsMsg = "Starlark computation cancelled: too many steps"
+
+// maxMsg bounds the length of an error message.
+const maxMsg = 4096
 
 // cleanMsg drops the "fn: " prefix Starlark adds to builtin errors when the
 // message already says what it needs to.

@@ -154,7 +154,7 @@ func newPxModule(b *builder) *pxModule {
 		u := types.UPID(uint32(asid), uint32(pid), uint64(ts))
 		return &Expr{e: &plan.Literal{Value: u, T: types.UInt128, Sem: types.STUPID}}, nil
 	})
-	add("equals_any", func(_ *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	add("equals_any", func(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		var v, list starlark.Value
 		if err := starlark.UnpackArgs(fn.Name(), args, kwargs, "value", &v, "comparisons", &list); err != nil {
 			return nil, err
@@ -172,7 +172,8 @@ func newPxModule(b *builder) *pxModule {
 			if err != nil {
 				return nil, err
 			}
-			if out, err = logical("logicalOr", out, eq); err != nil {
+			or, err := logical("logicalOr", out, eq)
+			if out, err = checked(th, or, err); err != nil {
 				return nil, err
 			}
 		}
@@ -254,7 +255,7 @@ func timeValue(ns int64) *Expr {
 // scalarBuiltin calls a registered scalar function with positional
 // arguments.
 func scalarBuiltin(name string) func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
-	return func(_ *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	return func(th *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		if len(kwargs) > 0 {
 			return nil, fmt.Errorf("%s takes positional arguments only", fn.Name())
 		}
@@ -266,7 +267,8 @@ func scalarBuiltin(name string) func(*starlark.Thread, *starlark.Builtin, starla
 			}
 			exprs[i] = e
 		}
-		return wrap(callFunc(name, exprs))
+		v, err := wrap(callFunc(name, exprs))
+		return checked(th, v, err)
 	}
 }
 
@@ -401,7 +403,9 @@ func (m *pxModule) display(debug bool) func(*starlark.Thread, *starlark.Builtin,
 		} else if m.b.visMode {
 			return starlark.None, nil // vis specs decide the outputs
 		}
-		m.b.addSink(df, name)
+		if err := m.b.addSink(df, name); err != nil {
+			return nil, err
+		}
 		return starlark.None, nil
 	}
 }

@@ -22,6 +22,10 @@ type prepared struct {
 	// parameter names in order.
 	params map[string]map[string]Annotation
 	order  map[string][]string
+	// longNumber is 1 + the offset of the first number literal longer
+	// than maxIntDigits, or 0: Go parses decimal integers in quadratic
+	// time, so Parse rejects them before Starlark's scanner sees them.
+	longNumber int
 }
 
 type importStmt struct {
@@ -52,6 +56,7 @@ func prepare(src []byte) *prepared {
 			p.def(s)
 		}
 	}
+	p.longNumber = s.longNumber
 	return p
 }
 
@@ -187,6 +192,8 @@ type scanner struct {
 	atStart bool
 	started bool
 	peeked  *token
+	// longNumber: see prepared.
+	longNumber int
 }
 
 func (s *scanner) peek() token {
@@ -253,6 +260,9 @@ func (s *scanner) scan() token {
 		case c >= '0' && c <= '9':
 			for s.i < len(s.b) && (isIdentChar(s.b[s.i]) || s.b[s.i] == '.') {
 				s.i++
+			}
+			if s.i-start > maxIntDigits && s.longNumber == 0 {
+				s.longNumber = start + 1
 			}
 			return token{kind: tNumber, text: string(s.b[start:s.i]), off: start, lineStart: lineStart}
 		}

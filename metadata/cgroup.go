@@ -169,3 +169,38 @@ func ParseProcCgroup(text string) CgroupInfo {
 	}
 	return best
 }
+
+// ProcCgroupPath picks from the text of /proc/PID/cgroup the path that
+// names the process's host entity (see EntityOf): the first path that
+// names a container, else the unified (v2) path, else systemd's v1
+// hierarchy (name=systemd), which holds the unit tree on a hybrid host
+// whose v2 line says "0::/". It returns "" when the text has neither a
+// container path nor a v2 or name=systemd line.
+func ProcCgroupPath(text string) string {
+	var v2, systemd string
+	for _, line := range strings.Split(text, "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		path := parts[2]
+		if ParseCgroupPath(path).ContainerID != "" {
+			return path
+		}
+		switch {
+		case parts[0] == "0" && parts[1] == "":
+			v2 = path
+		case parts[1] == "name=systemd":
+			systemd = path
+		}
+	}
+	switch {
+	case v2 != "" && v2 != "/":
+		return v2
+	case systemd != "" && systemd != "/":
+		return systemd
+	case v2 != "":
+		return v2
+	}
+	return systemd
+}

@@ -2,31 +2,123 @@ package metadata
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/pxq-dev/pxq/types"
 )
 
-// Host is the provider for a plain Linux host with no cluster: processes
-// resolve from /proc, every pod, service and other Kubernetes lookup
-// returns nil (so ctx['pod'] is ""), and Hostname is the host's name.
+// Host is the provider for a plain Linux host with no cluster. Processes
+// resolve from /proc, and each belongs to a host entity (see EntityOf): a
+// container, a systemd service or an executable, which Host answers for as a
+// pod "namespace/name" on the node named after the host, with services
+// for systemd services and compose services, so that scripts written for
+// Kubernetes name what runs here. Local addresses (loopback and the
+// host's own) belong to a pod of the host itself, "host/<hostname>".
+// Replica sets, deployments and service IPs are unknown.
+//
+// An entity is known once a process of it has been resolved (a row
+// names the process): Pod, PodByName, Service and the rest answer for
+// those. Its UIDs are derived from its name (EntityUID), so they are the
+// same in every run.
 type Host struct {
 	None
-	procs *Processes
+	procs   *Processes
+	runtime *runtimeNames
+	local   localAddrs
+	boot    int64
+	hostPod string // UID of the host's own pod
+
+	mu  sync.RWMutex
+	idx *hostIndex
 }
 
-// NewHost returns the provider of this host, reading /proc.
-func NewHost() (*Host, error) {
-	name, err := os.Hostname()
-	if err != nil {
-		return nil, fmt.Errorf("metadata: hostname: %w", err)
+// HostConfig says where a Host reads from; zero fields take the
+// defaults.
+type HostConfig struct {
+	Hostname   string // default: os.Hostname()
+	ProcRoot   string // default: /proc
+	DockerRoot string // default: /var/lib/docker; "-" reads no docker files
+	PodmanRoot string // default: /var/lib/containers/storage; "-" for none
+}
+
+// NewHost returns the provider of this host, reading /proc and the
+// container runtimes' files in their default places.
+func NewHost() (*Host, error) { return NewHostConfig(HostConfig{}) }
+
+// NewHostConfig returns the provider of a host as cfg describes it.
+func NewHostConfig(cfg HostConfig) (*Host, error) {
+	if cfg.Hostname == "" {
+		name, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("metadata: hostname: %w", err)
+		}
+		cfg.Hostname = name
 	}
-	return &Host{procs: NewProcesses("/proc", name)}, nil
+	root := func(v, def string) string {
+		switch v {
+		case "":
+			return def
+		case "-":
+			return ""
+		}
+		return v
+	}
+	if cfg.ProcRoot == "" {
+		cfg.ProcRoot = "/proc"
+	}
+	h := &Host{
+		procs:   NewProcesses(cfg.ProcRoot, cfg.Hostname),
+		runtime: newRuntimeNames(root(cfg.DockerRoot, "/var/lib/docker"), root(cfg.PodmanRoot, "/var/lib/containers/storage")),
+	}
+	h.boot = h.procs.boot()
+	h.idx = h.newIndex()
+	h.procs.complete = h.complete
+	return h, nil
+}
+
+// maxEntities bounds the entity index. Past it, the index is rebuilt from
+// the processes still cached; since every cached process has one entity,
+// a rebuild leaves room for maxProcesses/4 new ones.
+const maxEntities = maxProcesses + maxProcesses/4
+
+// newIndex returns an index holding the host's own pod and node.
+func (h *Host) newIndex() *hostIndex {
+	x := &hostIndex{}
+	host := h.procs.Hostname()
+	h.hostPod = x.put(hostEntity(host), host, h.boot, "")
+	x.node(host, h.boot, h.local.internalIP())
+	return x
+}
+
+// complete names the entity of a process before Processes caches it: the
+// container runtime's name and compose labels for its container (read
+// once per container), and the pod UID of its entity.
+func (h *Host) complete(p *Process) {
+	if p.ContainerID != "" && p.ContainerName == "" {
+		info := h.runtime.lookup(p.ContainerID, ParseCgroupPath(p.Cgroup).Runtime)
+		p.ContainerName, p.LabelsJSON = info.name, info.labelsJSON
+		if p.ContainerName == "" {
+			p.ContainerName = shortID(p.ContainerID)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.idx.npods >= maxEntities {
+		x := h.newIndex()
+		for _, c := range h.procs.all() {
+			x.add(c, h.procs.Hostname())
+		}
+		h.idx = x
+	}
+	p.PodUID = h.idx.add(p, h.procs.Hostname())
 }
 
 // Process describes the process of upid, from /proc or from what was
-// observed of it earlier.
+// observed of it earlier, with the pod UID of its entity.
 func (h *Host) Process(upid types.UInt128Value) *Process { return h.procs.Lookup(upid) }
 
 // Hostname returns the host's name.
@@ -36,7 +128,169 @@ func (h *Host) Hostname() string { return h.procs.Hostname() }
 // (so that they stay known after they exit).
 func (h *Host) Processes() *Processes { return h.procs }
 
+// Pod looks an entity's pod up by UID.
+func (h *Host) Pod(uid string) *Pod {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	p, _ := h.idx.pods.Get(uid)
+	return p
+}
+
+// PodByName looks an entity's pod up by "namespace/name".
+func (h *Host) PodByName(nsName string) *Pod {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	p, _ := h.idx.pods.Named(nsName)
+	return p
+}
+
+// PodByIP returns the host's own pod for a local address, else nil.
+func (h *Host) PodByIP(ip string, t int64) *Pod {
+	uid := PickLease(h.IPHistory(ip), t)
+	if uid == "" {
+		return nil
+	}
+	return h.Pod(uid)
+}
+
+// IPHistory says that the host's own pod holds a local address since
+// boot; other addresses have no history.
+func (h *Host) IPHistory(ip string) []IPLease {
+	if !h.local.has(ip) {
+		return nil
+	}
+	return []IPLease{{PodUID: h.hostPod, StartNS: h.boot}}
+}
+
+// Service looks a systemd or compose service up by UID.
+func (h *Host) Service(uid string) *Service {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	s, _ := h.idx.services.Get(uid)
+	return s
+}
+
+// ServiceByName looks a systemd or compose service up by
+// "namespace/name".
+func (h *Host) ServiceByName(nsName string) *Service {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	s, _ := h.idx.services.Named(nsName)
+	return s
+}
+
+// Container looks a container up by runtime id.
+func (h *Host) Container(id string) *Container {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	c, _ := h.idx.containers.Get(id)
+	return c
+}
+
+// ContainerByName looks a container up by the name its entity has.
+func (h *Host) ContainerByName(name string) *Container {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	c, _ := h.idx.containers.Named(name)
+	return c
+}
+
+// Namespace looks a namespace of host entities up by name.
+func (h *Host) Namespace(name string) *Namespace {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	n, _ := h.idx.namespaces.Named(name)
+	return n
+}
+
+// Node looks a node up by name: this host.
+func (h *Host) Node(name string) *Node {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	n, _ := h.idx.nodes.Named(name)
+	return n
+}
+
+// Names lists the names of the known entities of a kind ("pod",
+// "service", "namespace" or "node"), sorted, as the UI suggests them.
+func (h *Host) Names(kind string) []string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	switch kind {
+	case "pod":
+		return h.idx.pods.LiveNames()
+	case "service":
+		return h.idx.services.LiveNames()
+	case "namespace":
+		return h.idx.namespaces.LiveNames()
+	case "node":
+		return h.idx.nodes.LiveNames()
+	}
+	return nil
+}
+
 var _ Provider = (*Host)(nil)
+
+// localAddrs tells the host's own addresses: loopback, and those of its
+// interfaces, listed again at most every localAddrsTTL.
+type localAddrs struct {
+	mu    sync.Mutex
+	at    time.Time
+	addrs map[netip.Addr]bool
+	first string // the first non-loopback IPv4, for the node's address
+}
+
+const localAddrsTTL = 10 * time.Second
+
+// has reports whether ip (text, IPv4-mapped or not) is local.
+func (l *localAddrs) has(ip string) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap().WithZone("")
+	if a.IsLoopback() {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.refreshLocked()
+	return l.addrs[a]
+}
+
+func (l *localAddrs) internalIP() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.refreshLocked()
+	return l.first
+}
+
+func (l *localAddrs) refreshLocked() {
+	if l.addrs != nil && time.Since(l.at) < localAddrsTTL {
+		return
+	}
+	l.at = time.Now()
+	ifs, err := net.InterfaceAddrs()
+	if err != nil && l.addrs != nil {
+		return // keep what was known
+	}
+	l.addrs, l.first = make(map[netip.Addr]bool, len(ifs)), ""
+	for _, ifa := range ifs {
+		n, ok := ifa.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		a, ok := netip.AddrFromSlice(n.IP)
+		if !ok {
+			continue
+		}
+		a = a.Unmap()
+		l.addrs[a] = true
+		if l.first == "" && a.Is4() && !a.IsLoopback() {
+			l.first = a.String()
+		}
+	}
+}
 
 // maxProcesses bounds the process cache; past it, entries of processes
 // that have exited are dropped.
@@ -53,6 +307,10 @@ type Processes struct {
 
 	bootOnce sync.Once
 	bootNS   int64
+
+	// complete, when set, finishes a process before it is cached (Host
+	// names its entity).
+	complete func(*Process)
 
 	mu    sync.RWMutex
 	byPID map[uint32]*Process
@@ -94,6 +352,10 @@ func (p *Processes) Lookup(upid types.UInt128Value) *Process {
 		ContainerID: e.cgroup.ContainerID,
 		PodUID:      e.cgroup.PodUID,
 		Hostname:    p.hostname,
+		Cgroup:      e.path,
+	}
+	if p.complete != nil {
+		p.complete(proc)
 	}
 	p.store(proc)
 	return proc
@@ -101,7 +363,8 @@ func (p *Processes) Lookup(upid types.UInt128Value) *Process {
 
 // Observe records a process reported by another source (an exec event, a
 // /proc sample), so that it resolves even after it exits. Fields left
-// empty are not filled in.
+// empty are not filled in, except what a Host derives (its entity's pod
+// UID, its container's name).
 func (p *Processes) Observe(proc Process) {
 	if proc.PID == 0 {
 		proc.PID = int64(proc.UPID.PID())
@@ -111,6 +374,9 @@ func (p *Processes) Observe(proc Process) {
 	}
 	if proc.Hostname == "" {
 		proc.Hostname = p.hostname
+	}
+	if p.complete != nil {
+		p.complete(&proc)
 	}
 	p.store(&proc)
 }
@@ -122,6 +388,17 @@ func (p *Processes) store(proc *Process) {
 		p.sweepLocked()
 	}
 	p.byPID[proc.UPID.PID()] = proc
+}
+
+// all returns the cached processes.
+func (p *Processes) all() []*Process {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	out := make([]*Process, 0, len(p.byPID))
+	for _, c := range p.byPID {
+		out = append(out, c)
+	}
+	return out
 }
 
 // sweepLocked drops the entries of processes that are gone or whose pid

@@ -48,8 +48,13 @@ func TestHostProcess(t *testing.T) {
 	if p == nil {
 		t.Fatalf("Process(%v) = nil", upid)
 	}
-	if p.PID != int64(cmd.Process.Pid) || p.Cmdline != "sleep 300" || p.Hostname != want || p.PodUID != "" {
+	if p.PID != int64(cmd.Process.Pid) || p.Cmdline != "sleep 300" || p.Hostname != want || p.Cgroup == "" {
 		t.Fatalf("Process = %+v", p)
+	}
+	// It belongs to a host entity, whose pod Host answers for.
+	e, ok := EntityOf(p)
+	if pod := h.Pod(p.PodUID); !ok || pod == nil || pod.QualifiedName() != e.QualifiedName() || pod.NodeName != want {
+		t.Fatalf("pod of %+v = %+v (entity %+v)", p, pod, e)
 	}
 	if d := time.Since(time.Unix(0, p.StartNS)); d < -2*time.Second || d > time.Minute {
 		t.Fatalf("StartNS %d is %v from now", p.StartNS, d)
@@ -67,9 +72,10 @@ func TestHostProcess(t *testing.T) {
 	if p := h.Process(upid); p == nil || p.Cmdline != "sleep 300" {
 		t.Fatalf("Process after exit = %+v", p)
 	}
-	// Kubernetes lookups know nothing.
-	if h.Pod("x") != nil || h.PodByIP("10.0.0.1", 0) != nil || h.ServiceByName("a/b") != nil {
-		t.Fatal("host mode answered a Kubernetes lookup")
+	// What is neither a host entity nor a local address is unknown.
+	if h.Pod("x") != nil || h.PodByIP("192.0.2.1", 0) != nil || h.ServiceByName("a/b") != nil ||
+		h.ReplicaSetByName("a/b") != nil || h.DeploymentByName("a/b") != nil || h.ServiceByIP("127.0.0.1") != nil {
+		t.Fatal("host mode answered an unknown lookup")
 	}
 }
 
@@ -84,5 +90,68 @@ func TestProcessesObserve(t *testing.T) {
 	p := ps.Lookup(upid)
 	if p == nil || p.Cmdline != "gone --flag" || p.Hostname != "h1" || p.PID != 1<<30 {
 		t.Fatalf("observed process = %+v", p)
+	}
+}
+
+// TestHostConcurrent resolves processes and their entities from several
+// goroutines at once (run with -race).
+func TestHostConcurrent(t *testing.T) {
+	h, err := NewHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, a := startSleep(t)
+	_, b := startSleep(t)
+	done := make(chan string, 8)
+	for i := 0; i < 8; i++ {
+		go func(u types.UInt128Value) {
+			p := h.Process(u)
+			if p == nil {
+				done <- "unknown process"
+				return
+			}
+			pod := h.Pod(p.PodUID)
+			if pod == nil || h.PodByName(pod.QualifiedName()) == nil || h.Namespace(pod.Namespace) == nil || len(h.Names("pod")) == 0 {
+				done <- fmt.Sprintf("pod of %+v: %+v", p, pod)
+				return
+			}
+			done <- ""
+		}([]types.UInt128Value{a, b}[i%2])
+	}
+	for i := 0; i < 8; i++ {
+		if msg := <-done; msg != "" {
+			t.Error(msg)
+		}
+	}
+}
+
+// TestHostEntitiesBounded: past maxEntities the index is rebuilt from the
+// cached processes, each of which still names a known pod.
+func TestHostEntitiesBounded(t *testing.T) {
+	h, err := NewHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pids beyond pid_max never run: only Observe makes them known.
+	for i := 0; i < maxEntities+100; i++ {
+		h.procs.Observe(Process{UPID: types.UPID(0, uint32(1<<30+i), uint64(i+1)*procfs.TickNS), Cmdline: fmt.Sprintf("app%d --flag", i)})
+	}
+	h.mu.RLock()
+	n := h.idx.npods
+	h.mu.RUnlock()
+	if n >= maxEntities {
+		t.Errorf("%d entities kept, bound %d", n, maxEntities)
+	}
+	cached := h.procs.all()
+	if len(cached) == 0 {
+		t.Fatal("no process cached")
+	}
+	for _, p := range cached {
+		if pod := h.Pod(p.PodUID); pod == nil || pod.Name != strings.Fields(p.Cmdline)[0] {
+			t.Fatalf("cached %+v has pod %+v", p, pod)
+		}
+	}
+	if h.PodByIP("127.0.0.1", 0) == nil {
+		t.Error("the host's own pod was lost in a rebuild")
 	}
 }

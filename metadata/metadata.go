@@ -2,7 +2,8 @@
 // services, namespaces and nodes behind its rows, and the interface that
 // answers metadata functions (upid_to_pod_name, ip_to_pod_id, ctx['pod']).
 // The Kubernetes source (sources/k8s) implements it on a cluster; Host
-// implements it on a plain Linux host.
+// implements it on a plain Linux host; Replay answers from a Snapshot,
+// what a capture keeps of either.
 //
 // Names: a pod, service, replica set or deployment is named
 // "namespace/name" wherever a lookup takes or a field says so, as PxL
@@ -66,39 +67,41 @@ type Provider interface {
 
 // Process is what is known of one process.
 type Process struct {
-	UPID          types.UInt128Value
-	PID           int64
-	StartNS       int64 // ns since the epoch
-	Cmdline       string
-	ContainerID   string // "" when not in a container
-	ContainerName string // "" unless a pod's container
-	PodUID        string // "" when not in a pod
-	Hostname      string
+	UPID          types.UInt128Value `json:"-"`
+	PID           int64              `json:"pid,omitempty"`
+	StartNS       int64              `json:"start_ns,omitempty"` // ns since the epoch
+	Cmdline       string             `json:"cmdline,omitempty"`
+	ContainerID   string             `json:"container_id,omitempty"`   // "" when not in a container
+	ContainerName string             `json:"container_name,omitempty"` // "" unless a pod's container
+	PodUID        string             `json:"pod_uid,omitempty"`        // "" when not in a pod
+	Hostname      string             `json:"hostname,omitempty"`
+	Cgroup        string             `json:"cgroup,omitempty"`      // the cgroup path host entities are named from
+	LabelsJSON    string             `json:"labels_json,omitempty"` // the runtime's compose labels of its container (host mode)
 }
 
 // Pod is what is known of one pod. Names are "namespace/name" in the
 // fields that say so, as PxL scripts expect.
 type Pod struct {
-	UID            string
-	Name           string // bare name
-	Namespace      string
-	NodeName       string
-	Hostname       string
-	IP             string
-	StartNS        int64
-	StopNS         int64 // 0 while running
-	Phase          string
-	StatusJSON     string // {"phase":…,"message":…,"reason":…,"ready":…}
-	LabelsJSON     string
-	QOSClass       string
-	ServiceUIDs    []string
-	ServiceNames   []string // "namespace/name"
-	ReplicaSetUID  string
-	ReplicaSetName string // "namespace/name"
-	DeploymentUID  string
-	DeploymentName string // "namespace/name"
-	OwnerRefsJSON  string
-	ContainerIDs   []string
+	UID            string   `json:"uid,omitempty"`
+	Name           string   `json:"name,omitempty"` // bare name
+	Namespace      string   `json:"namespace,omitempty"`
+	NodeName       string   `json:"node_name,omitempty"`
+	Hostname       string   `json:"hostname,omitempty"`
+	IP             string   `json:"ip,omitempty"`
+	StartNS        int64    `json:"start_ns,omitempty"`
+	StopNS         int64    `json:"stop_ns,omitempty"` // 0 while running
+	Phase          string   `json:"phase,omitempty"`
+	StatusJSON     string   `json:"status_json,omitempty"` // {"phase":…,"message":…,"reason":…,"ready":…}
+	LabelsJSON     string   `json:"labels_json,omitempty"`
+	QOSClass       string   `json:"qos_class,omitempty"`
+	ServiceUIDs    []string `json:"service_uids,omitempty"`
+	ServiceNames   []string `json:"service_names,omitempty"` // "namespace/name"
+	ReplicaSetUID  string   `json:"replica_set_uid,omitempty"`
+	ReplicaSetName string   `json:"replica_set_name,omitempty"` // "namespace/name"
+	DeploymentUID  string   `json:"deployment_uid,omitempty"`
+	DeploymentName string   `json:"deployment_name,omitempty"` // "namespace/name"
+	OwnerRefsJSON  string   `json:"owner_refs_json,omitempty"`
+	ContainerIDs   []string `json:"container_ids,omitempty"`
 }
 
 // QualifiedName returns "namespace/name".
@@ -107,9 +110,9 @@ func (p *Pod) QualifiedName() string { return p.Namespace + "/" + p.Name }
 // IPLease says that the pod PodUID held an IP from StartNS until StopNS
 // (0: still holds it).
 type IPLease struct {
-	PodUID  string
-	StartNS int64
-	StopNS  int64
+	PodUID  string `json:"pod_uid,omitempty"`
+	StartNS int64  `json:"start_ns,omitempty"`
+	StopNS  int64  `json:"stop_ns,omitempty"`
 }
 
 // Covers reports whether the lease was held at time t.
@@ -146,13 +149,13 @@ func PickLease(leases []IPLease, t int64) string {
 
 // Service is what is known of one service.
 type Service struct {
-	UID         string
-	Name        string
-	Namespace   string
-	ClusterIP   string
-	ExternalIPs []string
-	StartNS     int64
-	StopNS      int64
+	UID         string   `json:"uid,omitempty"`
+	Name        string   `json:"name,omitempty"`
+	Namespace   string   `json:"namespace,omitempty"`
+	ClusterIP   string   `json:"cluster_ip,omitempty"`
+	ExternalIPs []string `json:"external_ips,omitempty"`
+	StartNS     int64    `json:"start_ns,omitempty"`
+	StopNS      int64    `json:"stop_ns,omitempty"`
 }
 
 // QualifiedName returns "namespace/name".
@@ -160,15 +163,15 @@ func (s *Service) QualifiedName() string { return s.Namespace + "/" + s.Name }
 
 // ReplicaSet is what is known of one replica set.
 type ReplicaSet struct {
-	UID            string
-	Name           string // bare name
-	Namespace      string
-	StartNS        int64
-	StopNS         int64
-	StatusJSON     string // replica counts
-	OwnerRefsJSON  string
-	DeploymentUID  string
-	DeploymentName string // "namespace/name"
+	UID            string `json:"uid,omitempty"`
+	Name           string `json:"name,omitempty"` // bare name
+	Namespace      string `json:"namespace,omitempty"`
+	StartNS        int64  `json:"start_ns,omitempty"`
+	StopNS         int64  `json:"stop_ns,omitempty"`
+	StatusJSON     string `json:"status_json,omitempty"` // replica counts
+	OwnerRefsJSON  string `json:"owner_refs_json,omitempty"`
+	DeploymentUID  string `json:"deployment_uid,omitempty"`
+	DeploymentName string `json:"deployment_name,omitempty"` // "namespace/name"
 }
 
 // QualifiedName returns "namespace/name".
@@ -176,12 +179,12 @@ func (r *ReplicaSet) QualifiedName() string { return r.Namespace + "/" + r.Name 
 
 // Deployment is what is known of one deployment.
 type Deployment struct {
-	UID        string
-	Name       string // bare name
-	Namespace  string
-	StartNS    int64
-	StopNS     int64
-	StatusJSON string // replica counts and conditions
+	UID        string `json:"uid,omitempty"`
+	Name       string `json:"name,omitempty"` // bare name
+	Namespace  string `json:"namespace,omitempty"`
+	StartNS    int64  `json:"start_ns,omitempty"`
+	StopNS     int64  `json:"stop_ns,omitempty"`
+	StatusJSON string `json:"status_json,omitempty"` // replica counts and conditions
 }
 
 // QualifiedName returns "namespace/name".
@@ -189,31 +192,31 @@ func (d *Deployment) QualifiedName() string { return d.Namespace + "/" + d.Name 
 
 // Container is what is known of one container of a pod.
 type Container struct {
-	ID         string // runtime id, 64 hex digits
-	Name       string // bare name, as in the pod spec
-	PodUID     string
-	State      string // Running, Waiting, Terminated or Unknown
-	StatusJSON string // {"state":…,"message":…,"reason":…}
-	StartNS    int64
-	StopNS     int64
+	ID         string `json:"id,omitempty"`   // runtime id, 64 hex digits
+	Name       string `json:"name,omitempty"` // bare name, as in the pod spec
+	PodUID     string `json:"pod_uid,omitempty"`
+	State      string `json:"state,omitempty"`       // Running, Waiting, Terminated or Unknown
+	StatusJSON string `json:"status_json,omitempty"` // {"state":…,"message":…,"reason":…}
+	StartNS    int64  `json:"start_ns,omitempty"`
+	StopNS     int64  `json:"stop_ns,omitempty"`
 }
 
 // Namespace is what is known of one namespace.
 type Namespace struct {
-	UID     string
-	Name    string
-	StartNS int64
-	StopNS  int64
+	UID     string `json:"uid,omitempty"`
+	Name    string `json:"name,omitempty"`
+	StartNS int64  `json:"start_ns,omitempty"`
+	StopNS  int64  `json:"stop_ns,omitempty"`
 }
 
 // Node is what is known of one node.
 type Node struct {
-	UID        string
-	Name       string
-	Hostname   string
-	InternalIP string
-	StartNS    int64
-	StopNS     int64
+	UID        string `json:"uid,omitempty"`
+	Name       string `json:"name,omitempty"`
+	Hostname   string `json:"hostname,omitempty"`
+	InternalIP string `json:"internal_ip,omitempty"`
+	StartNS    int64  `json:"start_ns,omitempty"`
+	StopNS     int64  `json:"stop_ns,omitempty"`
 }
 
 // None knows nothing: every lookup returns nil. Embed it in a provider

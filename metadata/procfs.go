@@ -11,6 +11,7 @@ type procEntry struct {
 	startNS uint64 // since boot, whole ticks: a UPID's low word
 	cmdline string
 	cgroup  CgroupInfo
+	path    string // the cgroup path entities are named from (ProcCgroupPath)
 }
 
 // readStartNS reads a process's start time in ns since boot.
@@ -36,6 +37,7 @@ func readProc(root string, pid uint32, wantStart uint64) (procEntry, error) {
 	e.cmdline, _ = procfs.Cmdline(root, int(pid))
 	if cg, err := procfs.Cgroup(root, int(pid)); err == nil {
 		e.cgroup = ParseProcCgroup(cg)
+		e.path = ProcCgroupPath(cg)
 	}
 	// Read the start time again: had the pid been reused meanwhile, the
 	// cmdline and cgroup could be the new process's.

@@ -10,28 +10,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pxq-dev/pxq/capture"
 	"github.com/pxq-dev/pxq/demo"
 	"github.com/pxq-dev/pxq/engine"
 	"github.com/pxq-dev/pxq/format"
-	"github.com/pxq-dev/pxq/metadata"
 	"github.com/pxq-dev/pxq/scripts"
 )
 
 // TestHandlerOnCapture serves px/http_request_stats over the demo capture
 // and checks the exposition.
 func TestHandlerOnCapture(t *testing.T) {
-	host, err := metadata.NewHost()
+	c, err := capture.Open(filepath.Join("..", "demo", demo.ShippedDir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(engine.Config{Meta: host})
+	eng, err := engine.New(engine.Config{Meta: c.Metadata(nil)}) // the capture names its processes
 	if err != nil {
 		t.Fatal(err)
 	}
-	end, err := demo.LoadCapture(filepath.Join("..", "demo", demo.ShippedDir), eng.Store(), host.Processes())
-	if err != nil {
+	if err := c.Load(eng.Store()); err != nil {
 		t.Fatal(err)
 	}
+	end := c.Manifest.EndNS
 	s, err := scripts.NewLibrary().Get("px/http_request_stats")
 	if err != nil {
 		t.Fatal(err)

@@ -4,12 +4,12 @@ import (
 	"testing"
 
 	"github.com/pxq-dev/pxq/plan"
-	"github.com/pxq-dev/pxq/schema"
+	"github.com/pxq-dev/pxq/sources/tables"
 	"github.com/pxq-dev/pxq/types"
 )
 
 func TestEliminateProjection(t *testing.T) {
-	http := scan(schema.HTTPEvents, "time_", "latency")
+	http := scan(tables.All["http_events"], "time_", "latency")
 	reordered := project(http, "latency", "time_")
 	cast := &plan.Map{Input: http, Exprs: []plan.NamedExpr{
 		{Name: "time_", Expr: col(http, "time_")},

@@ -6,7 +6,7 @@ import (
 
 	"github.com/pxq-dev/pxq/funcs"
 	"github.com/pxq-dev/pxq/plan"
-	"github.com/pxq-dev/pxq/schema"
+	"github.com/pxq-dev/pxq/sources/tables"
 	"github.com/pxq-dev/pxq/types"
 )
 
@@ -44,7 +44,7 @@ func init() {
 }
 
 func TestFoldConstants(t *testing.T) {
-	http := scan(schema.HTTPEvents, "time_", "resp_status", "latency")
+	http := scan(tables.All["http_events"], "time_", "resp_status", "latency")
 	tm := col(http, "time_")
 	now := timeLit(1_700_000_000_000_000_000)
 	fiveMin := call("plannertest_minutes", types.Int64, lit(5))

@@ -3,11 +3,11 @@ package planner
 import (
 	"testing"
 
-	"github.com/pxq-dev/pxq/schema"
+	"github.com/pxq-dev/pxq/sources/tables"
 )
 
 func TestFuseFilters(t *testing.T) {
-	http := scan(schema.HTTPEvents, "time_", "resp_status", "latency")
+	http := scan(tables.All["http_events"], "time_", "resp_status", "latency")
 	inner := filter(http, cmp(fnGt, col(http, "latency"), lit(5)))
 	outer := filter(inner, cmp(fnEq, col(http, "resp_status"), lit(500)))
 	runRuleCases(t, []Rule{fuseFilters{}}, []ruleCase{

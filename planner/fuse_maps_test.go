@@ -4,12 +4,12 @@ import (
 	"testing"
 
 	"github.com/pxq-dev/pxq/plan"
-	"github.com/pxq-dev/pxq/schema"
+	"github.com/pxq-dev/pxq/sources/tables"
 	"github.com/pxq-dev/pxq/types"
 )
 
 func TestFuseMaps(t *testing.T) {
-	http := scan(schema.HTTPEvents, "time_", "resp_status", "latency")
+	http := scan(tables.All["http_events"], "time_", "resp_status", "latency")
 	ms := call("divide", types.Float64, col(http, "latency"), lit(1e6))
 	inner := withExpr(http, "ms", ms)
 	outer := &plan.Map{Input: inner, Exprs: []plan.NamedExpr{

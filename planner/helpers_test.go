@@ -4,102 +4,35 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pxq-dev/pxq/internal/plantest"
 	"github.com/pxq-dev/pxq/plan"
 	"github.com/pxq-dev/pxq/schema"
 	"github.com/pxq-dev/pxq/types"
 )
 
+// The plan builders of the planner's tests are plantest's, under short
+// names; call takes the result type, as rules move calls they need not
+// resolve.
+var (
+	lit      = plantest.Lit
+	timeLit  = plantest.TimeLit
+	cmp      = plantest.Cmp
+	call     = plantest.CallT
+	project  = plantest.Project
+	withExpr = plantest.WithExpr
+	filter   = plantest.Filter
+	limit    = plantest.Limit
+	sinks    = plantest.Sinks
+)
+
 // scan reads the named columns (all when none are named) of one of
 // schema's tables.
 func scan(t schema.Table, cols ...string) *plan.Scan {
-	if len(cols) == 0 {
-		return &plan.Scan{Table: t.Name, Columns: t.Relation.Names(), Rel: t.Relation}
-	}
-	s := &plan.Scan{Table: t.Name, Columns: cols}
-	for _, c := range cols {
-		s.Rel = append(s.Rel, t.Relation[t.Relation.Index(c)])
-	}
-	return s
+	return plantest.Scan(t.Name, t.Relation, cols...)
 }
 
-// col references column name of n's output, typed from n's relation.
-func col(n plan.Node, name string) *plan.Column {
-	rel := n.Relation()
-	i := rel.Index(name)
-	if i < 0 {
-		panic("test plan: no column " + name + " in " + rel.String())
-	}
-	return &plan.Column{Name: name, T: rel[i].Type, Sem: rel[i].Semantic}
-}
-
-// lit makes a literal of v's natural type.
-func lit(v any) *plan.Literal {
-	switch v := v.(type) {
-	case bool:
-		return &plan.Literal{Value: v, T: types.Boolean}
-	case int:
-		return &plan.Literal{Value: int64(v), T: types.Int64}
-	case int64:
-		return &plan.Literal{Value: v, T: types.Int64}
-	case float64:
-		return &plan.Literal{Value: v, T: types.Float64}
-	case string:
-		return &plan.Literal{Value: v, T: types.String}
-	case types.UInt128Value:
-		return &plan.Literal{Value: v, T: types.UInt128}
-	}
-	panic("test plan: bad literal")
-}
-
-// timeLit makes a TIME64NS literal.
-func timeLit(ns int64) *plan.Literal {
-	return &plan.Literal{Value: ns, T: types.Time64NS, Sem: types.STTimeNS}
-}
-
-// cmp builds a BOOLEAN call such as equal(a, b).
-func cmp(fn string, a, b plan.Expr) *plan.Call {
-	return &plan.Call{Func: fn, Args: []plan.Expr{a, b}, T: types.Boolean}
-}
-
-// call builds a call of type t.
-func call(fn string, t types.DataType, args ...plan.Expr) *plan.Call {
-	return &plan.Call{Func: fn, Args: args, T: t}
-}
-
-// project builds a map keeping the named columns of in, in order.
-func project(in plan.Node, names ...string) *plan.Map {
-	m := &plan.Map{Input: in}
-	for _, n := range names {
-		m.Exprs = append(m.Exprs, plan.NamedExpr{Name: n, Expr: col(in, n)})
-	}
-	return m
-}
-
-// withExpr builds a map that passes every column of in through and adds
-// (or replaces) one computed column, as df.x = e does.
-func withExpr(in plan.Node, name string, e plan.Expr) *plan.Map {
-	m := &plan.Map{Input: in}
-	for _, c := range in.Relation() {
-		if c.Name != name {
-			m.Exprs = append(m.Exprs, plan.NamedExpr{Name: c.Name, Expr: col(in, c.Name)})
-		}
-	}
-	m.Exprs = append(m.Exprs, plan.NamedExpr{Name: name, Expr: e})
-	return m
-}
-
-func filter(in plan.Node, cond plan.Expr) *plan.Filter { return &plan.Filter{Input: in, Cond: cond} }
-
-func limit(in plan.Node, n int64) *plan.Limit { return &plan.Limit{Input: in, N: n} }
-
-// sinks makes a plan with one sink per node, named out0, out1, …
-func sinks(nodes ...plan.Node) *plan.Plan {
-	p := &plan.Plan{Now: 1_700_000_000_000_000_000}
-	for i, n := range nodes {
-		p.Sinks = append(p.Sinks, &plan.Sink{Input: n, Name: "out" + string(rune('0'+i))})
-	}
-	return p
-}
+// col references column name of n's output.
+func col(n plan.Node, name string) *plan.Column { return plantest.Col(n.Relation(), name) }
 
 // text trims the common indentation of a raw string literal so that
 // expected plans can be written indented in the test source.

@@ -10,16 +10,17 @@ import (
 	"github.com/pxq-dev/pxq/funcs/tablefuncs"
 	"github.com/pxq-dev/pxq/plan"
 	"github.com/pxq-dev/pxq/schema"
+	"github.com/pxq-dev/pxq/sources/tables"
 	"github.com/pxq-dev/pxq/types"
 )
 
 // corpus returns hand-written plans covering every node and expression
 // kind, literals of every type, positions and shared nodes.
 func corpus() []*plan.Plan {
-	http := scan(schema.HTTPEvents, "time_", "upid", "req_path", "resp_status", "latency")
+	http := scan(tables.All["http_events"], "time_", "upid", "req_path", "resp_status", "latency")
 	http.Start, http.End, http.Limit, http.Pos = 100, 200, 5, plan.Pos{File: "s.pxl", Line: 3, Col: 7}
 	http.Filter = cmp(fnEq, col(http, "upid"), lit(types.UInt128Value{High: math.MaxUint64, Low: 7}))
-	conn := scan(schema.ConnStats, "time_", "upid", "bytes_sent")
+	conn := scan(tables.All["conn_stats"], "time_", "upid", "bytes_sent")
 	m := &plan.Map{Input: http, Pos: plan.Pos{File: "s.pxl", Line: 4, Col: 1}, Exprs: []plan.NamedExpr{
 		{Name: "upid", Expr: col(http, "upid")},
 		{Name: "ms", Expr: call("divide", types.Float64, col(http, "latency"), lit(1e6))},
@@ -51,7 +52,7 @@ func corpus() []*plan.Plan {
 
 // randomPlan builds a random but well-formed plan DAG.
 func randomPlan(r *rand.Rand) *plan.Plan {
-	tables := []schema.Table{schema.HTTPEvents, schema.ConnStats, schema.ProcessStats}
+	tables := []schema.Table{tables.All["http_events"], tables.All["conn_stats"], tables.All["process_stats"]}
 	var nodes []plan.Node
 	pick := func() plan.Node { return nodes[r.Intn(len(nodes))] }
 	anyExpr := func(in plan.Node, depth int) plan.Expr {

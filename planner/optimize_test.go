@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/pxq-dev/pxq/plan"
-	"github.com/pxq-dev/pxq/schema"
+	"github.com/pxq-dev/pxq/sources/tables"
 	"github.com/pxq-dev/pxq/types"
 )
 
@@ -20,7 +20,7 @@ import (
 //	px.display(errors.head(5), 'sample')   # the filtered rows, shared
 func scriptPlan() *plan.Plan {
 	const now = 1_700_000_000_000_000_000
-	http := scan(schema.HTTPEvents)
+	http := scan(tables.All["http_events"])
 	http.Start = now - 300e9
 	ms := withExpr(http, "ms", call("divide", types.Float64, col(http, "latency"), lit(1e6)))
 	recent := filter(ms, cmp(fnGe, col(ms, "time_"), call("plannertest_sub", types.Time64NS, timeLit(now), call("plannertest_minutes", types.Int64, lit(1)))))

@@ -4,13 +4,13 @@ import (
 	"testing"
 
 	"github.com/pxq-dev/pxq/plan"
-	"github.com/pxq-dev/pxq/schema"
+	"github.com/pxq-dev/pxq/sources/tables"
 	"github.com/pxq-dev/pxq/types"
 )
 
 func TestPruneColumns(t *testing.T) {
-	http := scan(schema.HTTPEvents, "time_", "upid", "req_path", "resp_status", "latency")
-	conn := scan(schema.ConnStats, "time_", "upid", "bytes_sent", "bytes_recv")
+	http := scan(tables.All["http_events"], "time_", "upid", "req_path", "resp_status", "latency")
+	conn := scan(tables.All["conn_stats"], "time_", "upid", "bytes_sent", "bytes_recv")
 
 	// A map whose computed column nobody reads.
 	m := withExpr(http, "ms", call("divide", types.Float64, col(http, "latency"), lit(1e6)))
@@ -26,7 +26,7 @@ func TestPruneColumns(t *testing.T) {
 	aggPick := project(agg, "req_path", "n")
 
 	// A scan shared by two sinks that read different columns.
-	sharedScan := scan(schema.HTTPEvents, "time_", "upid", "req_path", "resp_status", "latency")
+	sharedScan := scan(tables.All["http_events"], "time_", "upid", "req_path", "resp_status", "latency")
 	a := project(sharedScan, "req_path")
 	b := project(sharedScan, "latency")
 
@@ -40,7 +40,7 @@ func TestPruneColumns(t *testing.T) {
 	consts := &plan.Map{Input: http, Exprs: []plan.NamedExpr{{Name: "one", Expr: lit(1)}}}
 
 	// A scan filter's columns stay read.
-	filtered := scan(schema.HTTPEvents, "time_", "resp_status", "latency")
+	filtered := scan(tables.All["http_events"], "time_", "resp_status", "latency")
 	filtered.Filter = cmp(fnEq, col(filtered, "resp_status"), lit(500))
 
 	runRuleCases(t, []Rule{pruneColumns{}}, []ruleCase{

@@ -4,13 +4,13 @@ import (
 	"testing"
 
 	"github.com/pxq-dev/pxq/plan"
-	"github.com/pxq-dev/pxq/schema"
+	"github.com/pxq-dev/pxq/sources/tables"
 	"github.com/pxq-dev/pxq/types"
 )
 
 func TestPushDownFilter(t *testing.T) {
-	http := scan(schema.HTTPEvents, "time_", "upid", "req_path", "resp_status", "latency")
-	conn := scan(schema.ConnStats, "time_", "upid", "bytes_sent")
+	http := scan(tables.All["http_events"], "time_", "upid", "req_path", "resp_status", "latency")
+	conn := scan(tables.All["conn_stats"], "time_", "upid", "bytes_sent")
 
 	// Through a map: the pass-through term moves (renamed), the term on
 	// the computed column stays.

@@ -4,19 +4,19 @@ import (
 	"testing"
 
 	"github.com/pxq-dev/pxq/plan"
-	"github.com/pxq-dev/pxq/schema"
+	"github.com/pxq-dev/pxq/sources/tables"
 	"github.com/pxq-dev/pxq/types"
 )
 
 func TestPushDownLimit(t *testing.T) {
-	http := scan(schema.HTTPEvents, "time_", "latency")
-	conn := scan(schema.ConnStats, "time_", "bytes_sent")
+	http := scan(tables.All["http_events"], "time_", "latency")
+	conn := scan(tables.All["conn_stats"], "time_", "bytes_sent")
 	m := withExpr(http, "ms", call("divide", types.Float64, col(http, "latency"), lit(1e6)))
 	f := filter(http, cmp(fnGt, col(http, "latency"), lit(5)))
 	agg := &plan.Aggregate{Input: http, Aggs: []plan.AggExpr{{Name: "n", Func: "count", Args: []plan.Expr{col(http, "latency")}, T: types.Int64}}}
 	union := &plan.Union{Inputs: []plan.Node{project(http, "time_"), project(conn, "time_")}}
 	shared := project(http, "time_")
-	filteredScan := scan(schema.HTTPEvents, "time_", "latency")
+	filteredScan := scan(tables.All["http_events"], "time_", "latency")
 	filteredScan.Filter = cmp(fnGt, col(http, "latency"), lit(5))
 
 	runRuleCases(t, []Rule{pushDownLimit{}}, []ruleCase{

@@ -5,16 +5,16 @@ import (
 	"testing"
 
 	"github.com/pxq-dev/pxq/plan"
-	"github.com/pxq-dev/pxq/schema"
+	"github.com/pxq-dev/pxq/sources/tables"
 )
 
 func TestPushDownTimeRange(t *testing.T) {
 	scanWhere := func(start, end int64, cond plan.Expr) *plan.Plan {
-		s := scan(schema.HTTPEvents, "time_", "latency")
+		s := scan(tables.All["http_events"], "time_", "latency")
 		s.Start, s.End, s.Filter = start, end, cond
 		return sinks(s)
 	}
-	http := scan(schema.HTTPEvents, "time_", "latency")
+	http := scan(tables.All["http_events"], "time_", "latency")
 	tm := col(http, "time_")
 	slow := cmp(fnGt, col(http, "latency"), lit(5))
 

@@ -5,13 +5,13 @@ import (
 
 	"github.com/pxq-dev/pxq/funcs/tablefuncs"
 	"github.com/pxq-dev/pxq/plan"
-	"github.com/pxq-dev/pxq/schema"
+	"github.com/pxq-dev/pxq/sources/tables"
 	"github.com/pxq-dev/pxq/types"
 )
 
 func TestSplit(t *testing.T) {
-	http := scan(schema.HTTPEvents, "time_", "upid", "req_path", "latency")
-	conn := scan(schema.ConnStats, "time_", "upid", "bytes_sent")
+	http := scan(tables.All["http_events"], "time_", "upid", "req_path", "latency")
+	conn := scan(tables.All["conn_stats"], "time_", "upid", "bytes_sent")
 	f := filter(http, cmp(fnGt, col(http, "latency"), lit(5)))
 	agg := &plan.Aggregate{Input: f, Groups: []string{"req_path"}, Aggs: []plan.AggExpr{
 		{Name: "n", Func: "count", Args: []plan.Expr{col(f, "latency")}, T: types.Int64}}}
@@ -147,7 +147,7 @@ func checkBridges(t *testing.T, d *Distributed) {
 }
 
 func TestSplitRejectsSplitPlans(t *testing.T) {
-	src := &plan.BridgeSource{ID: 1, Rel: schema.HTTPEvents.Relation}
+	src := &plan.BridgeSource{ID: 1, Rel: tables.All["http_events"].Relation}
 	if _, err := Split(sinks(src)); err == nil {
 		t.Fatal("splitting a plan with a BridgeSource succeeded")
 	}

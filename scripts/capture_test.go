@@ -10,12 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pxq-dev/pxq/capture"
 	"github.com/pxq-dev/pxq/demo"
 	"github.com/pxq-dev/pxq/engine"
 	"github.com/pxq-dev/pxq/format"
 	"github.com/pxq-dev/pxq/metadata"
-	"github.com/pxq-dev/pxq/schema"
 	"github.com/pxq-dev/pxq/scripts"
+	"github.com/pxq-dev/pxq/sources/tables"
 	"github.com/pxq-dev/pxq/types"
 )
 
@@ -27,7 +28,7 @@ import (
 // rows as Go values.
 type captureEnv struct {
 	eng  *engine.Engine
-	host *metadata.Host
+	meta metadata.Provider
 	now  time.Time
 	rows map[string][]map[string]any // table → rows
 }
@@ -41,22 +42,22 @@ var (
 func loadCapture(t *testing.T) *captureEnv {
 	t.Helper()
 	capOnce.Do(func() {
-		host, err := metadata.NewHost()
+		c, err := capture.Open(filepath.Join("..", "demo", demo.ShippedDir))
 		if err != nil {
 			capErr = err
 			return
 		}
-		eng, err := engine.New(engine.Config{Meta: host})
+		meta := c.Metadata(nil)
+		eng, err := engine.New(engine.Config{Meta: meta})
 		if err != nil {
 			capErr = err
 			return
 		}
-		end, err := demo.LoadCapture(filepath.Join("..", "demo", demo.ShippedDir), eng.Store(), host.Processes())
-		if err != nil {
+		if err := c.Load(eng.Store()); err != nil {
 			capErr = err
 			return
 		}
-		e := &captureEnv{eng: eng, host: host, now: time.Unix(0, end+int64(time.Second)), rows: map[string][]map[string]any{}}
+		e := &captureEnv{eng: eng, meta: meta, now: c.AsOf(), rows: map[string][]map[string]any{}}
 		for _, tb := range eng.Store().Tables() {
 			rel := tb.Relation()
 			for _, b := range tb.Snapshot(0, 0) {
@@ -80,7 +81,7 @@ func loadCapture(t *testing.T) *captureEnv {
 // cmdline names a row's process as the scripts do on a host.
 func (e *captureEnv) cmdline(row map[string]any) string {
 	u := row["upid"].(types.UInt128Value)
-	if p := e.host.Process(u); p != nil && p.Cmdline != "" {
+	if p := e.meta.Process(u); p != nil && p.Cmdline != "" {
 		return p.Cmdline
 	}
 	return fmt.Sprintf("pid %d", u.PID())
@@ -560,7 +561,7 @@ func TestSchemasAndTables(t *testing.T) {
 	}
 	wantEqual(t, "schema rows", float64(len(r.rows)), float64(want))
 	r = e.run(t, "px/schemas", map[string]string{"table_name": "http_events"})["schemas"]
-	wantEqual(t, "http_events columns", float64(len(r.rows)), float64(len(schema.All["http_events"].Relation)))
+	wantEqual(t, "http_events columns", float64(len(r.rows)), float64(len(tables.All["http_events"].Relation)))
 
 	r = e.run(t, "px/tables", nil)["tables"]
 	wantColumns(t, "tables", r, "table_name", "table_desc", "batches", "size", "columns")

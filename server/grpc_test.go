@@ -10,11 +10,10 @@ import (
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 
 	"github.com/pxq-dev/pxq/broker/brokertest"
-	"github.com/pxq-dev/pxq/server"
 )
 
 func TestHealthAndReflection(t *testing.T) {
-	c, _ := startPublic(t, server.Local{Engine: brokertest.NewEngine(t, brokertest.Meta{}, 1)})
+	c, _ := startPublic(t, brokertest.NewEngine(t, brokertest.Meta{}, 1))
 	ctx := context.Background()
 	for _, svc := range []string{"", "px.api.vizierpb.VizierService", "pxq.api.v1.PxqService"} {
 		resp, err := healthpb.NewHealthClient(c.conn).Check(ctx, &healthpb.HealthCheckRequest{Service: svc})

@@ -14,6 +14,7 @@ import (
 	"github.com/pxq-dev/pxq/api/pxqpb"
 	"github.com/pxq-dev/pxq/api/relation"
 	"github.com/pxq-dev/pxq/lang"
+	"github.com/pxq-dev/pxq/query"
 	"github.com/pxq-dev/pxq/table"
 	"github.com/pxq-dev/pxq/types"
 )
@@ -43,7 +44,7 @@ func (p *pxqService) ListScripts(context.Context, *pxqpb.ListScriptsRequest) (*p
 
 // ListTables returns the tables scripts can scan.
 func (p *pxqService) ListTables(ctx context.Context, _ *pxqpb.ListTablesRequest) (*pxqpb.ListTablesResponse, error) {
-	cat, warns, err := p.s.cfg.Backend.Catalog(ctx)
+	cat, warns, err := p.s.cfg.Runner.Backend.Tables(ctx)
 	if err != nil {
 		return nil, toStatus(ctx, err)
 	}
@@ -59,58 +60,50 @@ func (p *pxqService) ListTables(ctx context.Context, _ *pxqpb.ListTablesRequest)
 // script's mistake comes back in-stream as a compile_error.
 func (p *pxqService) Execute(req *pxqpb.ExecuteRequest, stream pxqpb.PxqService_ExecuteServer) error {
 	ctx := stream.Context()
-	qid := newQueryID()
+	qid := query.NewID()
 	r, err := p.s.resolve(req)
-	if err != nil {
-		return stream.Send(&pxqpb.ExecuteResponse{QueryId: qid, Msg: &pxqpb.ExecuteResponse_CompileError{CompileError: compileErrorPB(err)}})
-	}
-	r.opts.QueryID = qid
-	st, err := p.s.run(ctx, r, &arrowOutput{stream: stream, qid: qid})
-	if err != nil {
-		var ce *CompileError
-		if errors.As(err, &ce) {
-			return stream.Send(&pxqpb.ExecuteResponse{QueryId: qid, Msg: &pxqpb.ExecuteResponse_CompileError{CompileError: compileErrorPB(ce)}})
+	if err == nil {
+		r.ID = qid
+		var res query.Result
+		res, err = p.s.cfg.Runner.Run(ctx, r, &arrowOutput{stream: stream, qid: qid})
+		if err == nil {
+			return stream.Send(&pxqpb.ExecuteResponse{QueryId: qid, Msg: &pxqpb.ExecuteResponse_Stats{Stats: &pxqpb.Stats{
+				CompileTimeNs: res.Compile.Nanoseconds(), ExecTimeNs: res.Exec.Nanoseconds(), Rows: res.Rows, Bytes: res.Bytes,
+				Warnings: res.Warnings, BytesMoved: res.BytesMoved}}})
 		}
-		return toStatus(ctx, err)
 	}
-	return stream.Send(&pxqpb.ExecuteResponse{QueryId: qid, Msg: &pxqpb.ExecuteResponse_Stats{Stats: &pxqpb.Stats{
-		CompileTimeNs: st.compile.Nanoseconds(), ExecTimeNs: st.exec.Nanoseconds(), Rows: st.rows, Bytes: st.bytes,
-		Warnings: st.warnings, BytesMoved: st.info.BytesMoved}}})
-}
-
-func compileErrorPB(err error) *pxqpb.CompileError {
-	ce, ok := err.(*CompileError)
-	if !ok {
-		ce = compileError(err)
+	var le *lang.Error
+	if errors.As(err, &le) {
+		return stream.Send(&pxqpb.ExecuteResponse{QueryId: qid, Msg: &pxqpb.ExecuteResponse_CompileError{CompileError: &pxqpb.CompileError{
+			Line: uint64(max(le.Line, 0)), Column: uint64(max(le.Col, 0)), Message: le.Msg}}})
 	}
-	return &pxqpb.CompileError{Line: uint64(max(ce.Line, 0)), Column: uint64(max(ce.Col, 0)), Message: ce.Msg}
+	return toStatus(ctx, err)
 }
 
 // resolve turns a PxqService request into a script to run: a library
-// script by name, or PxL source.
-func (s *Server) resolve(req *pxqpb.ExecuteRequest) (request, error) {
-	r := request{args: req.GetArgs(), opts: ExecOptions{AllOrNothing: req.GetAllOrNothing(), MaxRows: req.GetMaxRows()}}
+// script by name, or PxL source. Its mistakes are *lang.Error.
+func (s *Server) resolve(req *pxqpb.ExecuteRequest) (query.Request, error) {
+	r := query.Request{Args: req.GetArgs(), AllOrNothing: req.GetAllOrNothing(), MaxRows: req.GetMaxRows()}
 	switch {
 	case req.GetScriptName() != "" && req.GetPxl() != "":
-		return r, &CompileError{Msg: "give a script name or PxL source, not both"}
+		return r, query.Mistake("", "give a script name or PxL source, not both")
 	case req.GetScriptName() != "":
 		sc, err := s.cfg.Library.Get(req.GetScriptName())
 		if err != nil {
-			return r, &CompileError{Msg: err.Error()}
+			return r, query.Mistake("", "%v", err)
 		}
-		r.script = sc
+		r.Script = sc
 	case req.GetPxl() != "":
-		r.script = scriptOf("script", req.GetPxl())
-		r.script.Vis = nil
+		r.Script = scriptOf("script", req.GetPxl())
 	default:
-		return r, &CompileError{Msg: "no script: give a script name or PxL source"}
+		return r, query.Mistake("", "no script: give a script name or PxL source")
 	}
 	for _, f := range req.GetFuncs() {
 		c := lang.FuncCall{Func: f.GetFunc(), Args: f.GetArgs(), Output: f.GetOutput()}
 		if c.Output == "" {
 			c.Output = c.Func
 		}
-		r.funcs = append(r.funcs, c)
+		r.Funcs = append(r.Funcs, c)
 	}
 	return r, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/pxq-dev/pxq/api/vizierpb"
 	"github.com/pxq-dev/pxq/exec"
 	"github.com/pxq-dev/pxq/lang"
+	"github.com/pxq-dev/pxq/query"
 	"github.com/pxq-dev/pxq/table"
 	"github.com/pxq-dev/pxq/types"
 )
@@ -65,11 +66,11 @@ func (v *vizier) ExecuteScript(req *vizierpb.ExecuteScriptRequest, stream vizier
 		return status.Error(codes.Unimplemented, "pxq does not run mutations (dynamic tracepoints)")
 	}
 	ctx := stream.Context()
-	qid := newQueryID()
-	r := request{script: scriptOf(req.GetQueryName(), req.GetQueryStr()), opts: ExecOptions{QueryID: qid}}
+	qid := query.NewID()
+	r := query.Request{Script: scriptOf(req.GetQueryName(), req.GetQueryStr()), ID: qid}
 	md, _ := metadata.FromIncomingContext(ctx)
 	for _, v := range md.Get(MDAllOrNothing) {
-		r.opts.AllOrNothing = r.opts.AllOrNothing || strings.EqualFold(v, "true")
+		r.AllOrNothing = r.AllOrNothing || strings.EqualFold(v, "true")
 	}
 	for _, f := range req.GetExecFuncs() {
 		c := lang.FuncCall{Func: f.GetFuncName(), Output: f.GetOutputTablePrefix(), Args: map[string]string{}}
@@ -79,59 +80,44 @@ func (v *vizier) ExecuteScript(req *vizierpb.ExecuteScriptRequest, stream vizier
 		for _, a := range f.GetArgValues() {
 			c.Args[a.GetName()] = a.GetValue()
 		}
-		r.funcs = append(r.funcs, c)
+		r.Funcs = append(r.Funcs, c)
 	}
 	out := &vizierOutput{stream: stream, qid: qid}
-	st, err := v.s.run(ctx, r, out)
-	if len(st.warnings) > 0 {
-		for _, w := range st.warnings {
-			stream.SetTrailer(metadata.Pairs(MDWarning, w))
-		}
+	res, err := v.s.cfg.Runner.Run(ctx, r, out)
+	for _, w := range res.Warnings {
+		stream.SetTrailer(metadata.Pairs(MDWarning, w))
 	}
-	if err != nil {
-		var ce *CompileError
-		switch {
-		case errors.As(err, &ce):
-			return stream.Send(compileErrorResponse(qid, ce))
-		case errors.Is(err, exec.ErrMemoryLimit) && !out.started:
-			return stream.Send(compileErrorResponse(qid, &CompileError{Msg: err.Error()}))
-		}
+	var le *lang.Error
+	switch {
+	case errors.As(err, &le):
+		return stream.Send(compileErrorResponse(qid, le))
+	case errors.Is(err, exec.ErrMemoryLimit) && !out.started:
+		return stream.Send(compileErrorResponse(qid, &lang.Error{Msg: err.Error()}))
+	case err != nil:
 		return toStatus(ctx, err)
+	case res.Truncated:
+		// Pixie's clients have no warnings: a cut result ends in an
+		// error they show, after the rows that were sent.
+		return status.Error(codes.ResourceExhausted, strings.Join(res.Warnings, "; "))
 	}
 	return stream.Send(&vizierpb.ExecuteScriptResponse{QueryId: qid, Result: &vizierpb.ExecuteScriptResponse_Data{Data: &vizierpb.QueryData{
 		ExecutionStats: &vizierpb.QueryExecutionStats{
-			Timing:           &vizierpb.QueryTimingInfo{ExecutionTimeNs: st.exec.Nanoseconds(), CompilationTimeNs: st.compile.Nanoseconds()},
-			BytesProcessed:   st.bytes,
-			RecordsProcessed: st.rows,
+			Timing:           &vizierpb.QueryTimingInfo{ExecutionTimeNs: res.Exec.Nanoseconds(), CompilationTimeNs: res.Compile.Nanoseconds()},
+			BytesProcessed:   res.Bytes,
+			RecordsProcessed: res.Rows,
 		}}}})
 }
 
-func compileErrorResponse(qid string, ce *CompileError) *vizierpb.ExecuteScriptResponse {
+// compileErrorResponse is the in-stream answer to a script's mistake: a
+// status INVALID_ARGUMENT with the compiler error's position (0 when it
+// has none) and message.
+func compileErrorResponse(qid string, le *lang.Error) *vizierpb.ExecuteScriptResponse {
 	return &vizierpb.ExecuteScriptResponse{QueryId: qid, Status: &vizierpb.Status{
 		Code:    int32(codes.InvalidArgument),
-		Message: ce.Error(),
+		Message: le.Error(),
 		ErrorDetails: []*vizierpb.ErrorDetails{{Error: &vizierpb.ErrorDetails_CompilerError{CompilerError: &vizierpb.CompilerError{
-			Line: uint64(max(ce.Line, 0)), Column: uint64(max(ce.Col, 0)), Message: ce.Msg}}}},
+			Line: uint64(max(le.Line, 0)), Column: uint64(max(le.Col, 0)), Message: le.Msg}}}},
 	}}
-}
-
-// toStatus turns a query's failure into a gRPC status.
-func toStatus(ctx context.Context, err error) error {
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
-	if ctx.Err() != nil {
-		return status.FromContextError(ctx.Err()).Err()
-	}
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, err.Error())
-	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, err.Error())
-	case errors.Is(err, exec.ErrMemoryLimit):
-		return status.Error(codes.ResourceExhausted, err.Error())
-	}
-	return status.Error(codes.Internal, err.Error())
 }
 
 // HealthCheck streams the server's health every HealthInterval until the
@@ -144,7 +130,7 @@ func (v *vizier) HealthCheck(_ *vizierpb.HealthCheckRequest, stream vizierpb.Viz
 	for {
 		st := &vizierpb.Status{}
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		if _, _, err := v.s.cfg.Backend.Catalog(cctx); err != nil {
+		if _, _, err := v.s.cfg.Runner.Backend.Tables(cctx); err != nil {
 			st = &vizierpb.Status{Code: int32(codes.Unavailable), Message: err.Error()}
 		}
 		cancel()

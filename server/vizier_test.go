@@ -26,6 +26,7 @@ import (
 	"github.com/pxq-dev/pxq/broker"
 	"github.com/pxq-dev/pxq/broker/brokertest"
 	"github.com/pxq-dev/pxq/engine"
+	"github.com/pxq-dev/pxq/query"
 	"github.com/pxq-dev/pxq/scripts"
 	"github.com/pxq-dev/pxq/server"
 )
@@ -374,13 +375,20 @@ func checkStream(t *testing.T, resps []*dynamicpb.Message) []*table {
 
 // startPublic serves the public API of backend on a loopback port and
 // returns a dynamic client of it.
-func startPublic(t *testing.T, backend server.Backend, opts ...grpc.ServerOption) (*pixieClient, string) {
+func startPublic(t *testing.T, backend query.Backend, opts ...grpc.ServerOption) (*pixieClient, string) {
+	t.Helper()
+	return startRunner(t, &query.Runner{Backend: backend}, opts...)
+}
+
+// startRunner serves the public API of a runner on a loopback port and
+// returns a dynamic client of it.
+func startRunner(t *testing.T, r *query.Runner, opts ...grpc.ServerOption) (*pixieClient, string) {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := server.New(server.Config{Backend: backend}).NewGRPCServer(opts...)
+	g := server.New(server.Config{Runner: r}).NewGRPCServer(opts...)
 	go g.Serve(lis)
 	t.Cleanup(g.Stop)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -393,7 +401,7 @@ func startPublic(t *testing.T, backend server.Backend, opts ...grpc.ServerOption
 
 // backends returns the public API's two backends over the same data: a
 // broker with three agents, and the embedded engine of `pxq serve`.
-func backends(t *testing.T) map[string]server.Backend {
+func backends(t *testing.T) map[string]query.Backend {
 	now := time.Now()
 	local := brokertest.NewEngine(t, brokertest.Meta{}, 0)
 	var addrs []string
@@ -408,7 +416,7 @@ func backends(t *testing.T) map[string]server.Backend {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	return map[string]server.Backend{"broker": b, "serve": server.Local{Engine: local}}
+	return map[string]query.Backend{"broker": b, "serve": local}
 }
 
 func setStr(m *dynamicpb.Message, field, v string) {

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -23,27 +24,57 @@ import (
 )
 
 // Files hold tables for offline analysis and sharing: Arrow IPC (.arrow,
-// .ipc, .feather), Parquet (.parquet) and CSV (.csv). A capture is a folder
-// with one Arrow IPC file per table.
+// .ipc, .feather), Parquet (.parquet) and CSV (.csv). Captures (folders
+// of such files with their metadata) are the capture package's.
 
 // ReadFile reads a table from a file, by its extension. known, when not
 // nil, is the relation the table should have (used to type CSV columns).
 func ReadFile(path string, known types.Relation) (types.Relation, []arrow.Record, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	return readFrom(f, path, known)
+}
+
+// ReadFS reads the table file name of fsys, as ReadFile does.
+func ReadFS(fsys fs.FS, name string, known types.Relation) (types.Relation, []arrow.Record, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	return readFrom(f, name, known)
+}
+
+// randomAccess is what the Arrow IPC file and Parquet readers need of a
+// file (os.File and the files of embed.FS have it).
+type randomAccess interface {
+	io.ReaderAt
+	io.ReadSeeker
+}
+
+func readFrom(f fs.File, name string, known types.Relation) (types.Relation, []arrow.Record, error) {
 	var rel types.Relation
 	var recs []arrow.Record
 	var err error
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".arrow", ".ipc", ".feather", ".arrows":
-		rel, recs, err = readIPC(path)
-	case ".parquet", ".pq":
-		rel, recs, err = readParquet(path)
-	case ".csv":
-		rel, recs, err = readCSV(path, known)
+	ext := strings.ToLower(filepath.Ext(name))
+	ra, ok := f.(randomAccess)
+	switch {
+	case ext == ".csv":
+		rel, recs, err = readCSV(f, known)
+	case ext != ".arrow" && ext != ".ipc" && ext != ".feather" && ext != ".arrows" && ext != ".parquet" && ext != ".pq":
+		return nil, nil, fmt.Errorf("%s: unknown file type (want .arrow, .parquet or .csv)", name)
+	case !ok:
+		err = fmt.Errorf("the file system gives no random access")
+	case ext == ".parquet" || ext == ".pq":
+		rel, recs, err = readParquet(ra)
 	default:
-		return nil, nil, fmt.Errorf("%s: unknown file type (want .arrow, .parquet or .csv)", path)
+		rel, recs, err = readIPC(ra)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return rel, recs, nil
 }
@@ -54,6 +85,13 @@ func (s *Store) Load(name, path string, known types.Relation) (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.LoadRecords(name, rel, recs)
+}
+
+// LoadRecords adds rows read from a file to the table name, made with rel
+// if the store does not have it. Loaded data is kept for as long as the
+// store lives (a table made here never expires by age).
+func (s *Store) LoadRecords(name string, rel types.Relation, recs []arrow.Record) (*Table, error) {
 	t, err := s.Create(name, rel, Options{MaxAge: 100 * 365 * 24 * time.Hour})
 	if err != nil {
 		return nil, err
@@ -66,12 +104,7 @@ func (s *Store) Load(name, path string, known types.Relation) (*Table, error) {
 	return t, nil
 }
 
-func readIPC(path string) (types.Relation, []arrow.Record, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer f.Close()
+func readIPC(f randomAccess) (types.Relation, []arrow.Record, error) {
 	// Both the file format and the stream format are accepted.
 	if fr, err := ipc.NewFileReader(f); err == nil {
 		defer fr.Close()
@@ -106,12 +139,7 @@ func readIPC(path string) (types.Relation, []arrow.Record, error) {
 	return normalize(sr.Schema(), recs)
 }
 
-func readParquet(path string) (types.Relation, []arrow.Record, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer f.Close()
+func readParquet(f randomAccess) (types.Relation, []arrow.Record, error) {
 	tbl, err := pqarrow.ReadTable(context.Background(), f, nil, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
 	if err != nil {
 		return nil, nil, err
@@ -222,12 +250,7 @@ func convertColumn(a arrow.Array, t types.DataType) (arrow.Array, error) {
 // it names them; otherwise each column takes the narrowest type that fits
 // every value: INT64, FLOAT64, BOOLEAN, TIME64NS (RFC 3339, or a column
 // named time_ holding integers) or STRING.
-func readCSV(path string, known types.Relation) (types.Relation, []arrow.Record, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer f.Close()
+func readCSV(f io.Reader, known types.Relation) (types.Relation, []arrow.Record, error) {
 	r := csv.NewReader(f)
 	r.ReuseRecord = false
 	rows, err := r.ReadAll()
@@ -375,53 +398,6 @@ func WriteFile(path string, rel types.Relation, recs []arrow.Record) error {
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
-}
-
-// SaveCapture writes every non-empty table of the store to dir, one Arrow
-// IPC file per table (NAME.arrow).
-func (s *Store) SaveCapture(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	for _, t := range s.Tables() {
-		batches := t.Snapshot(0, 0)
-		if len(batches) == 0 {
-			continue
-		}
-		recs := make([]arrow.Record, len(batches))
-		for i, b := range batches {
-			recs[i] = b.Record
-		}
-		if err := WriteFile(filepath.Join(dir, t.Name()+".arrow"), t.Relation(), recs); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// LoadCapture loads every table file of dir into the store.
-func (s *Store) LoadCapture(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	n := 0
-	for _, e := range entries {
-		ext := filepath.Ext(e.Name())
-		switch ext {
-		case ".arrow", ".parquet", ".csv":
-		default:
-			continue
-		}
-		if _, err := s.Load(strings.TrimSuffix(e.Name(), ext), filepath.Join(dir, e.Name()), nil); err != nil {
-			return err
-		}
-		n++
-	}
-	if n == 0 {
-		return fmt.Errorf("capture %s holds no table files", dir)
 	}
 	return nil
 }

@@ -19,6 +19,10 @@ import (
 // least every 100 ms so that queries see fresh data. A Writer is safe for
 // concurrent use.
 //
+// Sources write rows of their declared tables through Row (see Decl),
+// which sets each value by its column's handle. AppendRow takes a row by
+// position, for rows that already come in relation order (files, tests).
+//
 // Columns are built in plain Go slices that are reused from batch to batch
 // and copied once into exact-size Arrow buffers at flush: Arrow's builders
 // zero every buffer they grow and copy it on each regrowth, which was over
@@ -30,6 +34,10 @@ type Writer struct {
 	strCols []int // indexes of the STRING columns
 	n       int
 	MaxRows int
+
+	decl          *Decl // the declaration rows are built by, if any
+	row           *Row
+	rows, refused uint64
 }
 
 // column is one column's values for the next batch.
@@ -61,6 +69,7 @@ func NewWriter(t *Table) *Writer {
 // int64 nanoseconds for TIME64NS.
 func (w *Writer) AppendRow(vals ...any) error {
 	if len(vals) != len(w.t.rel) {
+		w.refuse()
 		return fmt.Errorf("table %s: row has %d values, want %d", w.t.name, len(vals), len(w.t.rel))
 	}
 	w.mu.Lock()
@@ -69,6 +78,7 @@ func (w *Writer) AppendRow(vals ...any) error {
 	// the columns aligned.
 	for i, v := range vals {
 		if err := checkValue(w.t.rel[i].Type, v); err != nil {
+			w.refused++
 			return fmt.Errorf("table %s column %s: %w", w.t.name, w.t.rel[i].Name, err)
 		}
 	}
@@ -158,6 +168,7 @@ func (c *column) appendUInt128(v types.UInt128Value) {
 // rowDone counts a row and flushes a full batch.
 func (w *Writer) rowDone() error {
 	w.n++
+	w.rows++
 	if w.n >= w.MaxRows {
 		return w.flushLocked()
 	}
@@ -227,85 +238,11 @@ func (c *column) array(n int) arrow.Array {
 	return array.MakeFromData(d)
 }
 
-// Value is one typed value for AppendValues. Unlike AppendRow's any, it
-// needs no allocation to box the value, and a string can be given as the
-// bytes that hold it (StrBytes), copied only into the column.
-type Value struct {
-	t types.DataType
-	i int64 // Boolean (0 or 1), Int64, Time64NS, Float64 bits
-	u types.UInt128Value
-	s string
-	b []byte
-	// bytes says that a String value is b, not s.
-	bytes bool
-}
-
-// Bool is a BOOLEAN value.
-func Bool(v bool) Value {
-	x := int64(0)
-	if v {
-		x = 1
-	}
-	return Value{t: types.Boolean, i: x}
-}
-
-// Int is an INT64 value.
-func Int(v int64) Value { return Value{t: types.Int64, i: v} }
-
-// Time is a TIME64NS value, ns since the epoch.
-func Time(ns int64) Value { return Value{t: types.Time64NS, i: ns} }
-
-// Float is a FLOAT64 value.
-func Float(v float64) Value { return Value{t: types.Float64, i: int64(math.Float64bits(v))} }
-
-// Str is a STRING value.
-func Str(s string) Value { return Value{t: types.String, s: s} }
-
-// StrBytes is a STRING value held in b. b is read only during the
-// AppendValues call that takes it.
-func StrBytes(b []byte) Value { return Value{t: types.String, b: b, bytes: true} }
-
-// UInt128 is a UINT128 value.
-func UInt128(v types.UInt128Value) Value { return Value{t: types.UInt128, u: v} }
-
-// Any returns v as AppendRow takes it.
-func (v Value) Any() any {
-	switch v.t {
-	case types.Boolean:
-		return v.i != 0
-	case types.Int64, types.Time64NS:
-		return v.i
-	case types.Float64:
-		return math.Float64frombits(uint64(v.i))
-	case types.String:
-		if v.bytes {
-			return string(v.b)
-		}
-		return v.s
-	case types.UInt128:
-		return v.u
-	}
-	return nil
-}
-
-// AppendValues appends one row of typed values, in relation order: the
-// same row AppendRow appends from the values' Any, without boxing them or
-// switching on their Go types. An INT64 value is accepted for a TIME64NS
-// column, as in AppendRow.
-func (w *Writer) AppendValues(vals []Value) error {
-	if len(vals) != len(w.t.rel) {
-		return fmt.Errorf("table %s: row has %d values, want %d", w.t.name, len(vals), len(w.t.rel))
-	}
+// appendValues appends a Row's values, complete and typed by their
+// handles, in relation order.
+func (w *Writer) appendValues(vals []value) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	// Check every value before appending any, so that a bad row leaves
-	// the columns aligned.
-	for i := range vals {
-		ct, vt := w.t.rel[i].Type, vals[i].t
-		if vt != ct && !(vt == types.Int64 && ct == types.Time64NS) {
-			return fmt.Errorf("table %s column %s: want %v, got %v", w.t.name, w.t.rel[i].Name, ct, vt)
-		}
-	}
 	for i := range vals {
 		v := &vals[i]
 		c := &w.cols[i]
@@ -325,4 +262,19 @@ func (w *Writer) AppendValues(vals []Value) error {
 		}
 	}
 	return w.rowDone()
+}
+
+// refuse counts a row that was not appended.
+func (w *Writer) refuse() {
+	w.mu.Lock()
+	w.refused++
+	w.mu.Unlock()
+}
+
+// Counts returns the rows appended since the writer was made and the rows
+// it refused (bad values, or a Row that missed or repeated a column).
+func (w *Writer) Counts() (rows, refused uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.rows, w.refused
 }

@@ -10,14 +10,31 @@ import (
 	"github.com/pxq-dev/pxq/types"
 )
 
+// testCols declares testRel's columns, so that rows by position and by
+// handle go to one table.
+var testCols struct {
+	Time    TimeCol    `col:"time_" sem:"ST_TIME_NS" desc:"time"`
+	UPID    UInt128Col `col:"upid" sem:"ST_UPID" desc:"process"`
+	Path    StringCol  `col:"path" desc:"path"`
+	Latency Int64Col   `col:"latency" sem:"ST_DURATION_NS" desc:"latency"`
+	Ratio   Float64Col `col:"ratio" sem:"ST_PERCENT" desc:"ratio"`
+	OK      BoolCol    `col:"ok" desc:"ok"`
+}
+
+var testDecl = Declare("t", "a test table", &testCols)
+
 // TestWriterColumns writes rows of every type through AppendRow and
-// AppendValues, across batch boundaries, and reads every value back.
+// declared rows (set in another order than the columns'), across batch
+// boundaries, and reads every value back.
 func TestWriterColumns(t *testing.T) {
-	tb, err := NewStore(0).Create("t", testRel, Options{})
+	if got := testDecl.Relation(); fmt.Sprint(got) != fmt.Sprint(testRel) {
+		t.Fatalf("declared %v, want %v", got, testRel)
+	}
+	w, err := testDecl.Create(NewStore(0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := NewWriter(tb)
+	tb := w.t
 	w.MaxRows = 7
 	const n = 100
 	str := func(i int) string { return strings.Repeat(fmt.Sprint(i%10), i%13) } // empty strings too
@@ -25,8 +42,18 @@ func TestWriterColumns(t *testing.T) {
 		if i%2 == 0 {
 			err = w.AppendRow(int64(i), types.UPID(uint32(i), uint32(i*3), uint64(i)*10_000_000), str(i), i, float64(i)/4, i%3 == 0)
 		} else {
-			err = w.AppendValues([]Value{Time(int64(i)), UInt128(types.UPID(uint32(i), uint32(i*3), uint64(i)*10_000_000)),
-				StrBytes([]byte(str(i))), Int(int64(i)), Float(float64(i) / 4), Bool(i%3 == 0)})
+			r := w.Row()
+			testCols.OK.Set(r, i%3 == 0)
+			testCols.Ratio.Set(r, float64(i)/4)
+			if i%4 == 1 {
+				testCols.Path.SetBytes(r, []byte(str(i)))
+			} else {
+				testCols.Path.Set(r, str(i))
+			}
+			testCols.Latency.Set(r, int64(i))
+			testCols.UPID.Set(r, types.UPID(uint32(i), uint32(i*3), uint64(i)*10_000_000))
+			testCols.Time.Set(r, int64(i))
+			err = r.End()
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -39,8 +66,14 @@ func TestWriterColumns(t *testing.T) {
 	if err := w.AppendRow(int64(1), types.UPID(1, 1, 1), 3, int64(1), 1.0, true); err == nil {
 		t.Fatal("a STRING column took an int")
 	}
-	if err := w.AppendValues([]Value{Time(1), UInt128(types.UPID(1, 1, 1)), Int(3), Int(1), Float(1), Bool(true)}); err == nil {
-		t.Fatal("a STRING column took an INT64 value")
+	r := w.Row()
+	testCols.Time.Set(r, 1)
+	testCols.Path.Set(r, "x")
+	if err := r.End(); err == nil || !strings.Contains(err.Error(), "misses column upid, latency, ratio, ok") {
+		t.Fatalf("a row with two columns: %v", err)
+	}
+	if rows, refused := w.Counts(); rows != n || refused != 2 {
+		t.Fatalf("counts %d rows, %d refused; want %d, 2", rows, refused, n)
 	}
 	w.Flush()
 	i := 0
@@ -69,31 +102,60 @@ func TestWriterColumns(t *testing.T) {
 	}
 }
 
+// benchCols is shaped like the socket tracer's http_events rows.
+var benchCols struct {
+	Time TimeCol    `col:"time_" desc:"t"`
+	UPID UInt128Col `col:"upid" desc:"u"`
+	S0   StringCol  `col:"s0" desc:"s"`
+	S1   StringCol  `col:"s1" desc:"s"`
+	S2   StringCol  `col:"s2" desc:"s"`
+	S3   StringCol  `col:"s3" desc:"s"`
+	S4   StringCol  `col:"s4" desc:"s"`
+	S5   StringCol  `col:"s5" desc:"s"`
+	S6   StringCol  `col:"s6" desc:"s"`
+	S7   StringCol  `col:"s7" desc:"s"`
+	I0   Int64Col   `col:"i0" desc:"i"`
+	I1   Int64Col   `col:"i1" desc:"i"`
+	I2   Int64Col   `col:"i2" desc:"i"`
+	I3   Int64Col   `col:"i3" desc:"i"`
+	I4   Int64Col   `col:"i4" desc:"i"`
+	I5   Int64Col   `col:"i5" desc:"i"`
+	I6   Int64Col   `col:"i6" desc:"i"`
+	I7   Int64Col   `col:"i7" desc:"i"`
+	I8   Int64Col   `col:"i8" desc:"i"`
+	I9   Int64Col   `col:"i9" desc:"i"`
+}
+
+var benchDecl = Declare("http", "rows like http_events", &benchCols)
+
 // BenchmarkWriterHTTPRow appends rows shaped like the socket tracer's
 // http_events rows (typed values, 512-byte body, headers JSON).
 func BenchmarkWriterHTTPRow(b *testing.B) {
-	rel := types.Relation{{Name: "time_", Type: types.Time64NS}, {Name: "upid", Type: types.UInt128}}
-	for i := 0; i < 8; i++ {
-		rel = append(rel, types.Column{Name: fmt.Sprint("s", i), Type: types.String})
-	}
-	for i := 0; i < 10; i++ {
-		rel = append(rel, types.Column{Name: fmt.Sprint("i", i), Type: types.Int64})
-	}
-	tb, err := NewStore(0).Create("t", rel, Options{})
+	w, err := benchDecl.Create(NewStore(0))
 	if err != nil {
 		b.Fatal(err)
 	}
-	w := NewWriter(tb)
 	body := []byte(strings.Repeat("x", 512))
 	hdr := []byte(`{"Content-Length":"512","Content-Type":"text/plain","Date":"Wed, 25 Nov 2026 08:00:00 GMT"}`)
-	vals := []Value{Time(1), UInt128(types.UPID(1, 2, 3)), Str("127.0.0.1"), Str("/bench?q=1"), Str("GET"), StrBytes(hdr), StrBytes(nil), Str("OK"), StrBytes(hdr), StrBytes(body)}
-	for i := 0; i < 10; i++ {
-		vals = append(vals, Int(int64(i)))
-	}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body) + 2*len(hdr)))
+	c := &benchCols
 	for i := 0; i < b.N; i++ {
-		if err := w.AppendValues(vals); err != nil {
+		r := w.Row()
+		c.Time.Set(r, 1)
+		c.UPID.Set(r, types.UPID(1, 2, 3))
+		c.S0.Set(r, "127.0.0.1")
+		c.S1.Set(r, "/bench?q=1")
+		c.S2.Set(r, "GET")
+		c.S3.SetBytes(r, hdr)
+		c.S4.SetBytes(r, nil)
+		c.S5.Set(r, "OK")
+		c.S6.SetBytes(r, hdr)
+		c.S7.SetBytes(r, body)
+		for j, h := range []Int64Col{c.I0, c.I1, c.I2, c.I3, c.I4, c.I5, c.I6, c.I7, c.I8, c.I9} {
+			h.Set(r, int64(j))
+		}
+		if err := r.End(); err != nil {
 			b.Fatal(err)
 		}
 		if i%2000 == 1999 {

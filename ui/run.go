@@ -15,8 +15,8 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/ipc"
 	"github.com/apache/arrow/go/v15/arrow/memory"
 
-	"github.com/pxq-dev/pxq/engine"
 	"github.com/pxq-dev/pxq/lang"
+	"github.com/pxq-dev/pxq/query"
 	"github.com/pxq-dev/pxq/scripts"
 	"github.com/pxq-dev/pxq/types"
 )
@@ -33,7 +33,8 @@ import (
 //     "pxq.table", "pxq.rows" (rows sent) and "pxq.truncated" ("true"
 //     when the row cap dropped rows).
 //   - "warning": "pxq.message" (for example an agent that did not
-//     answer; the results lack its rows).
+//     answer, so the results lack its rows, or a result limit that cut
+//     them), after the tables.
 //   - "error": "pxq.error" holds the error as JSON, as errorBody: the
 //     run failed after tables had been sent. Last frame.
 //   - "end": the run finished; "pxq.elapsed_ms" is how long it took
@@ -81,24 +82,15 @@ func (h *handler) run(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, *eb)
 		return
 	}
-	q := engine.Query{Script: s, Args: req.Args}
+	q := query.Request{Script: s, Args: req.Args}
 	if h.cfg.Now != nil {
 		q.Now = h.cfg.Now()
 	}
 	out := &streamOut{w: w, rc: http.NewResponseController(w)}
-	err := h.cfg.Runner.Run(r.Context(), q, out)
+	res, err := h.cfg.Runner.Run(r.Context(), q, out)
 	if err != nil {
-		eb := describe(err)
+		status, eb := describe(err)
 		if !out.started {
-			status := http.StatusInternalServerError
-			switch eb.Kind {
-			case "compile", "args":
-				status = http.StatusBadRequest
-			case "agents":
-				status = http.StatusServiceUnavailable
-			case "canceled":
-				status = 499 // the client went away; nobody reads this
-			}
 			writeError(w, status, eb)
 			return
 		}
@@ -109,6 +101,9 @@ func (h *handler) run(w http.ResponseWriter, r *http.Request) {
 	}
 	out.start()
 	out.closeTable()
+	for _, msg := range res.Warnings {
+		out.frame(FrameWarning, "pxq.message", msg)
+	}
 	out.frame(FrameEnd, "pxq.elapsed_ms", strconv.FormatFloat(float64(time.Since(start).Microseconds())/1000, 'f', 1, 64))
 }
 
@@ -160,27 +155,22 @@ func lineCol(text string, off int64) (int, int) {
 	return line, col
 }
 
-// describe classifies a run error for the UI.
-func describe(err error) errorBody {
+// describe maps a run's error to its HTTP status and body.
+func describe(err error) (int, errorBody) {
 	var le *lang.Error
 	switch {
 	case errors.As(err, &le):
-		return errorBody{Message: le.Msg, Kind: "compile", File: le.File, Line: le.Line, Col: le.Col}
+		return http.StatusBadRequest, errorBody{Message: le.Msg, Kind: "compile", File: le.File, Line: le.Line, Col: le.Col}
+	case errors.Is(err, query.ErrBusy), errors.Is(err, query.ErrShutdown):
+		return http.StatusServiceUnavailable, errorBody{Message: err.Error(), Kind: "busy"}
+	case errors.Is(err, query.ErrNoAgents), errors.Is(err, query.ErrAgentMissing):
+		return http.StatusServiceUnavailable, errorBody{Message: err.Error(), Kind: "agents"}
 	case errors.Is(err, context.Canceled):
-		return errorBody{Message: "the run was cancelled", Kind: "canceled"}
+		return 499, errorBody{Message: "the run was cancelled", Kind: "canceled"} // the client went away; nobody reads this
 	case errors.Is(err, context.DeadlineExceeded):
-		return errorBody{Message: "the run took too long: " + err.Error()}
+		return http.StatusInternalServerError, errorBody{Message: "the run took too long: " + err.Error()}
 	}
-	msg := err.Error()
-	kind := ""
-	switch {
-	case strings.Contains(msg, "did not answer") || strings.Contains(msg, "no agent"):
-		kind = "agents"
-	case strings.Contains(msg, "unknown argument") || strings.Contains(msg, "has no default") ||
-		strings.Contains(msg, "must be one of") || strings.Contains(msg, "argument "):
-		kind = "args"
-	}
-	return errorBody{Message: msg, Kind: kind}
+	return http.StatusInternalServerError, errorBody{Message: err.Error()}
 }
 
 // streamOut writes a run's tables to the response as they come.
@@ -245,17 +235,6 @@ func (o *streamOut) Done(name string, truncated bool) error {
 		return err
 	}
 	return o.frame(FrameDone, "pxq.table", name, "pxq.rows", strconv.FormatInt(o.rows, 10), "pxq.truncated", strconv.FormatBool(truncated))
-}
-
-// Warning sends a warning frame. A Runner that can tell of partial
-// results (agents that did not answer) may look for this method on the
-// exec.Output it is given.
-func (o *streamOut) Warning(msg string) error {
-	o.start()
-	if o.cur != nil {
-		return nil // not inside a table's stream; the broker warns before or after
-	}
-	return o.frame(FrameWarning, "pxq.message", msg)
 }
 
 // closeTable ends the open table's IPC stream, if any.

@@ -5,6 +5,7 @@
 package ui
 
 import (
+	"context"
 	"crypto/subtle"
 	"embed"
 	"encoding/json"
@@ -15,17 +16,24 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pxq-dev/pxq/engine"
+	"github.com/pxq-dev/pxq/exec"
+	"github.com/pxq-dev/pxq/query"
 	"github.com/pxq-dev/pxq/scripts"
 )
 
 //go:embed dist
 var dist embed.FS
 
+// Runner runs scripts: an *engine.Engine, or a *query.Runner (over a
+// broker, or shared with the gRPC services and their limits).
+type Runner interface {
+	Run(ctx context.Context, req query.Request, out exec.Output) (query.Result, error)
+}
+
 // Config configures the UI handler.
 type Config struct {
-	// Runner runs the scripts: the embedded engine or a broker.
-	Runner engine.Runner
+	// Runner runs the scripts.
+	Runner Runner
 	// Library finds scripts by name.
 	Library *scripts.Library
 	// Token, when set, must come with every API request as
@@ -189,8 +197,10 @@ func (h *handler) entities(w http.ResponseWriter, r *http.Request) {
 // a compile error.
 type errorBody struct {
 	Message string `json:"message"`
-	// Kind is "compile" (File, Line and Col set when known), "args", "not_found",
-	// "auth", "agents" (an agent did not answer), "canceled" or "" (any other).
+	// Kind is "compile" (a script's mistake: File, Line and Col set when
+	// known), "vis", "args", "not_found", "auth", "busy" (the server runs
+	// as many queries as it may, or is shutting down), "agents" (an agent
+	// did not answer), "canceled" or "" (any other).
 	Kind string `json:"kind,omitempty"`
 	File string `json:"file,omitempty"`
 	Line int    `json:"line,omitempty"`

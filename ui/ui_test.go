@@ -13,6 +13,7 @@ import (
 
 	"github.com/apache/arrow/go/v15/arrow/ipc"
 
+	"github.com/pxq-dev/pxq/capture"
 	"github.com/pxq-dev/pxq/demo"
 	"github.com/pxq-dev/pxq/engine"
 	"github.com/pxq-dev/pxq/scripts"
@@ -59,15 +60,18 @@ func readFrames(t *testing.T, r io.Reader) []frame {
 
 func newTestHandler(t *testing.T, token string) (http.Handler, *engine.Engine) {
 	t.Helper()
+	c, err := capture.Open("../demo/" + demo.ShippedDir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	eng, err := engine.New(engine.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	end, err := demo.LoadCapture("../demo/"+demo.ShippedDir, eng.Store(), nil)
-	if err != nil {
+	if err := c.Load(eng.Store()); err != nil {
 		t.Fatal(err)
 	}
-	_ = end
+	end := c.Manifest.EndNS
 	return Handler(Config{Runner: eng, Library: scripts.NewLibrary(), Token: token, Now: captureNow(end)}), eng
 }
 

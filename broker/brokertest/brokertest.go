@@ -16,7 +16,7 @@ import (
 	"github.com/pxq-dev/pxq/api/agentpb"
 	"github.com/pxq-dev/pxq/engine"
 	"github.com/pxq-dev/pxq/metadata"
-	"github.com/pxq-dev/pxq/schema"
+	"github.com/pxq-dev/pxq/sources/tables"
 	"github.com/pxq-dev/pxq/table"
 	"github.com/pxq-dev/pxq/types"
 )
@@ -78,7 +78,7 @@ func FillHTTPEvents(t testing.TB, engs []*engine.Engine, asid uint32, seed int64
 		w.MaxRows = 32768
 		ws = append(ws, w)
 	}
-	rel := schema.HTTPEvents.Relation
+	rel := tables.All["http_events"].Relation
 	row := make([]any, len(rel))
 	start := now.Add(-5 * time.Minute).UnixNano()
 	for i := 0; i < n; i++ {

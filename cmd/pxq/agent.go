@@ -16,7 +16,6 @@ import (
 	"github.com/pxq-dev/pxq/agent"
 	"github.com/pxq-dev/pxq/api/agentpb"
 	"github.com/pxq-dev/pxq/engine"
-	"github.com/pxq-dev/pxq/server"
 	"github.com/pxq-dev/pxq/sources/k8s"
 )
 
@@ -27,6 +26,7 @@ type agentFlags struct {
 	asid       uint32
 	kubeconfig string
 	sec        securityFlags
+	limits     limitFlags
 }
 
 var agentF agentFlags
@@ -56,6 +56,7 @@ func init() {
 	f.StringVar(&agentF.kubeconfig, "kubeconfig", "", "kubeconfig for the Kubernetes API (default: in-cluster config, then $KUBECONFIG; none: host mode)")
 	f.Uint32Var(&agentF.asid, "asid", 0, "this agent's short id in UPIDs (default: a hash of the node name)")
 	agentF.sec.register(agentCmd, "the broker's --agent-token-file")
+	agentF.limits.register(agentCmd, limitMemory|limitAdmission)
 	rootCmd.AddCommand(agentCmd)
 }
 
@@ -73,6 +74,10 @@ func runAgent(ctx context.Context, stderr io.Writer, f *agentFlags) error {
 		h.Write([]byte(node))
 		asid = h.Sum32()>>1 | 1
 	}
+	gate, err := f.limits.gate()
+	if err != nil {
+		return err
+	}
 	lis, opts, err := f.sec.listen(f.listen, log)
 	if err != nil {
 		return err
@@ -85,7 +90,7 @@ func runAgent(ctx context.Context, stderr io.Writer, f *agentFlags) error {
 		return fmt.Errorf("metadata: %w", err)
 	}
 	defer stopMeta()
-	eng, err := engine.New(engine.Config{Meta: meta, Hostname: node, ASID: asid})
+	eng, err := engine.New(engine.Config{Meta: meta, Hostname: node, ASID: asid, Limits: f.limits.limits()})
 	if err != nil {
 		lis.Close()
 		return err
@@ -97,11 +102,11 @@ func runAgent(ctx context.Context, stderr io.Writer, f *agentFlags) error {
 	}
 	defer srcs.Close()
 	gs := grpc.NewServer(opts...)
-	agentpb.RegisterAgentServiceServer(gs, agent.New(agent.Config{Engine: eng, Hostname: node, ASID: asid, Log: log}))
+	agentpb.RegisterAgentServiceServer(gs, agent.New(agent.Config{Engine: eng, Hostname: node, ASID: asid, Log: log, Gate: gate}))
 	h := health.NewServer()
 	h.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	h.SetServingStatus(agentpb.AgentService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(gs, h)
 	log.Info("pxq agent", "addr", lis.Addr().String(), "node", node, "asid", asid, "tracing", srcs.Tracing())
-	return serveUntilDone(ctx, log, gs, lis, "", server.Runner{}, nil, nil, &f.sec)
+	return serveUntilDone(ctx, log, gate, gs, lis, "", nil, nil, nil, &f.sec)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pxq-dev/pxq/broker"
+	"github.com/pxq-dev/pxq/query"
 	"github.com/pxq-dev/pxq/scripts"
 	"github.com/pxq-dev/pxq/server"
 	"github.com/pxq-dev/pxq/server/auth"
@@ -27,6 +28,7 @@ type brokerFlags struct {
 	queryTimeout time.Duration
 	scripts      []string
 	sec          securityFlags
+	limits       limitFlags
 	dial         auth.ClientConfig
 }
 
@@ -70,6 +72,7 @@ func init() {
 	f.StringVar(&brokerF.dial.CertFile, "agent-cert", "", "client certificate for the agents' mutual TLS")
 	f.StringVar(&brokerF.dial.KeyFile, "agent-key", "", "the client certificate's key")
 	f.StringVar(&brokerF.dial.ServerName, "agent-server-name", "", "name to check in the agents' certificates")
+	brokerF.limits.register(brokerCmd, limitMemory|limitResults|limitAdmission|limitScript)
 	rootCmd.AddCommand(brokerCmd)
 }
 
@@ -112,8 +115,16 @@ func runBroker(ctx context.Context, stderr io.Writer, f *brokerFlags) error {
 	if err != nil {
 		return err
 	}
+	gate, err := f.limits.gate()
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	lim := f.limits.limits()
+	lim.Timeout = f.queryTimeout
+	runner := &query.Runner{Backend: b, Limits: lim, Gate: gate, Log: log}
 	lib := scripts.NewLibrary(f.scripts...)
-	g := server.New(server.Config{Backend: b, Library: lib, Log: log}).NewGRPCServer(opts...)
+	g := server.New(server.Config{Runner: runner, Library: lib}).NewGRPCServer(opts...)
 	log.Info("pxq broker: gRPC API", "addr", lis.Addr().String(), "agents", len(cfg.Agents), "agents_dns", f.agentsDNS)
-	return serveUntilDone(ctx, log, g, lis, f.http, server.Runner{Backend: b}, lib, meta, &f.sec)
+	return serveUntilDone(ctx, log, gate, g, lis, f.http, runner, lib, meta, &f.sec)
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/pxq-dev/pxq/demo"
+	"github.com/pxq-dev/pxq/capture"
 	"github.com/pxq-dev/pxq/engine"
 	"github.com/pxq-dev/pxq/metadata"
 )
@@ -27,9 +27,12 @@ var captureCmd = &cobra.Command{
 	Use:   "capture DIR",
 	Short: "Record this host's tables (eBPF and /proc) to a capture folder",
 	Long: `pxq capture traces this host for --duration, then writes every table that
-got rows to DIR, one Parquet file per table, with processes.json (the
-command lines of the processes seen, so that scripts can still name them
-after they exit). Replay it anywhere with pxq run --capture DIR: relative
+got rows to DIR in pxq's capture format: one Parquet file per table,
+processes.json (the processes seen, with their command lines, containers
+and pods, so that scripts still name them after they exit), metadata.json
+(the pods, services, namespaces and nodes of the time range, or the host's
+entities in host mode) and manifest.json (pxq's version, hosts, time
+range, tables). Replay it anywhere with pxq run --capture DIR: relative
 times such as start_time=-5m then count back from the capture's end.
 
 Tracing HTTP, DNS and connections needs root (or CAP_BPF, CAP_PERFMON
@@ -78,15 +81,37 @@ func runCapture(ctx context.Context, stderr io.Writer, dir string, f *captureFla
 	srcs.Flush()
 	// A process seen by a source resolves while it is known to /proc or
 	// was looked up before; look everything up now, before it exits.
-	if err := demo.SaveCapture(dir, eng.Store(), host, nil); err != nil {
+	return saveCapture(stderr, dir, eng, nil)
+}
+
+// saveCapture writes the engine's tables and what its metadata provider
+// knows of them to dir (see package capture); keep, when set, keeps only
+// those processes. Every command that saves a capture calls it.
+func saveCapture(stderr io.Writer, dir string, eng *engine.Engine, keep func(pid uint32) bool) error {
+	m, err := capture.Write(dir, eng.Store(), eng.Metadata(), capture.Options{PXQVersion: engine.Version, Keep: keep})
+	if err != nil {
 		return fmt.Errorf("writing the capture: %w", err)
 	}
 	var rows int64
-	for _, t := range eng.Store().Tables() {
-		rows += t.Stats().Rows
+	for _, t := range m.Tables {
+		rows += t.Rows
 	}
-	fmt.Fprintf(stderr, "capture written to %s (%d rows); replay with: pxq run px/http_data --capture %s\n", dir, rows, dir)
+	fmt.Fprintf(stderr, "capture written to %s (%d tables, %d rows, %s metadata); replay with: pxq run px/http_data --capture %s\n",
+		dir, len(m.Tables), rows, m.Metadata, dir)
 	return nil
+}
+
+// openCapture opens the capture folder dir, saying on stderr what an
+// older capture lacks. Every command that loads a capture calls it.
+func openCapture(stderr io.Writer, dir string) (*capture.Capture, error) {
+	c, err := capture.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if c.Note != "" {
+		fmt.Fprintln(stderr, "pxq: "+c.Note)
+	}
+	return c, nil
 }
 
 // waitOrInterrupt shows progress for d, or less if ctx ends (Ctrl-C

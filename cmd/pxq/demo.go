@@ -19,6 +19,7 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/spf13/cobra"
 
+	"github.com/pxq-dev/pxq/capture"
 	"github.com/pxq-dev/pxq/demo"
 	"github.com/pxq-dev/pxq/engine"
 	"github.com/pxq-dev/pxq/format"
@@ -123,12 +124,15 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, f *demoFlags) error 
 	var cleanup func()
 	if f.offline {
 		fmt.Fprintln(stderr, "pxq demo: --offline: running the scripts over the capture shipped inside pxq")
-		now, err = loadShipped(eng, host)
+		eng, now, err = replayShipped()
 	} else {
-		now, cleanup, err = traceDemo(ctx, stderr, eng, host, f)
+		now, cleanup, err = traceDemo(ctx, stderr, eng, f)
 		if errors.Is(err, errNoBPF) {
+			if f.saveTo != "" {
+				fmt.Fprintf(stderr, "pxq demo: nothing was traced, so nothing is saved to %s.\n", f.saveTo)
+			}
 			fmt.Fprintln(stderr, "pxq demo: showing a capture shipped inside pxq instead, recorded from a real `pxq demo` run.")
-			now, err = loadShipped(eng, host)
+			eng, now, err = replayShipped()
 		}
 	}
 	if cleanup != nil {
@@ -220,7 +224,7 @@ var errNoBPF = errors.New("eBPF tracing is not available")
 // load generator sends its requests, and returns the time to run the
 // scripts at and a function that stops the app (after the scripts ran,
 // so that the processes' command lines still resolve).
-func traceDemo(ctx context.Context, stderr io.Writer, eng *engine.Engine, host *metadata.Host, f *demoFlags) (time.Time, func(), error) {
+func traceDemo(ctx context.Context, stderr io.Writer, eng *engine.Engine, f *demoFlags) (time.Time, func(), error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return time.Time{}, nil, fmt.Errorf("finding the pxq binary: %w", err)
@@ -238,7 +242,10 @@ func traceDemo(ctx context.Context, stderr io.Writer, eng *engine.Engine, host *
 		return time.Time{}, nil, err
 	}
 	pids := app.PIDs()
-	tr, err := ebpf.New(ebpf.Config{OnlyPIDs: pids, ConnStatsPeriod: time.Second, StatsPeriod: time.Second}, eng.Store())
+	// Both sides of each request are recorded, although pxq traces its
+	// server too (by default only the server's row is kept): the demo
+	// shows who calls whom, which the server's row names only by address.
+	tr, err := ebpf.New(ebpf.Config{OnlyPIDs: pids, AllClientSides: true, ConnStatsPeriod: time.Second, StatsPeriod: time.Second}, eng.Store())
 	if err != nil {
 		sp.stop("done")
 		app.Stop()
@@ -252,7 +259,12 @@ func traceDemo(ctx context.Context, stderr io.Writer, eng *engine.Engine, host *
 	} else {
 		sm.Start(ctx)
 	}
-	sp.stop(fmt.Sprintf("done (pids %s)", joinPIDs(pids)))
+	if app.CgroupErr != nil {
+		sp.stop(fmt.Sprintf("done (pids %s)", joinPIDs(pids)))
+		fmt.Fprintf(stderr, "pxq demo: the apps run without cgroups of their own (%v), so they are named by their executable: host/pxq\n", app.CgroupErr)
+	} else {
+		sp.stop(fmt.Sprintf("done (pids %s, each in cgroup %s/NAME.service)", joinPIDs(pids), demo.Slice))
+	}
 
 	sp = startSpinner(stderr, fmt.Sprintf("sending %d requests/s to the frontend for %s, tracing with eBPF", f.rate, f.duration))
 	rep, err := lg.Go(ctx, f.duration+10*time.Second)
@@ -272,13 +284,17 @@ func traceDemo(ctx context.Context, stderr io.Writer, eng *engine.Engine, host *
 	}
 	if f.saveTo != "" {
 		self := uint32(os.Getpid())
-		if err := demo.SaveCapture(f.saveTo, eng.Store(), host, demo.PIDSet(append(pids, self)...)); err != nil {
+		if err := saveCapture(stderr, f.saveTo, eng, capture.KeepPIDs(append(pids, self)...)); err != nil {
 			app.Stop()
-			return time.Time{}, nil, fmt.Errorf("saving the capture: %w", err)
+			return time.Time{}, nil, err
 		}
-		fmt.Fprintf(stderr, "pxq demo: capture written to %s (replay: pxq run px/http_data --capture %s)\n", f.saveTo, f.saveTo)
 	}
-	return time.Now(), app.Stop, nil
+	stop := func() {
+		if err := app.Stop(); err != nil {
+			fmt.Fprintf(stderr, "pxq demo: %v\n", err)
+		}
+	}
+	return time.Now(), stop, nil
 }
 
 // explainNoBPF says exactly why tracing failed and how to allow it.
@@ -302,14 +318,22 @@ func explainNoBPF(w io.Writer, err error) {
   in a container: run it --privileged (docker run --privileged --pid=host …)`)
 }
 
-// loadShipped loads the shipped capture and returns the time to run the
-// scripts at (just after its last row).
-func loadShipped(eng *engine.Engine, host *metadata.Host) (time.Time, error) {
-	end, err := demo.LoadShipped(eng.Store(), host.Processes())
+// replayShipped returns an engine holding the capture shipped inside pxq,
+// answering metadata from it, and the time to run the scripts at (just
+// after its last row).
+func replayShipped() (*engine.Engine, time.Time, error) {
+	c, err := capture.OpenFS(demo.Shipped(), "shipped with pxq")
 	if err != nil {
-		return time.Time{}, err
+		return nil, time.Time{}, err
 	}
-	return time.Unix(0, end+int64(time.Second)), nil
+	eng, err := engine.New(engine.Config{Meta: c.Metadata(nil)})
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if err := c.Load(eng.Store()); err != nil {
+		return nil, time.Time{}, err
+	}
+	return eng, c.AsOf(), nil
 }
 
 func joinPIDs(pids []uint32) string {

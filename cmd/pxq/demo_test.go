@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/pxq-dev/pxq/internal/testenv"
 )
 
 var (
@@ -84,13 +86,7 @@ func TestREADMEDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the end-to-end demo")
 	}
-	if os.Geteuid() != 0 {
-		msg := "pxq demo traces with eBPF, which needs root (uid is " + strconv.Itoa(os.Geteuid()) + ")"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg + ", and CI must run it")
-		}
-		t.Skip(msg)
-	}
+	testenv.RequireRoot(t, "trace with eBPF, as pxq demo does")
 	stdout, stderr, err := runPXQ(t, "demo", "--duration", "3s")
 	t.Logf("stderr:\n%s", stderr)
 	if err != nil {

@@ -9,8 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,6 +16,7 @@ import (
 	"github.com/pxq-dev/pxq/engine"
 	"github.com/pxq-dev/pxq/format"
 	"github.com/pxq-dev/pxq/metrics"
+	"github.com/pxq-dev/pxq/query"
 	"github.com/pxq-dev/pxq/scripts"
 )
 
@@ -86,10 +85,10 @@ func runLive(ctx context.Context, stdout, stderr io.Writer, ref string, f *liveF
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := signalContext(ctx)
 	defer cancel()
 
-	eng, err := engine.New(engine.Config{Meta: hostMetadata(stderr), MaxRowsPerTable: f.maxRows})
+	eng, err := engine.New(engine.Config{Meta: hostMetadata(stderr), Limits: query.Limits{MaxRowsPerTable: f.maxRows}})
 	if err != nil {
 		return err
 	}

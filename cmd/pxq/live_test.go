@@ -110,6 +110,13 @@ func TestServeMetrics(t *testing.T) {
 // discarded. It fails the test if cmd ends without announcing one.
 func startAnnounced(t *testing.T, cmd *exec.Cmd, pattern string) string {
 	t.Helper()
+	return startAnnouncedAll(t, cmd, pattern)[0]
+}
+
+// startAnnouncedAll is startAnnounced for several addresses, announced
+// in the order of patterns.
+func startAnnouncedAll(t *testing.T, cmd *exec.Cmd, patterns ...string) []string {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -117,15 +124,17 @@ func startAnnounced(t *testing.T, cmd *exec.Cmd, pattern string) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	re := regexp.MustCompile(pattern)
+	var got []string
 	sc := bufio.NewScanner(stderr)
 	for sc.Scan() {
-		if m := re.FindStringSubmatch(sc.Text()); m != nil {
-			go io.Copy(io.Discard, stderr)
-			return m[1]
+		if m := regexp.MustCompile(patterns[len(got)]).FindStringSubmatch(sc.Text()); m != nil {
+			if got = append(got, m[1]); len(got) == len(patterns) {
+				go io.Copy(io.Discard, stderr)
+				return got
+			}
 		}
 	}
 	cmd.Wait()
 	t.Fatalf("%s: no address announced on stderr", cmd.Args[1])
-	return ""
+	return nil
 }

@@ -10,8 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pxq-dev/pxq/engine"
-	"github.com/pxq-dev/pxq/schema"
 	"github.com/pxq-dev/pxq/scripts"
+	"github.com/pxq-dev/pxq/sources/tables"
 )
 
 var versionCmd = &cobra.Command{
@@ -30,15 +30,15 @@ var schemasCmd = &cobra.Command{
 	Args:    cobra.MaximumNArgs(1),
 	RunE: func(c *cobra.Command, args []string) error {
 		w := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
-		names := schema.Names()
+		names := tables.Names()
 		if len(args) == 1 {
-			if _, ok := schema.All[args[0]]; !ok {
+			if _, ok := tables.All[args[0]]; !ok {
 				return usagef("no table %q; tables are: %s", args[0], strings.Join(names, ", "))
 			}
 			names = args
 		}
 		for _, n := range names {
-			t := schema.All[n]
+			t := tables.All[n]
 			fmt.Fprintf(w, "%s\t%s\n", t.Name, t.Desc)
 			for _, col := range t.Relation {
 				sem := ""

@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
 	"github.com/pxq-dev/pxq/client"
 	"github.com/pxq-dev/pxq/format"
-	"github.com/pxq-dev/pxq/lang"
 	"github.com/pxq-dev/pxq/scripts"
 	"github.com/pxq-dev/pxq/server/auth"
 )
@@ -46,9 +46,10 @@ func runRemote(ctx context.Context, stdout, stderr io.Writer, s *scripts.Script,
 	defer cancel()
 	res, err := c.RunScript(ctx, s, args)
 	if err != nil {
-		if ce, ok := err.(*client.CompileError); ok {
-			// Exit as a local compile error would.
-			return &lang.Error{File: s.Path, Line: ce.Line, Col: ce.Col, Msg: ce.Msg}
+		var ce *client.CompileError
+		if errors.As(err, &ce) {
+			// The wire has no file name: name the script sent.
+			ce.File = s.Path
 		}
 		return err
 	}

@@ -5,18 +5,18 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/pxq-dev/pxq/demo"
+	"github.com/pxq-dev/pxq/capture"
 	"github.com/pxq-dev/pxq/engine"
 	"github.com/pxq-dev/pxq/format"
 	"github.com/pxq-dev/pxq/metadata"
-	"github.com/pxq-dev/pxq/schema"
+	"github.com/pxq-dev/pxq/query"
 	"github.com/pxq-dev/pxq/scripts"
+	"github.com/pxq-dev/pxq/sources/tables"
 )
 
 // runFlags are the flags of commands that run scripts.
@@ -31,6 +31,7 @@ type runFlags struct {
 	maxWidth  int
 	maxRows   int64
 	saveTo    string
+	limits    limitFlags
 	// asOf is the query's now when it is not the present: the end of a
 	// capture loaded with --capture (and no --collect).
 	asOf time.Time
@@ -41,12 +42,20 @@ func (f *runFlags) register(c *cobra.Command) {
 	c.Flags().StringVarP(&f.output, "output", "o", "table", "output format: table, json, csv or arrow")
 	c.Flags().StringVar(&f.startTime, "start-time", "", "shorthand for --arg start_time=VALUE (e.g. -10m)")
 	c.Flags().StringArrayVar(&f.tables, "table", nil, "load a table from a file: --table http_events=events.parquet (.arrow, .parquet, .csv)")
-	c.Flags().StringVar(&f.capture, "capture", "", "load a capture folder (one file per table, as `pxq capture` writes); relative times count back from its end")
+	c.Flags().StringVar(&f.capture, "capture", "", "load a capture folder (as `pxq capture` and --save-capture write it), with its metadata; relative times count back from its end")
 	c.Flags().DurationVar(&f.collect, "collect", 0, "trace this host for this long (eBPF and /proc) before running the script")
 	c.Flags().StringArrayVar(&f.scripts, "scripts", nil, "a folder of your own scripts, searched before the library (repeatable; also $PXQ_SCRIPTS)")
 	c.Flags().IntVar(&f.maxWidth, "max-width", 60, "widest a text cell gets before it is cut")
 	c.Flags().Int64Var(&f.maxRows, "max-rows", 10000, "most rows per output table")
-	c.Flags().StringVar(&f.saveTo, "save-capture", "", "after collecting, write the captured tables to this folder")
+	f.limits.register(c, limitTimeout|limitMemory|limitResults|limitScript)
+	c.Flags().StringVar(&f.saveTo, "save-capture", "", "write the tables (collected or loaded) and their metadata to this folder as a capture")
+}
+
+// engineLimits are the limits of the queries the embedded engine runs.
+func (f *runFlags) engineLimits() query.Limits {
+	l := f.limits.limits()
+	l.MaxRowsPerTable = f.maxRows
+	return l
 }
 
 func (f *runFlags) argMap() (map[string]string, error) {
@@ -117,15 +126,20 @@ func runScript(ctx context.Context, stdout, stderr io.Writer, ref string, f *run
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt)
+	ctx, cancel := signalContext(ctx)
 	defer cancel()
 	q := engine.Query{Script: s, Args: args}
 	if f.collect == 0 {
 		q.Now = f.asOf
 	}
-	tables, err := eng.Collect(ctx, q)
+	var col query.Collector
+	res, err := eng.Run(ctx, q, &col)
 	if err != nil {
 		return err
+	}
+	tables := col.Tables
+	for _, w := range res.Warnings {
+		fmt.Fprintln(stderr, "pxq: warning:", w)
 	}
 	if f.collect == 0 && f.capture == "" && len(f.tables) == 0 && allEmpty(tables) {
 		// A lone `pxq run` has no history of its own: say where data
@@ -149,7 +163,21 @@ func allEmpty(tables []*format.Table) bool {
 // tracing this host for f.collect.
 func newLocalEngine(ctx context.Context, stderr io.Writer, f *runFlags) (*engine.Engine, func(), error) {
 	meta := hostMetadata(stderr)
-	eng, err := engine.New(engine.Config{Meta: meta, MaxRowsPerTable: f.maxRows})
+	var capt *capture.Capture
+	if f.capture != "" {
+		var err error
+		if capt, err = openCapture(stderr, f.capture); err != nil {
+			return nil, nil, err
+		}
+		// The capture's metadata answers for its rows; this host's for
+		// rows collected beside them.
+		var next metadata.Provider
+		if f.collect > 0 {
+			next = meta
+		}
+		meta = capt.Metadata(next)
+	}
+	eng, err := engine.New(engine.Config{Meta: meta, Limits: f.engineLimits()})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -158,22 +186,17 @@ func newLocalEngine(ctx context.Context, stderr io.Writer, f *runFlags) (*engine
 		if !ok {
 			return nil, nil, usagef("--table %q: want name=file", t)
 		}
-		var known = schema.All[name].Relation
+		var known = tables.All[name].Relation
 		if _, err := eng.Store().Load(name, path, known); err != nil {
 			return nil, nil, err
 		}
 	}
-	if f.capture != "" {
-		var procs *metadata.Processes
-		if h, ok := meta.(*metadata.Host); ok {
-			procs = h.Processes()
-		}
-		end, err := demo.LoadCapture(f.capture, eng.Store(), procs)
-		if err != nil {
+	if capt != nil {
+		if err := capt.Load(eng.Store()); err != nil {
 			return nil, nil, err
 		}
 		// Relative times ('-5m') count back from the capture's end.
-		f.asOf = time.Unix(0, end+int64(time.Second))
+		f.asOf = capt.AsOf()
 	}
 	stop := func() {}
 	if f.collect > 0 {
@@ -186,14 +209,13 @@ func newLocalEngine(ctx context.Context, stderr io.Writer, f *runFlags) (*engine
 		}
 		progress(stderr, fmt.Sprintf("tracing this host for %s", f.collect), f.collect)
 		srcs.Flush()
-		if f.saveTo != "" {
-			if err := eng.Store().SaveCapture(f.saveTo); err != nil {
-				srcs.Close()
-				return nil, nil, err
-			}
-			fmt.Fprintf(stderr, "capture written to %s\n", f.saveTo)
-		}
 		stop = srcs.Close
+	}
+	if f.saveTo != "" {
+		if err := saveCapture(stderr, f.saveTo, eng, nil); err != nil {
+			stop()
+			return nil, nil, err
+		}
 	}
 	return eng, stop, nil
 }

@@ -16,10 +16,10 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 
-	"github.com/pxq-dev/pxq/engine"
 	"github.com/pxq-dev/pxq/format"
 	"github.com/pxq-dev/pxq/metadata"
 	"github.com/pxq-dev/pxq/metrics"
+	"github.com/pxq-dev/pxq/query"
 	"github.com/pxq-dev/pxq/scripts"
 	"github.com/pxq-dev/pxq/server"
 	"github.com/pxq-dev/pxq/server/auth"
@@ -73,6 +73,7 @@ type serveFlags struct {
 	metricsAddr    string
 	metricsScripts []string
 	sec            securityFlags
+	limits         limitFlags
 	run            runFlags
 }
 
@@ -106,6 +107,7 @@ func init() {
 	f.StringVar(&serveF.metricsAddr, "metrics-addr", "", "also serve chosen scripts' outputs as Prometheus metrics on this address, path /metrics")
 	f.StringArrayVar(&serveF.metricsScripts, "metrics-script", nil, "a script whose output --metrics-addr exports (repeatable; default px/http_request_stats)")
 	f.StringArrayVar(&serveF.run.scripts, "scripts", nil, "a folder of your own scripts, searched before the library (repeatable)")
+	serveF.limits.register(serveCmd, limitTimeout|limitMemory|limitResults|limitAdmission|limitScript)
 	rootCmd.AddCommand(serveCmd)
 }
 
@@ -132,8 +134,18 @@ func runServe(ctx context.Context, stderr io.Writer, f *serveFlags) error {
 		defer srcs.Close()
 	}
 	lib := scripts.NewLibrary(f.run.scripts...)
+	gate, err := f.limits.gate()
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	runner := &query.Runner{Backend: eng, Limits: f.limits.limits(), Gate: gate, Log: log}
+	if asOf := f.run.asOf; !asOf.IsZero() {
+		// Relative times count back from the end of the capture.
+		runner.Now = func() time.Time { return asOf }
+	}
 	if f.metricsAddr != "" {
-		stopMetrics, addr, err := serveLibraryMetrics(f.metricsAddr, eng, lib, f.metricsScripts, f.run.asOf)
+		stopMetrics, addr, err := serveLibraryMetrics(f.metricsAddr, runner, lib, f.metricsScripts)
 		if err != nil {
 			lis.Close()
 			return err
@@ -141,28 +153,61 @@ func runServe(ctx context.Context, stderr io.Writer, f *serveFlags) error {
 		defer stopMetrics()
 		log.Info("pxq serve: Prometheus metrics", "url", "http://"+addr+"/metrics")
 	}
-	backend := server.Local{Engine: eng}
-	cfg := server.Config{Backend: backend, Library: lib, Log: log}
-	if asOf := f.run.asOf; !asOf.IsZero() {
-		// Relative times count back from the end of the capture.
-		cfg.Now = func() time.Time { return asOf }
-	}
-	g := server.New(cfg).NewGRPCServer(opts...)
+	g := server.New(server.Config{Runner: runner, Library: lib}).NewGRPCServer(opts...)
 	log.Info("pxq serve: gRPC API", "addr", lis.Addr().String())
-	return serveUntilDone(ctx, log, g, lis, f.http, server.Runner{Backend: backend}, lib, eng.Metadata(), &f.sec)
+	return serveUntilDone(ctx, log, gate, g, lis, f.http, runner, lib, eng.Metadata(), &f.sec)
 }
 
-// signalContext ends on SIGINT or SIGTERM.
+// shutdownGrace is how long a stopping server waits for its calls to end
+// (running queries are cancelled first), per server (gRPC, HTTP).
+const shutdownGrace = 2 * time.Second
+
+// exitGrace is how long after the first SIGINT or SIGTERM pxq exits
+// whatever is still running.
+const exitGrace = 8 * time.Second
+
+// signalContext ends on SIGINT or SIGTERM. A second signal exits at
+// once, and so does pxq when it has not stopped exitGrace after the
+// first: a pod's container must stop within its grace period.
 func signalContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(ctx)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		var sig os.Signal
+		select {
+		case sig = <-sigs:
+		case <-ctx.Done():
+			return
+		}
+		fmt.Fprintf(os.Stderr, "pxq: %v: stopping (again to exit at once)\n", sig)
+		cancel()
+		select {
+		case sig = <-sigs:
+			fmt.Fprintf(os.Stderr, "pxq: %v again: exiting\n", sig)
+		case <-time.After(exitGrace):
+			fmt.Fprintf(os.Stderr, "pxq: not stopped %s after %v: exiting\n", exitGrace, sig)
+		}
+		code := 1
+		if s, ok := sig.(syscall.Signal); ok {
+			code = 128 + int(s)
+		}
+		os.Exit(code)
+	}()
+	return ctx, func() {
+		cancel()
+		// Past this, signals kill the process as they do by default.
+		signal.Stop(sigs)
+	}
 }
 
 // serveUntilDone serves g on lis (and the web UI on httpAddr when set)
-// until ctx ends, then stops gracefully, cutting off streams after 5 s.
-func serveUntilDone(ctx context.Context, log *slog.Logger, g *grpc.Server, lis net.Listener, httpAddr string, runner server.Runner, lib *scripts.Library, meta metadata.Provider, sec *securityFlags) error {
+// until ctx ends. Then it cancels the running queries (those gate
+// admitted), lets the calls end for shutdownGrace, and cuts off the rest.
+func serveUntilDone(ctx context.Context, log *slog.Logger, gate *query.Gate, g *grpc.Server, lis net.Listener, httpAddr string, runner *query.Runner, lib *scripts.Library, meta metadata.Provider, sec *securityFlags) error {
 	errc := make(chan error, 2)
 	go func() { errc <- g.Serve(lis) }()
 	var hs *http.Server
@@ -199,18 +244,22 @@ func serveUntilDone(ctx context.Context, log *slog.Logger, g *grpc.Server, lis n
 			err = nil
 		}
 	case <-ctx.Done():
+		log.Info("stopping: cancelling the running queries")
 	}
-	done := make(chan struct{})
-	go func() { g.GracefulStop(); close(done) }()
+	gate.Close()
+	stopped := make(chan struct{})
+	go func() { g.GracefulStop(); close(stopped) }()
 	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
+	case <-stopped:
+	case <-time.After(shutdownGrace):
 		g.Stop()
 	}
 	if hs != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		defer cancel()
-		hs.Shutdown(sctx)
+		if hs.Shutdown(sctx) != nil {
+			hs.Close()
+		}
 	}
 	return err
 }
@@ -223,9 +272,9 @@ func trimSpace(b []byte) []byte {
 }
 
 // serveLibraryMetrics exports the output of the named scripts (run with
-// their defaults) on addr's /metrics. A non-zero asOf is the now of a
-// replayed capture.
-func serveLibraryMetrics(addr string, eng *engine.Engine, lib *scripts.Library, names []string, asOf time.Time) (func(), string, error) {
+// their defaults, through the server's runner and its limits) on addr's
+// /metrics.
+func serveLibraryMetrics(addr string, runner *query.Runner, lib *scripts.Library, names []string) (func(), string, error) {
 	if len(names) == 0 {
 		names = []string{"px/http_request_stats"}
 	}
@@ -236,7 +285,8 @@ func serveLibraryMetrics(addr string, eng *engine.Engine, lib *scripts.Library, 
 			return nil, "", usageError{fmt.Errorf("--metrics-script: %w", err)}
 		}
 		sources = append(sources, metrics.Source{Script: s.Name, Run: func(ctx context.Context) ([]*format.Table, error) {
-			return eng.Collect(ctx, engine.Query{Script: s, Now: asOf})
+			tables, _, err := runner.Collect(ctx, query.Request{Script: s})
+			return tables, err
 		}})
 	}
 	return serveMetrics(addr, sources, 10*time.Second)

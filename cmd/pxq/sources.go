@@ -4,15 +4,25 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"time"
 
 	"github.com/pxq-dev/pxq/engine"
 	"github.com/pxq-dev/pxq/metadata"
 	"github.com/pxq-dev/pxq/sources/ebpf"
+	"github.com/pxq-dev/pxq/sources/k8s"
 	"github.com/pxq-dev/pxq/sources/proc"
 	"github.com/pxq-dev/pxq/types"
 )
+
+// allClientSides is --all-client-sides, on every command that traces.
+var allClientSides bool
+
+func init() {
+	rootCmd.PersistentFlags().BoolVar(&allClientSides, "all-client-sides", false,
+		"record the client side of a request also when pxq traces its server (two rows per request; see docs/tables.md)")
+}
 
 // sourceOptions configure the host's data sources.
 type sourceOptions struct {
@@ -21,6 +31,9 @@ type sourceOptions struct {
 	TraceSelf bool
 	// ProcPeriod is the /proc sampling period (10 s when zero).
 	ProcPeriod time.Duration
+	// AllClientSides keeps the client side of requests whose server is
+	// traced too (ebpf.Config.AllClientSides).
+	AllClientSides bool
 }
 
 // localSources are the sources running in this process.
@@ -35,7 +48,15 @@ type localSources struct {
 // sources; it fails only when no source can run.
 func startSources(ctx context.Context, stderr io.Writer, eng *engine.Engine, o sourceOptions) (*localSources, error) {
 	s := &localSources{}
-	cfg := ebpf.Config{TraceSelf: o.TraceSelf, ASID: eng.ASID()}
+	cfg := ebpf.Config{TraceSelf: o.TraceSelf, ASID: eng.ASID(), AllClientSides: o.AllClientSides || allClientSides}
+	if st, ok := eng.Metadata().(*k8s.Store); ok {
+		// Pods and services of the cluster are traced by the agents of
+		// their nodes: a request to one is counted on its server's side.
+		cfg.RemoteTraced = func(a netip.Addr) bool {
+			ip := a.String()
+			return st.PodByIP(ip, 0) != nil || st.ServiceByIP(ip) != nil
+		}
+	}
 	if h, ok := eng.Metadata().(interface{ Processes() *metadata.Processes }); ok {
 		cfg.OnConn = recordProcesses(ctx, h.Processes())
 	}

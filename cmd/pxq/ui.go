@@ -8,14 +8,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/pxq-dev/pxq/engine"
 	"github.com/pxq-dev/pxq/metadata"
+	"github.com/pxq-dev/pxq/query"
 	"github.com/pxq-dev/pxq/scripts"
 	"github.com/pxq-dev/pxq/ui"
 )
@@ -24,7 +22,7 @@ import (
 // handler works under a prefix too: mux.Handle("/ui/",
 // http.StripPrefix("/ui", ui.Handler(…))). serve, broker and demo call
 // this.
-func mountUI(mux *http.ServeMux, runner engine.Runner, lib *scripts.Library, token string, meta metadata.Provider) {
+func mountUI(mux *http.ServeMux, runner ui.Runner, lib *scripts.Library, token string, meta metadata.Provider) {
 	mux.Handle("/", ui.Handler(ui.Config{Runner: runner, Library: lib, Token: token, Entities: entityNames(meta)}))
 }
 
@@ -54,6 +52,7 @@ type uiFlags struct {
 	listen string
 	token  string
 	run    runFlags
+	limits limitFlags
 }
 
 var uiF uiFlags
@@ -85,15 +84,17 @@ func init() {
 	f.StringVar(&uiF.run.capture, "capture", "", "load a capture folder instead of tracing this host; relative times count back from its end")
 	f.StringArrayVar(&uiF.run.scripts, "scripts", nil, "a folder of your own scripts, searched before the library (repeatable; also $PXQ_SCRIPTS)")
 	f.Int64Var(&uiF.run.maxRows, "max-rows", 10000, "most rows per output table")
+	uiF.limits.register(uiCmd, limitTimeout|limitMemory|limitResults|limitAdmission|limitScript)
 	rootCmd.AddCommand(uiCmd)
 }
 
 func runUI(ctx context.Context, stdout, stderr io.Writer, f *uiFlags) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := signalContext(ctx)
 	defer cancel()
+	gate, err := f.limits.gate()
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return usagef("--listen %s: %v", f.listen, err)
@@ -107,11 +108,14 @@ func runUI(ctx context.Context, stdout, stderr io.Writer, f *uiFlags) error {
 		return err
 	}
 	defer stop()
-	cfg := ui.Config{Runner: eng, Library: scripts.NewLibrary(f.run.scripts...), Token: f.token}
+	lim := f.limits.limits()
+	lim.MaxRowsPerTable = f.run.maxRows
+	runner := &query.Runner{Backend: eng, Limits: lim, Gate: gate}
+	cfg := ui.Config{Runner: runner, Library: scripts.NewLibrary(f.run.scripts...), Token: f.token}
 	if f.run.capture != "" || len(f.run.tables) > 0 {
 		asOf := f.run.asOf
 		if !asOf.IsZero() {
-			cfg.Now = func() time.Time { return asOf }
+			runner.Now = func() time.Time { return asOf }
 		}
 	} else {
 		srcs, err := startSources(ctx, stderr, eng, sourceOptions{})
@@ -132,9 +136,13 @@ func runUI(ctx context.Context, stdout, stderr io.Writer, f *uiFlags) error {
 		}
 	case <-ctx.Done():
 	}
-	sctx, scancel := context.WithTimeout(context.Background(), 3*time.Second)
+	gate.Close() // cancels the running queries
+	sctx, scancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer scancel()
-	return srv.Shutdown(sctx)
+	if err := srv.Shutdown(sctx); err != nil {
+		return srv.Close()
+	}
+	return nil
 }
 
 func isLoopback(a net.Addr) bool {

@@ -106,7 +106,7 @@ func strs(t *testing.T, v funcs.Value) []string {
 }
 
 // TestHostMode runs the process functions against the host provider and a
-// real child process; Kubernetes functions yield "".
+// real child process; the pod functions name its host entity.
 func TestHostMode(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
 	defer mem.AssertSize(t, 0)
@@ -137,18 +137,34 @@ func TestHostMode(t *testing.T) {
 		t.Fatalf("upid_to_hostname = %q", got)
 	}
 	v.Array.Release()
-	for _, fn := range []string{"upid_to_pod_name", "upid_to_namespace", "upid_to_service_name", "upid_to_node_name"} {
+	// The process belongs to a host entity, which plays its pod (see
+	// metadata.EntityOf; the names are checked in package metadata).
+	e, ok := metadata.EntityOf(h.Process(u))
+	if !ok {
+		t.Fatal("the child has no host entity")
+	}
+	svc := ""
+	if e.Service != "" {
+		svc = e.Namespace + "/" + e.Service
+	}
+	for fn, want := range map[string]string{"upid_to_pod_name": e.QualifiedName(), "upid_to_namespace": e.Namespace,
+		"upid_to_service_name": svc, "upid_to_node_name": host} {
 		v = call(t, ctx, fn, funcs.Value{Array: arr})
-		if got := strs(t, v); strings.Join(got, "") != "" {
-			t.Fatalf("%s = %q in host mode", fn, got)
+		if got := strs(t, v); strings.Join(got, ",") != strings.Join([]string{want, want, "", want}, ",") {
+			t.Errorf("%s = %q in host mode, want %q", fn, got, want)
 		}
 		v.Array.Release()
 	}
 	if v := call(t, ctx, "upid_to_cmdline", funcs.Value{Const: u}); v.Const != "sleep 123" {
 		t.Fatalf("constant upid_to_cmdline = %v", v.Const)
 	}
-	if v := call(t, ctx, "ip_to_pod_id", funcs.Value{Const: "10.1.2.3"}); v.Const != "" {
-		t.Fatalf("ip_to_pod_id in host mode = %v", v.Const)
+	if v := call(t, ctx, "ip_to_pod_id", funcs.Value{Const: "192.0.2.3"}); v.Const != "" {
+		t.Fatalf("ip_to_pod_id of a remote address in host mode = %v", v.Const)
+	}
+	// A local address belongs to the host itself.
+	id := call(t, ctx, "ip_to_pod_id", funcs.Value{Const: "127.0.0.1"})
+	if v := call(t, ctx, "pod_id_to_pod_name", id); v.Const != "host/"+host {
+		t.Fatalf("pod of 127.0.0.1 in host mode = %v", v.Const)
 	}
 }
 

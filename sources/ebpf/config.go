@@ -1,13 +1,12 @@
 package ebpf
 
 import (
-	"github.com/pxq-dev/pxq/types"
-
+	"net/netip"
 	"time"
 
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols"
-	"github.com/pxq-dev/pxq/sources/ebpf/protocols/dns"
-	"github.com/pxq-dev/pxq/sources/ebpf/protocols/http"
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols/all"
+	"github.com/pxq-dev/pxq/types"
 )
 
 // Config configures a Tracer. The zero value traces every process but the
@@ -31,8 +30,20 @@ type Config struct {
 	// while they still exist.
 	OnConn func(upid types.UInt128Value)
 
-	// Protocols are the parsers tried on each connection, in order.
-	// Default: HTTP/1.x, DNS.
+	// AllClientSides records the client side of every request, also when
+	// pxq traces its server, so that a request between two traced
+	// processes is two rows (trace_role 1 and 2). By default the client's
+	// row is left out then, as Pixie does, except for protocols whose
+	// servers are usually elsewhere (DNS). See docs/tables.md.
+	AllClientSides bool
+	// RemoteTraced, when set, reports whether a remote address belongs to
+	// a server that another agent traces (a pod or a service of the
+	// cluster): the client side of connections to it is left out as for a
+	// server traced on this host.
+	RemoteTraced func(netip.Addr) bool
+
+	// Protocols are the protocols tried on each connection, in order.
+	// Default: every protocol of protocols/all (HTTP/1.x, DNS).
 	Protocols []protocols.Protocol
 
 	// MaxBodyBytes is how much of each message body is kept (default 1024).
@@ -76,7 +87,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.Protocols == nil {
-		c.Protocols = []protocols.Protocol{http.Protocol{}, dns.Protocol{}}
+		c.Protocols = all.Protocols()
 	}
 	def := func(v *int, d int) {
 		if *v <= 0 {

@@ -4,40 +4,17 @@ import (
 	"encoding/binary"
 	"net/netip"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/pxq-dev/pxq/sources/ebpf/conntrack"
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols"
 )
 
-// Event types and layout of struct event in bpf/trace.c. The header is
-// decoded by hand at fixed offsets (checked against the bpf2go type in
-// tests) because binary.Read's reflection is too slow per event.
-const (
-	evData  = 1
-	evOpen  = 2
-	evClose = 3
-	evExit  = 4
-
-	eventHeaderSize = 112
-)
-
-type event struct {
-	ts       uint64
-	connID   uint64
-	pos      uint64
-	startNS  uint64
-	wr, rd   uint64
-	local    netip.AddrPort
-	remote   netip.AddrPort
-	family   uint16
-	tgid     uint32
-	fd       int32
-	span     uint32
-	typ      uint8
-	dir      uint8
-	role     uint8
-	sockType uint8
-	peerSet  bool
-	data     []byte
-}
+// The layout of struct event in bpf/trace.c. The header is decoded by hand
+// at fixed offsets (checked against the bpf2go type in tests) because
+// binary.Read's reflection is too slow per event. Its type field numbers
+// the kinds as conntrack.Kind does.
+const eventHeaderSize = 112
 
 // decodeAddr reads a struct addr at b: 16 address bytes, port, family.
 func decodeAddr(b []byte) (netip.AddrPort, uint16) {
@@ -48,33 +25,38 @@ func decodeAddr(b []byte) (netip.AddrPort, uint16) {
 	return conntrack.Addr(family, a, port), family
 }
 
-// decodeEvent decodes a raw ring buffer record. It returns false if the
-// record is too short for its header or its declared data length.
-func decodeEvent(b []byte, ev *event) bool {
+// decodeEvent decodes a raw ring buffer record into ev, converting its
+// time with monoOff. It returns false if the record is too short for its
+// header or its declared data length, or of no known kind. ev.Data points
+// into b.
+func decodeEvent(b []byte, ev *conntrack.Event, monoOff int64) bool {
 	if len(b) < eventHeaderSize {
 		return false
 	}
 	le := binary.LittleEndian
-	ev.ts = le.Uint64(b[0:])
-	ev.connID = le.Uint64(b[8:])
-	ev.pos = le.Uint64(b[16:])
-	ev.startNS = le.Uint64(b[24:])
-	ev.wr = le.Uint64(b[32:])
-	ev.rd = le.Uint64(b[40:])
-	ev.local, ev.family = decodeAddr(b[48:])
-	ev.remote, _ = decodeAddr(b[68:])
-	ev.tgid = le.Uint32(b[88:])
-	ev.fd = int32(le.Uint32(b[92:]))
+	ev.TS = int64(le.Uint64(b[0:])) + monoOff
+	ev.ConnID = le.Uint64(b[8:])
+	ev.Pos = le.Uint64(b[16:])
+	ev.StartNS = le.Uint64(b[24:])
+	ev.Sent = le.Uint64(b[32:])
+	ev.Recv = le.Uint64(b[40:])
+	ev.Local, ev.Family = decodeAddr(b[48:])
+	ev.Remote, _ = decodeAddr(b[68:])
+	ev.TGID = le.Uint32(b[88:])
+	ev.FD = int32(le.Uint32(b[92:]))
 	n := le.Uint32(b[96:])
-	ev.span = le.Uint32(b[100:])
-	ev.typ = b[104]
-	ev.dir = b[105]
-	ev.role = b[106]
-	ev.sockType = b[107]
-	ev.peerSet = b[108] != 0
-	if uint64(n) > uint64(len(b)-eventHeaderSize) || ev.span < n {
+	ev.Span = le.Uint32(b[100:])
+	ev.Kind = conntrack.Kind(b[104])
+	ev.Dir = protocols.Direction(b[105] & 1)
+	ev.Role = protocols.Role(b[106])
+	ev.Stream = b[107] == unix.SOCK_STREAM
+	ev.PeerSet = b[108] != 0
+	if uint64(n) > uint64(len(b)-eventHeaderSize) || ev.Span < n {
 		return false
 	}
-	ev.data = b[eventHeaderSize : eventHeaderSize+int(n)]
+	if ev.Kind < conntrack.Data || ev.Kind > conntrack.Exit {
+		return false
+	}
+	ev.Data = b[eventHeaderSize : eventHeaderSize+int(n)]
 	return true
 }

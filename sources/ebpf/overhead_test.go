@@ -1,4 +1,4 @@
-package ebpf
+package ebpf_test
 
 import (
 	"io"
@@ -11,6 +11,8 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
+	"github.com/pxq-dev/pxq/internal/testenv"
+	"github.com/pxq-dev/pxq/sources/ebpf"
 	"github.com/pxq-dev/pxq/table"
 )
 
@@ -25,26 +27,24 @@ import (
 //
 //	go test -run XXX -bench SyscallOverhead ./sources/ebpf/
 func BenchmarkSyscallOverhead(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("needs root to load BPF programs")
-	}
+	testenv.RequireRoot(b, "load BPF programs")
 	for _, traced := range []bool{false, true} {
 		name := "untraced"
 		// Untraced: the tracer traces only pid 1. Traced: the default
 		// configuration, every process (this one included).
-		cfg := Config{OnlyPIDs: []uint32{1}}
+		cfg := ebpf.Config{OnlyPIDs: []uint32{1}}
 		if traced {
 			name = "traced"
-			cfg = Config{TraceSelf: true}
+			cfg = ebpf.Config{TraceSelf: true}
 		}
 		b.Run(name, func(b *testing.B) { syscallOverhead(b, cfg) })
 	}
 }
 
-func syscallOverhead(b *testing.B, cfg Config) {
-	tr, err := New(cfg, table.NewStore(0))
+func syscallOverhead(b *testing.B, cfg ebpf.Config) {
+	tr, err := ebpf.New(cfg, table.NewStore(0))
 	if err != nil {
-		b.Skipf("cannot load the tracer here: %v", err)
+		testenv.SkipOrFailf(b, "cannot load the tracer here: %v", err)
 	}
 	defer tr.Close()
 	tr.Start(b.Context())
@@ -104,12 +104,10 @@ func syscallOverhead(b *testing.B, cfg Config) {
 // into the ring (the tracer's user space reads them on another thread).
 // Detached and attached in the same run.
 func BenchmarkTracedWrite(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("needs root to load BPF programs")
-	}
-	tr, err := New(Config{TraceSelf: true, OnlyPIDs: []uint32{uint32(os.Getpid())}}, table.NewStore(64<<20))
+	testenv.RequireRoot(b, "load BPF programs")
+	tr, err := ebpf.New(ebpf.Config{TraceSelf: true, OnlyPIDs: []uint32{uint32(os.Getpid())}}, table.NewStore(64<<20))
 	if err != nil {
-		b.Skipf("cannot load the tracer here: %v", err)
+		testenv.SkipOrFailf(b, "cannot load the tracer here: %v", err)
 	}
 	defer tr.Close()
 	tr.Start(b.Context())

@@ -3,12 +3,6 @@ package ebpf
 import (
 	"encoding/json"
 	"maps"
-	"time"
-
-	"github.com/pxq-dev/pxq/schema"
-	"github.com/pxq-dev/pxq/sources/ebpf/conntrack"
-	"github.com/pxq-dev/pxq/sources/ebpf/protocols"
-	"github.com/pxq-dev/pxq/types"
 )
 
 // Stats are the tracer's counters since New. Every fault the tracer
@@ -41,10 +35,38 @@ type Stats struct {
 // Stats returns the tracer's counters.
 func (t *Tracer) Stats() Stats {
 	t.mu.Lock()
-	s := t.stats
-	s.ConnsActive = uint64(t.tracker.Len())
-	s.Counters = maps.Clone(t.counters)
+	ts := t.tracker.Stats
+	s := Stats{
+		Events:               t.reader.events,
+		BadEvents:            t.reader.bad,
+		DataBytes:            ts.DataBytes,
+		GapBytes:             ts.GapBytes,
+		ConnsOpened:          ts.ConnsOpened,
+		ConnsClosed:          ts.ConnsClosed,
+		ConnsEvicted:         ts.ConnsEvicted,
+		ConnsActive:          uint64(t.tracker.Len()),
+		UnknownProtocolConns: t.detect.Unknown,
+		Counters:             maps.Clone(t.counters),
+	}
+	if n := t.reader.readErrors; n > 0 {
+		s.Counters["ringbuf_read_errors"] = int64(n)
+	}
+	if sv := t.detect.Servers; sv != nil && sv.Dropped > 0 {
+		s.Counters["client_side_of_traced_server_conns"] = int64(sv.Dropped)
+	}
+	if ts.ExitPending > 0 {
+		s.Counters["process_exit_pending_requests"] = int64(ts.ExitPending)
+	}
 	t.mu.Unlock()
+	for _, tw := range t.writers {
+		rows, refused := tw.w.Counts()
+		if refused > 0 {
+			s.Counters["row_errors."+tw.decl.Name()] = int64(refused)
+		}
+		if tw.protocol {
+			s.Rows += rows
+		}
+	}
 	var per []uint64
 	for i := uint32(0); i < 6; i++ {
 		if err := t.objs.Counters.Lookup(i, &per); err != nil {
@@ -79,118 +101,8 @@ func (t *Tracer) report(now int64) {
 	ctx, _ := json.Marshal(st)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.emit(schema.StirlingError.Name, now, t.self, SourceName, int64(0), "", string(ctx))
+	t.health.Status(now, nil, string(ctx))
 	for _, p := range t.probes {
-		status, msg := int64(0), ""
-		if p.err != nil {
-			status, msg = 1, p.err.Error()
-		}
-		t.emit(schema.ProbeStatus.Name, now, t.self, SourceName, p.name, status, msg, `{"kind":"tracepoint"}`)
+		t.health.Probe(now, p.name, p.err, `{"kind":"tracepoint"}`)
 	}
-	t.stats.Rows -= uint64(1 + len(t.probes)) // Rows counts protocol rows only
-}
-
-// groupKey is what conn_stats aggregates connections by.
-type groupKey struct {
-	upid   types.UInt128Value
-	raddr  string
-	rport  int64
-	role   int64
-	family int64
-	proto  int64
-	ssl    bool
-}
-
-type group struct {
-	open, close, sent, recv int64
-	changed                 bool
-	quiet                   int // reports with no change and no active connection
-}
-
-// connReport adds c's bytes since its last report to its group. The group
-// is fixed at the first report, by when the protocol is usually known.
-func (t *Tracer) connReport(c *conntrack.Conn) *group {
-	k, ok := c.Group.(groupKey)
-	if !ok {
-		var proto int64
-		if c.Protocol != nil {
-			proto = c.Protocol.ID()
-		}
-		k = groupKey{
-			upid:   c.Info.UPID,
-			raddr:  protocols.AddrString(c.Info.Remote),
-			rport:  int64(c.Info.Remote.Port()),
-			role:   int64(c.Info.Role),
-			family: int64(c.Family),
-			proto:  proto,
-			ssl:    c.Info.Encrypted,
-		}
-		c.Group = k
-	}
-	g := t.groups[k]
-	if g == nil {
-		g = &group{}
-		t.groups[k] = g
-	}
-	if !c.Opened {
-		c.Opened = true
-		g.open++
-		g.changed = true
-	}
-	if d := c.Sent - c.ReportedSent; d > 0 {
-		g.sent += int64(d)
-		c.ReportedSent = c.Sent
-		g.changed = true
-	}
-	if d := c.Recv - c.ReportedRecv; d > 0 {
-		g.recv += int64(d)
-		c.ReportedRecv = c.Recv
-		g.changed = true
-	}
-	return g
-}
-
-func (t *Tracer) connClosed(c *conntrack.Conn) {
-	g := t.connReport(c)
-	g.close++
-	g.changed = true
-}
-
-// connStats writes one conn_stats row per group (cumulative counters), and
-// forgets groups that have had no open connection and no change for a
-// while.
-func (t *Tracer) connStats(now int64) {
-	t.tracker.All(func(c *conntrack.Conn) { t.connReport(c) })
-	for k, g := range t.groups {
-		active := g.open - g.close
-		t.emit(schema.ConnStats.Name, now, k.upid, k.raddr, k.rport, k.role, k.family, k.proto, k.ssl,
-			g.open, g.close, active, g.sent, g.recv)
-		t.stats.Rows--
-		if g.changed || active > 0 {
-			g.quiet = 0
-		} else if g.quiet++; g.quiet >= 3 {
-			delete(t.groups, k)
-		}
-		g.changed = false
-	}
-}
-
-// ProgramStats is the in-kernel cost of the tracer's BPF programs: their
-// summed run time and runs since they were loaded. The kernel counts them
-// only while statistics are enabled (cilium/ebpf's EnableStats with
-// BPF_STATS_RUN_TIME, or sysctl kernel.bpf_stats_enabled=1); it excludes
-// the tracepoint machinery that calls the programs.
-func (t *Tracer) ProgramStats() (runtime time.Duration, runs uint64) {
-	for _, h := range tracepoints(&t.objs.TracePrograms) {
-		if h.prog == nil {
-			continue
-		}
-		s, err := h.prog.Stats()
-		if err != nil {
-			continue
-		}
-		runtime += s.Runtime
-		runs += s.RunCount
-	}
-	return runtime, runs
 }

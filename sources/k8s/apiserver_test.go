@@ -20,38 +20,13 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/pxq-dev/pxq/internal/testenv"
 )
 
 // This file runs a real etcd and kube-apiserver for the package's tests,
 // built by test/k8s/build.sh. One pair serves every test of the package;
 // each test uses its own namespace and node names.
-
-const buildHint = "build them with test/k8s/build.sh (or make -C test/k8s k8s-bins; about 6 min once), or point KUBEBUILDER_ASSETS at a folder holding kube-apiserver and etcd"
-
-// binDir finds the folder with kube-apiserver and etcd.
-func binDir() (string, error) {
-	var dirs []string
-	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" {
-		dirs = append(dirs, d)
-	}
-	cache := os.Getenv("XDG_CACHE_HOME")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache")
-	}
-	dirs = append(dirs, filepath.Join(cache, "pxq", "k8s-bins"))
-	for _, d := range dirs {
-		if isExec(filepath.Join(d, "kube-apiserver")) && isExec(filepath.Join(d, "etcd")) {
-			return d, nil
-		}
-	}
-	return "", fmt.Errorf("no kube-apiserver and etcd in %v", dirs)
-}
-
-func isExec(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.Mode()&0o111 != 0
-}
 
 // testCluster is a running etcd + kube-apiserver pair.
 type testCluster struct {
@@ -74,13 +49,7 @@ var (
 // CI=true.
 func cluster(t *testing.T) *testCluster {
 	t.Helper()
-	dir, err := binDir()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("real API server tests cannot run under CI: %v; %s", err, buildHint)
-		}
-		t.Skipf("%v; %s", err, buildHint)
-	}
+	dir := testenv.KubeBinaries(t)
 	clusterOnce.Do(func() { theCluster, clusterErr = startCluster(dir) })
 	if clusterErr != nil {
 		t.Fatalf("start API server: %v", clusterErr)

@@ -68,7 +68,7 @@ func (s *Store) putPod(k *corev1.Pod, deleted bool) {
 	uid := string(k.UID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, had := s.pods.get(uid)
+	old, had := s.pods.Get(uid)
 
 	p := &metadata.Pod{
 		UID:           uid,
@@ -117,7 +117,7 @@ func (s *Store) putPod(k *corev1.Pod, deleted bool) {
 
 	if rsUID, rsName := ownerOfKind(k.OwnerReferences, "ReplicaSet"); rsUID != "" {
 		p.ReplicaSetUID, p.ReplicaSetName = rsUID, nsName(k.Namespace, rsName)
-		if rs, ok := s.replicaSets.get(rsUID); ok {
+		if rs, ok := s.replicaSets.Get(rsUID); ok {
 			p.DeploymentUID, p.DeploymentName = rs.DeploymentUID, rs.DeploymentName
 		}
 		if s.rsPods[rsUID] == nil {
@@ -127,7 +127,7 @@ func (s *Store) putPod(k *corev1.Pod, deleted bool) {
 	}
 	var oldSvc *metadata.Pod
 	if had {
-		oldSvc = old.Pod
+		oldSvc = old
 	}
 	p.ServiceNames, p.ServiceUIDs = s.podServicesLocked(uid, p.StopNS != 0, oldSvc)
 
@@ -170,7 +170,7 @@ func (s *Store) putPod(k *corev1.Pod, deleted bool) {
 			s.closeLeaseLocked(ip, uid, p.StopNS)
 		}
 	}
-	s.pods.put(uid, p.QualifiedName(), pod{p})
+	s.pods.Put(p)
 }
 
 // lastFinish is when the last container of a finished pod stopped.
@@ -209,7 +209,7 @@ func (s *Store) putContainerLocked(podUID string, cs corev1.ContainerStatus, id 
 		c.State = "Waiting"
 		msg, reason = st.Waiting.Message, st.Waiting.Reason
 	}
-	if old, ok := s.containers.get(id); ok {
+	if old, ok := s.containers.Get(id); ok {
 		if c.StartNS == 0 {
 			c.StartNS = old.StartNS
 		}
@@ -225,17 +225,17 @@ func (s *Store) putContainerLocked(podUID string, cs corev1.ContainerStatus, id 
 		Message string `json:"message"`
 		Reason  string `json:"reason"`
 	}{c.State, msg, reason})
-	s.containers.put(id, c.Name, container{c})
+	s.containers.Put(c)
 }
 
 func (s *Store) stopContainerLocked(id string, at int64) {
-	old, ok := s.containers.get(id)
+	old, ok := s.containers.Get(id)
 	if !ok || old.StopNS != 0 {
 		return
 	}
-	c := *old.Container
+	c := *old
 	c.StopNS = at
-	s.containers.put(id, c.Name, container{&c})
+	s.containers.Put(&c)
 }
 
 // leaseLocked records that pod uid holds ip, from start. An open lease
@@ -292,7 +292,7 @@ func (s *Store) podServicesLocked(uid string, stopped bool, old *metadata.Pod) (
 	}
 	names = sortedKeys(set)
 	for _, n := range names {
-		if v, ok := s.services.named(n); ok {
+		if v, ok := s.services.Named(n); ok {
 			uids = append(uids, v.UID)
 		} else if old != nil {
 			// Keep a UID learned earlier for a service now forgotten.
@@ -306,17 +306,17 @@ func (s *Store) podServicesLocked(uid string, stopped bool, old *metadata.Pod) (
 
 // refreshPodServicesLocked recomputes the services of pod uid.
 func (s *Store) refreshPodServicesLocked(uid string) {
-	old, ok := s.pods.get(uid)
+	old, ok := s.pods.Get(uid)
 	if !ok {
 		return
 	}
-	names, uids := s.podServicesLocked(uid, old.StopNS != 0, old.Pod)
+	names, uids := s.podServicesLocked(uid, old.StopNS != 0, old)
 	if slices.Equal(names, old.ServiceNames) && slices.Equal(uids, old.ServiceUIDs) {
 		return
 	}
-	p := *old.Pod
+	p := *old
 	p.ServiceNames, p.ServiceUIDs = names, uids
-	s.pods.put(uid, p.QualifiedName(), pod{&p})
+	s.pods.Put(&p)
 }
 
 // putEndpointsLocked replaces (or, with set.service == "", removes) one
@@ -358,7 +358,7 @@ func (s *Store) targetPodLocked(ref *corev1.ObjectReference, ns string) string {
 	if ref.Namespace != "" {
 		ns = ref.Namespace
 	}
-	if p, ok := s.pods.named(nsName(ns, ref.Name)); ok {
+	if p, ok := s.pods.Named(nsName(ns, ref.Name)); ok {
 		return p.UID
 	}
 	return ""
@@ -434,7 +434,7 @@ func (s *Store) putService(k *corev1.Service, deleted bool) {
 			v.ExternalIPs = append(v.ExternalIPs, ing.IP)
 		}
 	}
-	if old, ok := s.services.get(uid); ok && old.StopNS != 0 {
+	if old, ok := s.services.Get(uid); ok && old.StopNS != 0 {
 		v.StopNS = old.StopNS
 	} else if deleted {
 		v.StopNS = now
@@ -455,7 +455,7 @@ func (s *Store) putService(k *corev1.Service, deleted bool) {
 			}
 		}
 	}
-	s.services.put(uid, v.QualifiedName(), service{v})
+	s.services.Put(v)
 	// Pods of the service learn its UID.
 	name := v.QualifiedName()
 	for _, set := range s.endpoints {
@@ -500,20 +500,20 @@ func (s *Store) putReplicaSet(k *appsv1.ReplicaSet, deleted bool) {
 	if dUID, dName := ownerOfKind(k.OwnerReferences, "Deployment"); dUID != "" {
 		v.DeploymentUID, v.DeploymentName = dUID, nsName(k.Namespace, dName)
 	}
-	if old, ok := s.replicaSets.get(uid); ok && old.StopNS != 0 {
+	if old, ok := s.replicaSets.Get(uid); ok && old.StopNS != 0 {
 		v.StopNS = old.StopNS
 	} else if deleted {
 		v.StopNS = now
 	}
-	s.replicaSets.put(uid, v.QualifiedName(), replicaSet{v})
+	s.replicaSets.Put(v)
 	for puid := range s.rsPods[uid] {
-		old, ok := s.pods.get(puid)
+		old, ok := s.pods.Get(puid)
 		if !ok || (old.DeploymentUID == v.DeploymentUID && old.DeploymentName == v.DeploymentName) {
 			continue
 		}
-		p := *old.Pod
+		p := *old
 		p.DeploymentUID, p.DeploymentName = v.DeploymentUID, v.DeploymentName
-		s.pods.put(puid, p.QualifiedName(), pod{&p})
+		s.pods.Put(&p)
 	}
 }
 
@@ -558,12 +558,12 @@ func (s *Store) putDeployment(k *appsv1.Deployment, deleted bool) {
 		Conditions          []condition `json:"conditions"`
 	}{k.Status.ObservedGeneration, k.Status.Replicas, k.Status.UpdatedReplicas, k.Status.ReadyReplicas,
 		k.Status.AvailableReplicas, k.Status.UnavailableReplicas, requested, conds})
-	if old, ok := s.deployments.get(uid); ok && old.StopNS != 0 {
+	if old, ok := s.deployments.Get(uid); ok && old.StopNS != 0 {
 		v.StopNS = old.StopNS
 	} else if deleted {
 		v.StopNS = now
 	}
-	s.deployments.put(uid, v.QualifiedName(), deployment{v})
+	s.deployments.Put(v)
 }
 
 // ApplyNamespace records a namespace as added or updated.
@@ -577,12 +577,12 @@ func (s *Store) putNamespace(k *corev1.Namespace, deleted bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v := &metadata.Namespace{UID: string(k.UID), Name: k.Name, StartNS: k.CreationTimestamp.UnixNano()}
-	if old, ok := s.namespaces.get(v.UID); ok && old.StopNS != 0 {
+	if old, ok := s.namespaces.Get(v.UID); ok && old.StopNS != 0 {
 		v.StopNS = old.StopNS
 	} else if deleted {
 		v.StopNS = now
 	}
-	s.namespaces.put(v.UID, v.Name, namespace{v})
+	s.namespaces.Put(v)
 }
 
 // ApplyNode records a node as added or updated.
@@ -609,10 +609,10 @@ func (s *Store) putNode(k *corev1.Node, deleted bool) {
 	if v.Hostname == "" {
 		v.Hostname = k.Name
 	}
-	if old, ok := s.nodes.get(v.UID); ok && old.StopNS != 0 {
+	if old, ok := s.nodes.Get(v.UID); ok && old.StopNS != 0 {
 		v.StopNS = old.StopNS
 	} else if deleted {
 		v.StopNS = now
 	}
-	s.nodes.put(v.UID, v.Name, node{v})
+	s.nodes.Put(v)
 }

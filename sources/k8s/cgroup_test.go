@@ -16,8 +16,22 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/pxq-dev/pxq/internal/testenv"
 	"github.com/pxq-dev/pxq/types"
 )
+
+// needCgroups stops the test (testenv.SkipOrFail) unless it can make
+// cgroups: as root, with cgroup v2 mounted. It returns the mounts, as
+// cgroupMounts does.
+func needCgroups(t *testing.T) (v2, v1memory string) {
+	t.Helper()
+	testenv.RequireRoot(t, "create cgroups")
+	v2, v1memory = cgroupMounts(t)
+	if v2 == "" {
+		testenv.SkipOrFail(t, "no cgroup v2 mount")
+	}
+	return v2, v1memory
+}
 
 // cgroupMounts finds where cgroup v2 and the v1 memory controller are
 // mounted, from /proc/self/mountinfo ("" when absent).
@@ -99,13 +113,7 @@ func inCgroup(t *testing.T, mount, rel string) types.UInt128Value {
 // and cgroup v1 with the cgroupfs driver), against pods in a real API
 // server.
 func TestProcessToPod(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create cgroups")
-	}
-	v2, v1mem := cgroupMounts(t)
-	if v2 == "" {
-		t.Skip("no cgroup v2 mount")
-	}
+	v2, v1mem := needCgroups(t)
 	c := cluster(t)
 	store := startWatch(t, c)
 	f := &fixture{t: t, ctx: context.Background(), client: c.client, ns: "pxq-cgroup"}

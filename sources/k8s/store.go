@@ -20,25 +20,6 @@ import (
 // DefaultRetention is how long deleted objects stay known.
 const DefaultRetention = 2 * time.Hour
 
-// Entities as history keeps them.
-type (
-	pod        struct{ *metadata.Pod }
-	service    struct{ *metadata.Service }
-	replicaSet struct{ *metadata.ReplicaSet }
-	deployment struct{ *metadata.Deployment }
-	container  struct{ *metadata.Container }
-	namespace  struct{ *metadata.Namespace }
-	node       struct{ *metadata.Node }
-)
-
-func (p pod) stopNS() int64        { return p.StopNS }
-func (s service) stopNS() int64    { return s.StopNS }
-func (r replicaSet) stopNS() int64 { return r.StopNS }
-func (d deployment) stopNS() int64 { return d.StopNS }
-func (c container) stopNS() int64  { return c.StopNS }
-func (n namespace) stopNS() int64  { return n.StopNS }
-func (n node) stopNS() int64       { return n.StopNS }
-
 // endpointSet is what one EndpointSlice or Endpoints object says: which
 // pods back which service.
 type endpointSet struct {
@@ -56,13 +37,13 @@ type Store struct {
 	now       func() time.Time
 
 	mu          sync.RWMutex
-	pods        history[pod]
-	services    history[service]
-	replicaSets history[replicaSet]
-	deployments history[deployment]
-	containers  history[container]
-	namespaces  history[namespace]
-	nodes       history[node]
+	pods        metadata.History[*metadata.Pod]
+	services    metadata.History[*metadata.Service]
+	replicaSets metadata.History[*metadata.ReplicaSet]
+	deployments metadata.History[*metadata.Deployment]
+	containers  metadata.History[*metadata.Container]
+	namespaces  metadata.History[*metadata.Namespace]
+	nodes       metadata.History[*metadata.Node]
 	leases      map[string][]metadata.IPLease // pod IP → who held it
 	clusterIPs  map[string]string             // service IP → UID
 	endpoints   map[string]endpointSet        // "slice|endpoints/ns/name" → set
@@ -104,22 +85,15 @@ func NewStore(cfg StoreConfig) *Store {
 		cfg.NodeName = cfg.Hostname
 	}
 	return &Store{
-		procs:       metadata.NewProcesses(cfg.ProcRoot, cfg.Hostname),
-		nodeName:    cfg.NodeName,
-		retention:   cfg.Retention,
-		now:         cfg.Now,
-		pods:        newHistory[pod](),
-		services:    newHistory[service](),
-		replicaSets: newHistory[replicaSet](),
-		deployments: newHistory[deployment](),
-		containers:  newHistory[container](),
-		namespaces:  newHistory[namespace](),
-		nodes:       newHistory[node](),
-		leases:      make(map[string][]metadata.IPLease),
-		clusterIPs:  make(map[string]string),
-		endpoints:   make(map[string]endpointSet),
-		podSets:     make(map[string]map[string]bool),
-		rsPods:      make(map[string]map[string]bool),
+		procs:      metadata.NewProcesses(cfg.ProcRoot, cfg.Hostname),
+		nodeName:   cfg.NodeName,
+		retention:  cfg.Retention,
+		now:        cfg.Now,
+		leases:     make(map[string][]metadata.IPLease),
+		clusterIPs: make(map[string]string),
+		endpoints:  make(map[string]endpointSet),
+		podSets:    make(map[string]map[string]bool),
+		rsPods:     make(map[string]map[string]bool),
 	}
 }
 
@@ -138,7 +112,7 @@ func (s *Store) Process(upid types.UInt128Value) *metadata.Process {
 		return p
 	}
 	s.mu.RLock()
-	c, ok := s.containers.get(p.ContainerID)
+	c, ok := s.containers.Get(p.ContainerID)
 	s.mu.RUnlock()
 	if !ok || (c.Name == p.ContainerName && c.PodUID == p.PodUID) {
 		return p
@@ -153,16 +127,16 @@ func (s *Store) Process(upid types.UInt128Value) *metadata.Process {
 func (s *Store) Pod(uid string) *metadata.Pod {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	p, _ := s.pods.get(uid)
-	return p.Pod
+	p, _ := s.pods.Get(uid)
+	return p
 }
 
 // PodByName looks a pod up by "namespace/name".
 func (s *Store) PodByName(nsName string) *metadata.Pod {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	p, _ := s.pods.named(nsName)
-	return p.Pod
+	p, _ := s.pods.Named(nsName)
+	return p
 }
 
 // PodByIP returns the pod that held ip at time t (0: now, or last).
@@ -173,8 +147,8 @@ func (s *Store) PodByIP(ip string, t int64) *metadata.Pod {
 	if uid == "" {
 		return nil
 	}
-	p, _ := s.pods.get(uid)
-	return p.Pod
+	p, _ := s.pods.Get(uid)
+	return p
 }
 
 // IPHistory lists the pods that held ip, oldest first.
@@ -189,88 +163,88 @@ func (s *Store) IPHistory(ip string) []metadata.IPLease {
 func (s *Store) Service(uid string) *metadata.Service {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	v, _ := s.services.get(uid)
-	return v.Service
+	v, _ := s.services.Get(uid)
+	return v
 }
 
 // ServiceByName looks a service up by "namespace/name".
 func (s *Store) ServiceByName(nsName string) *metadata.Service {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	v, _ := s.services.named(nsName)
-	return v.Service
+	v, _ := s.services.Named(nsName)
+	return v
 }
 
 // ServiceByIP returns the live service with cluster IP ip.
 func (s *Store) ServiceByIP(ip string) *metadata.Service {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	v, _ := s.services.get(s.clusterIPs[ip])
-	return v.Service
+	v, _ := s.services.Get(s.clusterIPs[ip])
+	return v
 }
 
 // ReplicaSet looks a replica set up by UID.
 func (s *Store) ReplicaSet(uid string) *metadata.ReplicaSet {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	v, _ := s.replicaSets.get(uid)
-	return v.ReplicaSet
+	v, _ := s.replicaSets.Get(uid)
+	return v
 }
 
 // ReplicaSetByName looks a replica set up by "namespace/name".
 func (s *Store) ReplicaSetByName(nsName string) *metadata.ReplicaSet {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	v, _ := s.replicaSets.named(nsName)
-	return v.ReplicaSet
+	v, _ := s.replicaSets.Named(nsName)
+	return v
 }
 
 // Deployment looks a deployment up by UID.
 func (s *Store) Deployment(uid string) *metadata.Deployment {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	v, _ := s.deployments.get(uid)
-	return v.Deployment
+	v, _ := s.deployments.Get(uid)
+	return v
 }
 
 // DeploymentByName looks a deployment up by "namespace/name".
 func (s *Store) DeploymentByName(nsName string) *metadata.Deployment {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	v, _ := s.deployments.named(nsName)
-	return v.Deployment
+	v, _ := s.deployments.Named(nsName)
+	return v
 }
 
 // Container looks a container up by runtime id.
 func (s *Store) Container(id string) *metadata.Container {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	v, _ := s.containers.get(id)
-	return v.Container
+	v, _ := s.containers.Get(id)
+	return v
 }
 
 // ContainerByName looks a container up by bare name.
 func (s *Store) ContainerByName(name string) *metadata.Container {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	v, _ := s.containers.named(name)
-	return v.Container
+	v, _ := s.containers.Named(name)
+	return v
 }
 
 // Namespace looks a namespace up by name.
 func (s *Store) Namespace(name string) *metadata.Namespace {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	v, _ := s.namespaces.named(name)
-	return v.Namespace
+	v, _ := s.namespaces.Named(name)
+	return v
 }
 
 // Node looks a node up by name.
 func (s *Store) Node(name string) *metadata.Node {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	v, _ := s.nodes.named(name)
-	return v.Node
+	v, _ := s.nodes.Named(name)
+	return v
 }
 
 // Hostname is the hostname of the node the store runs on.
@@ -285,13 +259,13 @@ func (s *Store) Prune() { s.pruneBefore(s.now().Add(-s.retention).UnixNano()) }
 func (s *Store) pruneBefore(cutoff int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pods.prune(cutoff, func(p pod) string { return p.QualifiedName() })
-	s.services.prune(cutoff, func(v service) string { return v.QualifiedName() })
-	s.replicaSets.prune(cutoff, func(v replicaSet) string { return v.QualifiedName() })
-	s.deployments.prune(cutoff, func(v deployment) string { return v.QualifiedName() })
-	s.containers.prune(cutoff, func(v container) string { return v.Name })
-	s.namespaces.prune(cutoff, func(v namespace) string { return v.Name })
-	s.nodes.prune(cutoff, func(v node) string { return v.Name })
+	s.pods.Prune(cutoff)
+	s.services.Prune(cutoff)
+	s.replicaSets.Prune(cutoff)
+	s.deployments.Prune(cutoff)
+	s.containers.Prune(cutoff)
+	s.namespaces.Prune(cutoff)
+	s.nodes.Prune(cutoff)
 	for ip, ls := range s.leases {
 		kept := make([]metadata.IPLease, 0, len(ls))
 		for _, l := range ls {
@@ -306,13 +280,13 @@ func (s *Store) pruneBefore(cutoff int64) {
 		}
 	}
 	for uid := range s.podSets {
-		if _, ok := s.pods.get(uid); !ok {
+		if _, ok := s.pods.Get(uid); !ok {
 			delete(s.podSets, uid)
 		}
 	}
 	for rs, pods := range s.rsPods {
 		for uid := range pods {
-			if _, ok := s.pods.get(uid); !ok {
+			if _, ok := s.pods.Get(uid); !ok {
 				delete(pods, uid)
 			}
 		}
@@ -340,27 +314,41 @@ func (s *Store) Names(kind string) []string {
 	defer s.mu.RUnlock()
 	switch kind {
 	case "pod":
-		return liveNames(&s.pods)
+		return s.pods.LiveNames()
 	case "service":
-		return liveNames(&s.services)
+		return s.services.LiveNames()
 	case "namespace":
-		return liveNames(&s.namespaces)
+		return s.namespaces.LiveNames()
 	case "node":
-		return liveNames(&s.nodes)
+		return s.nodes.LiveNames()
 	}
 	return nil
 }
 
-func liveNames[T lifetime](h *history[T]) []string {
-	var out []string
-	for name, uids := range h.byName {
-		for _, u := range uids {
-			if v, ok := h.byUID[u]; ok && v.stopNS() == 0 {
-				out = append(out, name)
-				break
-			}
-		}
+// Snapshot describes what the store knows of [start, end]: the objects
+// that existed at some time in it (with their lifetimes), who held each
+// pod IP then, and the cluster IPs of the services among them. A capture
+// keeps it, so that a replay names pods as this store did.
+func (s *Store) Snapshot(start, end int64) *metadata.Snapshot {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	snap := &metadata.Snapshot{
+		Mode:        metadata.ModeKubernetes,
+		Hostname:    s.Hostname(),
+		NodeName:    s.nodeName,
+		StartNS:     start,
+		EndNS:       end,
+		Pods:        s.pods.During(start, end),
+		Services:    s.services.During(start, end),
+		ReplicaSets: s.replicaSets.During(start, end),
+		Deployments: s.deployments.During(start, end),
+		Containers:  s.containers.During(start, end),
+		Namespaces:  s.namespaces.During(start, end),
+		Nodes:       s.nodes.During(start, end),
+		PodIPs:      metadata.LeasesDuring(s.leases, start, end),
 	}
-	sort.Strings(out)
-	return out
+	snap.ServiceIPs = metadata.ServiceIPsOf(s.clusterIPs, snap.Services)
+	return snap
 }
+
+var _ metadata.Snapshotter = (*Store)(nil)

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pxq-dev/pxq/schema"
 	"github.com/pxq-dev/pxq/table"
 	"github.com/pxq-dev/pxq/types"
 )
@@ -48,15 +47,13 @@ func NewSampler(cfg Config, store *table.Store) (*Sampler, error) {
 		cfg.Period = 10 * time.Second
 	}
 	s := &Sampler{cfg: cfg, pageSz: int64(os.Getpagesize()), done: make(chan struct{})}
-	pt, err := store.Create(schema.ProcessStats.Name, schema.ProcessStats.Relation, table.Options{Desc: schema.ProcessStats.Desc})
-	if err != nil {
+	var err error
+	if s.proc, err = ProcessStats.Create(store); err != nil {
 		return nil, fmt.Errorf("proc: %w", err)
 	}
-	nt, err := store.Create(schema.NetworkStats.Name, schema.NetworkStats.Relation, table.Options{Desc: schema.NetworkStats.Desc})
-	if err != nil {
+	if s.net, err = NetworkStats.Create(store); err != nil {
 		return nil, fmt.Errorf("proc: %w", err)
 	}
-	s.proc, s.net = table.NewWriter(pt), table.NewWriter(nt)
 	// The host's namespace is pid 1's; where pid 1 cannot be read (a
 	// sandbox), take our own.
 	if s.hostNS, err = NetNS(1); err != nil {
@@ -111,10 +108,23 @@ func (s *Sampler) Sample(now time.Time) error {
 			continue
 		}
 		io := readIO(pid)
-		s.proc.AppendRow(ts, types.UPID(s.cfg.ASID, uint32(pid), st.StartNS()),
-			st.MajFlt, st.MinFlt, st.UTime*TickNS, st.STime*TickNS, st.Threads,
-			st.VSize, st.RSSPages*s.pageSz,
-			io["rchar"], io["wchar"], io["read_bytes"], io["write_bytes"])
+		r, c := s.proc.Row(), &procCols
+		c.Time.Set(r, ts)
+		c.UPID.Set(r, types.UPID(s.cfg.ASID, uint32(pid), st.StartNS()))
+		c.MajorFaults.Set(r, st.MajFlt)
+		c.MinorFaults.Set(r, st.MinFlt)
+		c.CPUUTimeNS.Set(r, st.UTime*TickNS)
+		c.CPUKTimeNS.Set(r, st.STime*TickNS)
+		c.NumThreads.Set(r, st.Threads)
+		c.VSizeBytes.Set(r, st.VSize)
+		c.RSSBytes.Set(r, st.RSSPages*s.pageSz)
+		c.RCharBytes.Set(r, io["rchar"])
+		c.WCharBytes.Set(r, io["wchar"])
+		c.ReadBytes.Set(r, io["read_bytes"])
+		c.WriteBytes.Set(r, io["write_bytes"])
+		if err := r.End(); err != nil {
+			return err
+		}
 
 		ns, err := NetNS(pid)
 		if err != nil || seenNS[ns] {
@@ -134,8 +144,20 @@ func (s *Sampler) Sample(now time.Time) error {
 		if err != nil {
 			continue
 		}
-		s.net.AppendRow(ts, pod, dev.RxBytes, dev.RxPackets, dev.RxErrors, dev.RxDrops,
-			dev.TxBytes, dev.TxPackets, dev.TxErrors, dev.TxDrops)
+		nr, nc := s.net.Row(), &netCols
+		nc.Time.Set(nr, ts)
+		nc.PodID.Set(nr, pod)
+		nc.RxBytes.Set(nr, dev.RxBytes)
+		nc.RxPackets.Set(nr, dev.RxPackets)
+		nc.RxErrors.Set(nr, dev.RxErrors)
+		nc.RxDrops.Set(nr, dev.RxDrops)
+		nc.TxBytes.Set(nr, dev.TxBytes)
+		nc.TxPackets.Set(nr, dev.TxPackets)
+		nc.TxErrors.Set(nr, dev.TxErrors)
+		nc.TxDrops.Set(nr, dev.TxDrops)
+		if err := nr.End(); err != nil {
+			return err
+		}
 	}
 	if err := s.proc.Flush(); err != nil {
 		return err

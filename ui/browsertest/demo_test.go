@@ -9,9 +9,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/pxq-dev/pxq/capture"
 	"github.com/pxq-dev/pxq/demo"
 	"github.com/pxq-dev/pxq/engine"
-	"github.com/pxq-dev/pxq/metadata"
 	"github.com/pxq-dev/pxq/scripts"
 	"github.com/pxq-dev/pxq/ui"
 )
@@ -21,18 +21,18 @@ import (
 // four services calling each other).
 func TestDemoCapture(t *testing.T) {
 	path := chromium(t)
-	host, err := metadata.NewHost() // the capture's processes.json names its processes
+	c, err := capture.Open(filepath.Join("..", "..", "demo", demo.ShippedDir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(engine.Config{Meta: host})
+	eng, err := engine.New(engine.Config{Meta: c.Metadata(nil)}) // the capture names its processes
 	if err != nil {
 		t.Fatal(err)
 	}
-	end, err := demo.LoadCapture(filepath.Join("..", "..", "demo", demo.ShippedDir), eng.Store(), host.Processes())
-	if err != nil {
+	if err := c.Load(eng.Store()); err != nil {
 		t.Fatal(err)
 	}
+	end := c.Manifest.EndNS
 	now := time.Unix(0, end+int64(time.Second))
 	srv := httptest.NewServer(ui.Handler(ui.Config{Runner: eng, Library: scripts.NewLibrary(), Now: func() time.Time { return now }}))
 	defer srv.Close()

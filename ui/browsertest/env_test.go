@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/pxq-dev/pxq/engine"
 	"github.com/pxq-dev/pxq/format"
+	"github.com/pxq-dev/pxq/internal/testenv"
 	"github.com/pxq-dev/pxq/metadata"
 	"github.com/pxq-dev/pxq/scripts"
 	"github.com/pxq-dev/pxq/sources/ebpf"
@@ -55,25 +55,7 @@ type env struct {
 }
 
 // chromium returns the browser's path, or skips (fails under CI=true).
-func chromium(t testing.TB) string {
-	for _, p := range []string{os.Getenv("PXQ_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	msg := "no Chromium: apt-get install -y chromium (or set PXQ_CHROMIUM)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal("CI=true and " + msg)
-	}
-	t.Skip(msg)
-	return ""
-}
+var chromium = testenv.Chromium
 
 // newEnv starts the app server, traces it (or generates its rows), and
 // serves the UI over the engine on loopback, with a browser tab on it.

@@ -1,17 +1,19 @@
-// Package protocols defines what a protocol parser plugs into the socket
-// tracer: a Protocol recognises its traffic from the first bytes of a
-// connection and makes a Parser per connection; the Parser turns the
-// connection's in-order bytes into table rows.
+// Package protocols defines what a protocol plugs into the socket
+// tracer: a Protocol declares its tables, recognises its traffic from the
+// first bytes of a connection (its inference rule) and makes a Parser per
+// connection; the Parser turns the connection's in-order bytes into rows
+// of its tables.
 //
-// Adding a protocol is one new package (parser, stitcher, table) and one
-// entry in the tracer's protocol list; nothing else in the tracer changes.
+// Adding a protocol is one new package (parser, stitcher, table
+// declaration, inference rule, fuzz test, real-traffic test) and one entry
+// in the list of protocols/all; nothing else in the tracer changes. See
+// "Adding a protocol" in docs/sources.md.
 package protocols
 
 import (
 	"net/netip"
 	"time"
 
-	"github.com/pxq-dev/pxq/schema"
 	"github.com/pxq-dev/pxq/table"
 	"github.com/pxq-dev/pxq/types"
 )
@@ -43,12 +45,67 @@ const (
 
 // Conn describes a traced connection to its parser.
 type Conn struct {
-	UPID      types.UInt128Value
+	UPID types.UInt128Value
+	// Local and Remote are the socket's addresses; Remote is zero for an
+	// unconnected datagram socket, whose peer is each datagram's
+	// (Segment.Remote).
 	Local     netip.AddrPort
 	Remote    netip.AddrPort
 	Role      Role
 	Stream    bool // TCP (true) or datagrams (false)
 	Encrypted bool
+	// Protocol is the inferred protocol's ID (conn_stats.protocol), 0
+	// while unknown; Unparsed is set once inference gave up, and the
+	// connection's bytes are then only counted.
+	Protocol int64
+	Unparsed bool
+
+	local, remote addrString
+}
+
+// addrString is an address and its AddrString, kept so that a
+// connection's addresses are formatted once, not once per row.
+type addrString struct {
+	ap netip.AddrPort
+	s  string
+	ok bool
+}
+
+func (a *addrString) get(ap netip.AddrPort) string {
+	if !a.ok || a.ap != ap {
+		*a = addrString{ap, AddrString(ap), true}
+	}
+	return a.s
+}
+
+// ConnColumns are the columns every protocol table starts with: when,
+// which process, and which connection. A table declaration embeds them
+// first.
+type ConnColumns struct {
+	Time       table.TimeCol    `col:"time_" sem:"ST_TIME_NS" desc:"Time the response (or the event) was seen"`
+	UPID       table.UInt128Col `col:"upid" sem:"ST_UPID" desc:"Unique process id of the traced process"`
+	RemoteAddr table.StringCol  `col:"remote_addr" sem:"ST_IP_ADDRESS" desc:"IP address of the peer"`
+	RemotePort table.Int64Col   `col:"remote_port" sem:"ST_PORT" desc:"Port of the peer"`
+	LocalAddr  table.StringCol  `col:"local_addr" sem:"ST_IP_ADDRESS" desc:"IP address of the traced process's side"`
+	LocalPort  table.Int64Col   `col:"local_port" sem:"ST_PORT" desc:"Port of the traced process's side"`
+	TraceRole  table.Int64Col   `col:"trace_role" desc:"1 when the traced process is the client, 2 when it is the server"`
+	Encrypted  table.BoolCol    `col:"encrypted" desc:"Whether the traffic was TLS (captured as plaintext)"`
+}
+
+// Set sets the connection columns of r for a message of c seen at ts,
+// exchanged with remote (c.Remote when remote is zero).
+func (cc *ConnColumns) Set(r *table.Row, ts int64, c *Conn, remote netip.AddrPort) {
+	if !remote.IsValid() {
+		remote = c.Remote
+	}
+	cc.Time.Set(r, ts)
+	cc.UPID.Set(r, c.UPID)
+	cc.RemoteAddr.Set(r, c.remote.get(remote))
+	cc.RemotePort.Set(r, int64(remote.Port()))
+	cc.LocalAddr.Set(r, c.local.get(c.Local))
+	cc.LocalPort.Set(r, int64(c.Local.Port()))
+	cc.TraceRole.Set(r, int64(c.Role))
+	cc.Encrypted.Set(r, c.Encrypted)
 }
 
 // Segment is a run of in-order bytes of one direction of a connection. For
@@ -74,31 +131,15 @@ type Config struct {
 type Env struct {
 	Conn *Conn
 	Cfg  Config
-	// Emit appends one row, values in the table's relation order.
-	Emit func(table string, vals ...any)
+	// Row returns the row builder of one of the protocol's tables (one
+	// of its Tables): the parser sets every column through the table's
+	// handles and ends the row, which the table's writer counts, or
+	// refuses if a column is missing or set twice. The builder is shared
+	// by the tracer's parsers, which run on one goroutine: a row is begun
+	// and ended within one call of the parser.
+	Row func(*table.Decl) *table.Row
 	// Count adds n to the named counter of the protocol (e.g. "parse_errors").
 	Count func(name string, n int64)
-	// Rows, when set, appends rows of typed values: the same rows as Emit
-	// without boxing each value. Parsers fall back to Emit without it.
-	Rows *Rows
-}
-
-// Rows appends rows of typed values for the parsers of one tracer (one
-// goroutine): Begin hands out a reused value slice and Buf is scratch for
-// bytes the row's values point to, both valid until the next Begin.
-type Rows struct {
-	Emit func(table string, vals []table.Value)
-	Buf  []byte
-	vals []table.Value
-}
-
-// Begin returns an empty value slice to append a row to.
-func (r *Rows) Begin() []table.Value { return r.vals[:0] }
-
-// End appends the row and keeps vals' array for the next Begin.
-func (r *Rows) End(tableName string, vals []table.Value) {
-	r.vals = vals[:0]
-	r.Emit(tableName, vals)
 }
 
 // Protocol is one application protocol the tracer can parse.
@@ -107,14 +148,24 @@ type Protocol interface {
 	Name() string
 	// ID is the protocol's value in conn_stats.protocol.
 	ID() int64
-	// Tables are the tables the protocol's rows go to.
-	Tables() []schema.Table
+	// Tables are the declarations of the tables the protocol's rows go
+	// to; the tracer creates them.
+	Tables() []*table.Decl
 	// Infer looks at the first bytes seen in one direction of a connection
 	// and reports whether they begin a message of this protocol, and if so
 	// whether that message is a request.
 	Infer(data []byte, stream bool) (match, request bool)
 	// NewParser returns a parser for one connection.
 	NewParser(env Env) Parser
+}
+
+// ClientSideKeeper is implemented by a Protocol whose client side is
+// recorded even when pxq traces its server too, because its servers are
+// usually outside what pxq traces (DNS), so scripts read the client side.
+// Other protocols record a request once, on its server's side, when both
+// ends are traced.
+type ClientSideKeeper interface {
+	KeepClientSide() bool
 }
 
 // Parser parses one connection. The tracer calls it from one goroutine.

@@ -1,5 +1,6 @@
-// Package stream puts the captured pieces of one direction of a connection
-// back in order. Every piece carries its offset in the stream (the BPF side
+// Package stream is the tracer's reassembly stage: it puts the captured
+// pieces of one direction of a connection back in order and hands them to
+// the next stage (protocol inference, then the protocol's parser). Every piece carries its offset in the stream (the BPF side
 // counts bytes per connection and direction), so missing bytes are known
 // exactly: they become gaps of a known size, and out-of-order pieces (two
 // CPUs submitting for one socket) are held briefly and released in order.
@@ -8,15 +9,17 @@ package stream
 import (
 	"net/netip"
 	"sort"
+
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols"
 )
 
-// Sink receives the stream in order.
+// Sink receives the streams of a connection in order.
 type Sink interface {
-	// Data is called with bytes that follow everything delivered so far.
-	// data is only valid during the call.
-	Data(ts int64, data []byte, remote netip.AddrPort)
-	// Gap is called for n bytes that were not captured.
-	Gap(n int)
+	// Data is called with bytes that follow everything delivered so far
+	// in seg.Dir. seg.Data is only valid during the call.
+	Data(seg protocols.Segment)
+	// Gap is called for n bytes of dir that were not captured.
+	Gap(dir protocols.Direction, n int)
 }
 
 // MaxPending bounds the out-of-order pieces held per stream; past it the
@@ -35,6 +38,8 @@ type piece struct {
 // the first piece sets the starting offset, since tracing may begin in the
 // middle of a connection.
 type Stream struct {
+	// Dir is the direction the stream carries, given to the sink.
+	Dir     protocols.Direction
 	next    uint64
 	started bool
 	pending []piece
@@ -91,7 +96,7 @@ func (s *Stream) Settle(sink Sink) {
 		if p.pos > s.next {
 			n := p.pos - s.next
 			s.Lost += n
-			sink.Gap(int(n))
+			sink.Gap(s.Dir, int(n))
 			s.next = p.pos
 		}
 		s.drain(sink)
@@ -116,12 +121,12 @@ func (s *Stream) Pending() bool { return len(s.pending) > 0 }
 
 func (s *Stream) deliver(p piece, sink Sink) {
 	if len(p.data) > 0 {
-		sink.Data(p.ts, p.data, p.remote)
+		sink.Data(protocols.Segment{Dir: s.Dir, TS: p.ts, Data: p.data, Remote: p.remote})
 	}
 	if p.span > uint64(len(p.data)) {
 		n := p.span - uint64(len(p.data))
 		s.Lost += n
-		sink.Gap(int(n))
+		sink.Gap(s.Dir, int(n))
 	}
 	s.next = p.pos + p.span
 }

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols"
 )
 
 type rec struct {
@@ -11,8 +13,11 @@ type rec struct {
 	gaps []int
 }
 
-func (r *rec) Data(ts int64, d []byte, _ netip.AddrPort) { r.data.Write(d) }
-func (r *rec) Gap(n int)                                 { r.gaps = append(r.gaps, n); r.data.WriteString(strings.Repeat("_", n)) }
+func (r *rec) Data(seg protocols.Segment) { r.data.Write(seg.Data) }
+func (r *rec) Gap(_ protocols.Direction, n int) {
+	r.gaps = append(r.gaps, n)
+	r.data.WriteString(strings.Repeat("_", n))
+}
 
 func add(s *Stream, r *rec, pos uint64, d string) {
 	s.Add(pos, uint64(len(d)), 0, []byte(d), netip.AddrPort{}, r)

@@ -4,14 +4,13 @@ package dns
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"net/netip"
 	"strconv"
 	"strings"
 
-	"github.com/pxq-dev/pxq/schema"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols"
+	"github.com/pxq-dev/pxq/table"
 )
 
 // Protocol is DNS over UDP.
@@ -25,8 +24,13 @@ func (Protocol) Name() string { return "dns" }
 // ID implements protocols.Protocol: conn_stats.protocol 6.
 func (Protocol) ID() int64 { return 6 }
 
+// KeepClientSide implements protocols.ClientSideKeeper: DNS servers are
+// mostly outside what pxq traces, and scripts read queries from their
+// clients.
+func (Protocol) KeepClientSide() bool { return true }
+
 // Tables implements protocols.Protocol.
-func (Protocol) Tables() []schema.Table { return []schema.Table{schema.DNSEvents} }
+func (Protocol) Tables() []*table.Decl { return []*table.Decl{Table} }
 
 // Infer implements protocols.Protocol: a datagram that parses completely as
 // a DNS message with at least one question, or on a stream (DNS over TCP)
@@ -51,7 +55,7 @@ func (Protocol) Infer(data []byte, stream bool) (match, request bool) {
 
 // NewParser implements protocols.Protocol.
 func (Protocol) NewParser(env protocols.Env) protocols.Parser {
-	return &conn{env: env, pending: map[pendingKey]*query{}}
+	return &conn{env: env, row: env.Row(Table), pending: map[pendingKey]*query{}}
 }
 
 // Header is a DNS message header.
@@ -230,6 +234,7 @@ type query struct {
 // socket talks to many peers, so a query is keyed by id and peer.
 type conn struct {
 	env     protocols.Env
+	row     *table.Row // dns_events
 	pending map[pendingKey]*query
 	// buf holds, per direction, the bytes of a DNS-over-TCP stream not
 	// yet cut into messages.
@@ -293,26 +298,6 @@ func (c *conn) message(seg protocols.Segment) {
 		return
 	}
 	c.pending[k] = &query{ts: seg.TS, msg: m, remote: remote}
-}
-
-func (c *conn) emit(q *query, resp *Message, ts int64) {
-	ci := c.env.Conn
-	reqBody, _ := json.Marshal(map[string]any{"queries": nonNil(q.msg.Questions)})
-	respBody, _ := json.Marshal(map[string]any{"answers": nonNilR(resp.Answers)})
-	reqHdr, _ := json.Marshal(q.msg.Header)
-	respHdr, _ := json.Marshal(resp.Header)
-	latency := ts - q.ts
-	if latency < 0 {
-		latency = 0
-	}
-	c.env.Emit(schema.DNSEvents.Name,
-		ts, ci.UPID,
-		protocols.AddrString(q.remote), int64(q.remote.Port()),
-		protocols.AddrString(ci.Local), int64(ci.Local.Port()),
-		int64(ci.Role), ci.Encrypted,
-		string(reqHdr), string(reqBody), string(respHdr), string(respBody),
-		latency,
-	)
 }
 
 func nonNil(q []Question) []Question {

@@ -1,71 +1,44 @@
 package http
 
 import (
-	"math/rand"
 	"testing"
 	"time"
 
-	"github.com/pxq-dev/pxq/schema"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols"
 	"github.com/pxq-dev/pxq/table"
 	"github.com/pxq-dev/pxq/types"
 )
 
-// The typed row path (Env.Rows, table.Writer.AppendValues) writes the same
-// table as the boxed one (Env.Emit, table.Writer.AppendRow).
-func TestRowsMatchEmit(t *testing.T) {
-	store := table.NewStore(0)
-	mk := func(name string) *table.Writer {
-		tb, err := store.Create(name, schema.HTTPEvents.Relation, table.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return table.NewWriter(tb)
+// TestEveryColumn checks every column of one http_events row, each set
+// to a value no other column has, so that a value sent to the wrong
+// column fails here.
+func TestEveryColumn(t *testing.T) {
+	h := newHarness(t, protocols.RoleClient, 1024)
+	h.Conn.UPID = types.UInt128Value{High: 1<<40 | 7, Low: 123456789}
+	h.send(protocols.Egress, post1, nil)
+	start := h.ts
+	h.send(protocols.Ingress, resp2, nil)
+	rows := h.rows()
+	if len(rows) != 1 {
+		t.Fatalf("%d rows, want 1", len(rows))
 	}
-	boxed, typed := mk("boxed"), mk("typed")
-	run := func(env protocols.Env) {
-		rnd := rand.New(rand.NewSource(1))
-		h := newHarness(protocols.RoleClient, 8)
-		h.c.env.Emit, h.c.env.Rows = env.Emit, env.Rows
-		h.c.env.Conn.UPID = types.UInt128Value{High: 1<<40 | 7, Low: 123456789}
-		for i := 0; i < 3; i++ {
-			h.send(protocols.Egress, get1, rnd)
-			h.send(protocols.Ingress, resp1, rnd)
-			h.send(protocols.Egress, post1, rnd)
-			h.send(protocols.Ingress, resp2, rnd)
-			h.send(protocols.Egress, get1, rnd)
-			h.send(protocols.Ingress, chunk1, rnd)
-		}
+	want := row{
+		"time_": h.ts, "upid": h.Conn.UPID,
+		"remote_addr": "127.0.0.1", "remote_port": int64(50000), "local_addr": "127.0.0.1", "local_port": int64(8080),
+		"trace_role": int64(1), "encrypted": false,
+		"major_version": int64(1), "minor_version": int64(1), "content_type": int64(1),
+		"req_headers": `{"Content-Length":"13","Content-Type":"application/json","Host":"example"}`,
+		"req_method":  "POST", "req_path": "/submit", "req_body": `{"k":"value"}`, "req_body_size": int64(13),
+		"resp_headers": `{"Content-Length":"2","Content-Type":"application/json; charset=utf-8"}`,
+		"resp_status":  int64(201), "resp_message": "Created", "resp_body": "{}", "resp_body_size": int64(2),
+		"latency": h.ts - start,
 	}
-	run(protocols.Env{Emit: func(_ string, vals ...any) {
-		if err := boxed.AppendRow(vals...); err != nil {
-			t.Fatal(err)
-		}
-	}})
-	rows := &protocols.Rows{Emit: func(_ string, vals []table.Value) {
-		if err := typed.AppendValues(vals); err != nil {
-			t.Fatal(err)
-		}
-	}}
-	run(protocols.Env{Rows: rows})
-	boxed.Flush()
-	typed.Flush()
-	b, ty := store.Table("boxed").Snapshot(0, 0), store.Table("typed").Snapshot(0, 0)
-	if len(b) != 1 || len(ty) != 1 || b[0].Record.NumRows() != 9 {
-		t.Fatalf("batches %d and %d", len(b), len(ty))
+	if len(rows[0]) != len(Table.Relation()) || len(want) != len(rows[0]) {
+		t.Fatalf("%d columns, declared %d, checked %d", len(rows[0]), len(Table.Relation()), len(want))
 	}
-	for i := range schema.HTTPEvents.Relation {
-		x, y := b[0].Record.Column(i), ty[0].Record.Column(i)
-		for r := 0; r < x.Len(); r++ {
-			if x.ValueStr(r) != y.ValueStr(r) {
-				t.Errorf("column %s row %d: %q (Emit) != %q (Rows)", schema.HTTPEvents.Relation[i].Name, r, x.ValueStr(r), y.ValueStr(r))
-			}
-		}
-	}
+	check(t, rows[0], want)
 }
 
-// BenchmarkRequestResponse parses a request and its 512-byte response, each
-// in one segment as a syscall would deliver them, and writes the row.
 // BenchmarkRequestResponse parses a request and its 512-byte response,
 // each in one segment, and writes the row, in a steady state: the store is
 // bounded at 32 MiB and its retention runs at every flush (as in an agent
@@ -73,25 +46,22 @@ func TestRowsMatchEmit(t *testing.T) {
 // so that memory is reused rather than fresh from the OS.
 func BenchmarkRequestResponse(b *testing.B) {
 	store := table.NewStore(32 << 20)
-	tb, err := store.Create("http_events", schema.HTTPEvents.Relation, table.Options{})
+	w, err := Table.Create(store)
 	if err != nil {
 		b.Fatal(err)
 	}
-	w := table.NewWriter(tb)
-	h := newHarness(protocols.RoleServer, 1024)
-	h.c.env.Emit = nil
-	rows := 0
-	h.c.env.Rows = &protocols.Rows{Emit: func(_ string, vals []table.Value) {
-		if err := w.AppendValues(vals); err != nil {
-			b.Fatal(err)
-		}
-		rows++
-	}}
+	env := protocols.Env{
+		Conn:  &protocols.Conn{Role: protocols.RoleServer, Stream: true},
+		Cfg:   protocols.Config{MaxBodyBytes: 1024, MaxHeaderBytes: 16 << 10, MaxPending: 16, RequestTimeout: time.Minute},
+		Row:   func(*table.Decl) *table.Row { return w.Row() },
+		Count: func(string, int64) {},
+	}
+	c := newConn(env)
 	req := []byte("GET /bench?q=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: Go-http-client/1.1\r\nAccept-Encoding: identity\r\n\r\n")
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: Wed, 25 Nov 2026 08:00:00 GMT\r\nContent-Length: 512\r\n\r\n" + string(make([]byte, 512)))
 	pair := func(i int) {
-		h.c.Data(protocols.Segment{Dir: protocols.Ingress, TS: int64(2 * i), Data: req})
-		h.c.Data(protocols.Segment{Dir: protocols.Egress, TS: int64(2*i + 1), Data: resp})
+		c.Data(protocols.Segment{Dir: protocols.Ingress, TS: int64(2 * i), Data: req})
+		c.Data(protocols.Segment{Dir: protocols.Egress, TS: int64(2*i + 1), Data: resp})
 		if i%2000 == 1999 {
 			w.Flush()
 			store.Expire(time.Now())
@@ -106,7 +76,7 @@ func BenchmarkRequestResponse(b *testing.B) {
 	for i := warm; i < warm+b.N; i++ {
 		pair(i)
 	}
-	if rows != warm+b.N {
-		b.Fatalf("%d rows for %d pairs", rows, warm+b.N)
+	if rows, refused := w.Counts(); rows != uint64(warm+b.N) || refused != 0 {
+		b.Fatalf("%d rows (%d refused) for %d pairs", rows, refused, warm+b.N)
 	}
 }

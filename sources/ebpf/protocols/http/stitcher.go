@@ -1,12 +1,10 @@
 package http
 
 import (
-	"net/netip"
 	"sort"
 	"strings"
 	"unicode/utf8"
 
-	"github.com/pxq-dev/pxq/schema"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols"
 	"github.com/pxq-dev/pxq/table"
 )
@@ -23,7 +21,7 @@ func (Protocol) Name() string { return "http" }
 func (Protocol) ID() int64 { return 1 }
 
 // Tables implements protocols.Protocol.
-func (Protocol) Tables() []schema.Table { return []schema.Table{schema.HTTPEvents} }
+func (Protocol) Tables() []*table.Decl { return []*table.Decl{Table} }
 
 // Infer implements protocols.Protocol. It needs the whole first token: a
 // method and a space, or "HTTP/1.x ".
@@ -59,15 +57,15 @@ type conn struct {
 	// tracer sees a syscall's bytes when it returns, and a client that
 	// writes on one thread and reads on another can have the response's
 	// read return before the request's write does.
-	early         []*Message
-	remote, local addrStr
+	early []*Message
+	row   *table.Row // http_events
 	// lostSync is set when either direction lost bytes it could not skip:
 	// whole messages may be gone, so FIFO order no longer pairs correctly.
 	lostSync bool
 }
 
 func newConn(env protocols.Env) *conn {
-	c := &conn{env: env}
+	c := &conn{env: env, row: env.Row(Table)}
 	c.req = newParser(true, env.Cfg.MaxHeaderBytes, env.Cfg.MaxBodyBytes)
 	c.resp = newParser(false, env.Cfg.MaxHeaderBytes, env.Cfg.MaxBodyBytes)
 	c.req.done = c.request
@@ -337,68 +335,4 @@ func appendJSONBody(b []byte, s string) []byte {
 		i += size
 	}
 	return append(b, s[start:]...)
-}
-
-func (c *conn) emit(req, resp *Message) {
-	ci := c.env.Conn
-	latency := resp.EndTS - req.StartTS
-	if latency < 0 {
-		latency = 0
-	}
-	if c.remote.ap != ci.Remote {
-		c.remote = addrStr{ci.Remote, protocols.AddrString(ci.Remote)}
-	}
-	if c.local.ap != ci.Local {
-		c.local = addrStr{ci.Local, protocols.AddrString(ci.Local)}
-	}
-	rows := c.env.Rows
-	var vals []table.Value
-	var buf []byte
-	if rows != nil {
-		vals, buf = rows.Begin(), rows.Buf[:0]
-	}
-	buf = appendHeadersJSON(buf, req.Headers)
-	nreq := len(buf)
-	buf = appendHeadersJSON(buf, resp.Headers)
-	vals = append(vals,
-		table.Time(resp.EndTS),
-		table.UInt128(ci.UPID),
-		table.Str(c.remote.s),
-		table.Int(int64(ci.Remote.Port())),
-		table.Str(c.local.s),
-		table.Int(int64(ci.Local.Port())),
-		table.Int(int64(ci.Role)),
-		table.Bool(ci.Encrypted),
-		table.Int(int64(resp.Major)),
-		table.Int(int64(resp.Minor)),
-		table.Int(contentType(req, resp)),
-		table.StrBytes(buf[:nreq]),
-		table.Str(req.Method),
-		table.Str(req.Path),
-		table.StrBytes(req.Body),
-		table.Int(req.BodySize),
-		table.StrBytes(buf[nreq:]),
-		table.Int(int64(resp.Status)),
-		table.Str(resp.Reason),
-		table.StrBytes(resp.Body),
-		table.Int(resp.BodySize),
-		table.Int(latency),
-	)
-	if rows != nil {
-		rows.Buf = buf
-		rows.End(schema.HTTPEvents.Name, vals)
-		return
-	}
-	anys := make([]any, len(vals))
-	for i, v := range vals {
-		anys[i] = v.Any()
-	}
-	c.env.Emit(schema.HTTPEvents.Name, anys...)
-}
-
-// addrStr is an address and its AddrString, kept to format it once per
-// connection rather than once per row.
-type addrStr struct {
-	ap netip.AddrPort
-	s  string
 }

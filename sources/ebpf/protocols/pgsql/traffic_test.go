@@ -1,0 +1,230 @@
+package pgsql_test
+
+// Real traffic: a PostgreSQL server and its clients (psql, pgbench) on
+// 127.0.0.1, traced by the socket tracer on both sides.
+
+import (
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pxq-dev/pxq/sources/ebpf"
+	"github.com/pxq-dev/pxq/sources/ebpf/ebpftest"
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols/internal/dbtest"
+	"github.com/pxq-dev/pxq/types"
+)
+
+var psqlArgs = []string{
+	"-c", "create table tt(id int primary key, name text)",
+	"-c", "insert into tt values (1,'a'),(2,null)",
+	"-c", "select * from tt order by id; select count(*) from tt",
+	"-c", "select * from nope",
+	"-c", "drop table tt",
+}
+
+var psqlWants = []map[string]any{
+	{"req_cmd": "Query", "req": "create table tt(id int primary key, name text)", "resp": "CREATE TABLE"},
+	{"req_cmd": "Query", "req": "insert into tt values (1,'a'),(2,null)", "resp": "INSERT 0 2"},
+	{"req_cmd": "Query", "req": "select * from tt order by id; select count(*) from tt", "resp": "id,name\n1,a\n2,[NULL]\nSELECT 2\ncount\n2\nSELECT 1"},
+	{"req_cmd": "Query", "req": "select * from nope", "resp": `ERROR RESPONSE [Severity=ERROR Code=42P01 Message=relation "nope" does not exist Position=15]`},
+	{"req_cmd": "Query", "req": "drop table tt", "resp": "DROP TABLE"},
+}
+
+// psql holds psql (sslmode prefer: an SSLRequest the server refuses,
+// then plaintext) until Run, so that its pid can be traced.
+func psql(t *testing.T, port int) *dbtest.Held {
+	t.Helper()
+	bin := dbtest.Need(t, "psql", dbtest.PostgresBin()...)
+	args := append([]string{"-X", "-q", "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "pxq", "-d", "postgres"}, psqlArgs...)
+	return dbtest.Hold(t, []string{"PGPASSWORD=" + dbtest.PostgresPassword, "PGSSLMODE=prefer"}, "", bin, args...)
+}
+
+func checkPsqlRows(t *testing.T, side string, got []map[string]any, pid int) {
+	t.Helper()
+	if len(got) != len(psqlWants) {
+		for _, r := range got {
+			t.Logf("%s row %q %q", side, r["req"], r["resp"])
+		}
+		t.Fatalf("%s: %d rows, want %d", side, len(got), len(psqlWants))
+	}
+	for i, w := range psqlWants {
+		ebpftest.Expect(t, got[i], w)
+		ebpftest.Expect(t, got[i], map[string]any{"remote_addr": "127.0.0.1", "local_addr": "127.0.0.1", "encrypted": false})
+		if lat := got[i]["latency"].(int64); lat <= 0 || lat > int64(5*time.Second) {
+			t.Errorf("%s row %d: latency %d", side, i, lat)
+		}
+		if u := got[i]["upid"].(types.UInt128Value); pid != 0 && int(u.PID()) != pid {
+			t.Errorf("%s row %d: pid %d, want %d", side, i, u.PID(), pid)
+		}
+	}
+}
+
+// TestTracePsql traces psql and the server backend it talks to: every
+// statement is one row, the server's (both ends are traced, so the
+// client's side is left out, as for HTTP), with its text, its result or
+// error.
+func TestTracePsql(t *testing.T) {
+	s := dbtest.StartPostgres(t)
+	// Every process: each connection has a backend process of its own.
+	tr, store := ebpftest.Tracer(t, ebpf.Config{OnlyPIDs: []uint32{}, AllClientSides: true})
+	if out, _ := psql(t, s.Port).Run(); !strings.Contains(out, "does not exist") {
+		t.Fatalf("psql: %s", out)
+	}
+	got := ebpftest.WaitRows(t, store, "pgsql_events", len(psqlWants), 5*time.Second, ebpftest.ServerRow(s.Port))
+	checkPsqlRows(t, "server", got, 0)
+	if n := len(ebpftest.Rows(t, store, "pgsql_events")) - len(got); n != 0 {
+		t.Errorf("%d rows besides the server's", n)
+	}
+	st := tr.Stats()
+	if st.Counters["client_side_of_traced_server_conns"] < 1 {
+		t.Errorf("psql's side was not left out: %v", st.Counters)
+	}
+	for _, c := range []string{"pgsql.parse_errors", "pgsql.unmatched_responses", "pgsql.unexpected_responses"} {
+		if n := st.Counters[c]; n != 0 {
+			t.Errorf("%s = %d", c, n)
+		}
+	}
+}
+
+// TestTracePsqlClient traces psql alone (the server is not traced, as a
+// managed database would not be): its side makes the rows.
+func TestTracePsqlClient(t *testing.T) {
+	s := dbtest.StartPostgres(t)
+	p := psql(t, s.Port)
+	_, store := ebpftest.Tracer(t, ebpf.Config{OnlyPIDs: []uint32{uint32(p.Pid)}})
+	if out, _ := p.Run(); !strings.Contains(out, "does not exist") {
+		t.Fatalf("psql: %s", out)
+	}
+	got := ebpftest.WaitRows(t, store, "pgsql_events", len(psqlWants), 5*time.Second, ebpftest.ClientRow(s.Port))
+	checkPsqlRows(t, "client", got, p.Pid)
+}
+
+// TestTracePgbench traces pgbench's select-only script over the extended
+// protocol at its full rate, with the server: every transaction it
+// reports must be an Execute row, with the statement and its bound value.
+func TestTracePgbench(t *testing.T) {
+	s := dbtest.StartPostgres(t)
+	bench := dbtest.Need(t, "pgbench", dbtest.PostgresBin()...)
+	env := []string{"PGPASSWORD=" + dbtest.PostgresPassword, "PGSSLMODE=disable"}
+	conn := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(s.Port), "-U", "pxq"}
+	dbtest.Run(t, env, bench, append(append([]string{"-i", "-s", "1", "-q"}, conn...), "postgres")...)
+	tr, store := ebpftest.Tracer(t, ebpf.Config{OnlyPIDs: []uint32{}, AllClientSides: true})
+	const clients, tx = 4, 2500
+	out := dbtest.Run(t, env, bench, append(append([]string{"-n", "-S", "-M", "prepared", "-c", strconv.Itoa(clients), "-j", "2", "-t", strconv.Itoa(tx)}, conn...), "postgres")...)
+	if !strings.Contains(out, "number of transactions actually processed: "+strconv.Itoa(clients*tx)) {
+		t.Fatalf("pgbench: %s", out)
+	}
+	isExec := func(keep func(map[string]any) bool) func(map[string]any) bool {
+		return func(r map[string]any) bool { return keep(r) && r["req_cmd"] == "Execute" }
+	}
+	for _, side := range []struct {
+		name string
+		keep func(map[string]any) bool
+	}{{"server", ebpftest.ServerRow(s.Port)}} {
+		got := ebpftest.WaitRows(t, store, "pgsql_events", clients*tx, 10*time.Second, isExec(side.keep))
+		bad := 0
+		for _, r := range got {
+			req, _ := r["req"].(string)
+			if !strings.HasPrefix(req, "query=[SELECT abalance FROM pgbench_accounts WHERE aid = $1;] params=[") || r["resp"] != "0\nSELECT 1" {
+				bad++
+			}
+		}
+		t.Logf("%s: %d Execute rows for %d transactions, %d malformed", side.name, len(got), clients*tx, bad)
+		if len(got) != clients*tx || bad != 0 {
+			t.Errorf("%s: %d Execute rows (%d malformed), want %d", side.name, len(got), bad, clients*tx)
+		}
+	}
+	st := tr.Stats()
+	t.Logf("lost events %d, pgsql counters %v", st.LostEvents, pick(st.Counters, "pgsql."))
+}
+
+func pick(m map[string]int64, prefix string) map[string]int64 {
+	out := map[string]int64{}
+	for k, v := range m {
+		if strings.HasPrefix(k, prefix) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// BenchmarkPgbench measures what tracing costs pgbench's select-only
+// load (extended protocol, prepared statements) at its full rate, in
+// rounds with the tracer paused and attached, interleaved: queries per
+// second (median ratio on/off), the tracer's CPU per statement (the test
+// process's CPU: pgbench and the server are other processes), and the
+// statements captured (the server's Execute rows) against those pgbench
+// reports. Run with -bench Pgbench -benchtime 1x.
+func BenchmarkPgbench(b *testing.B) {
+	s := dbtest.StartPostgres(b)
+	bench := dbtest.Need(b, "pgbench", dbtest.PostgresBin()...)
+	env := []string{"PGPASSWORD=" + dbtest.PostgresPassword, "PGSSLMODE=disable"}
+	conn := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(s.Port), "-U", "pxq"}
+	dbtest.Run(b, env, bench, append(append([]string{"-i", "-s", "1", "-q"}, conn...), "postgres")...)
+	tr, store := ebpftest.Tracer(b, ebpf.Config{OnlyPIDs: []uint32{}, AllClientSides: true})
+	run := func() (tx int, tps float64) {
+		out := dbtest.Run(b, env, bench, append(append([]string{"-n", "-S", "-M", "prepared", "-c", "2", "-j", "2", "-T", "3"}, conn...), "postgres")...)
+		for _, l := range strings.Split(out, "\n") {
+			if v, ok := strings.CutPrefix(l, "number of transactions actually processed: "); ok {
+				tx, _ = strconv.Atoi(strings.Fields(v)[0])
+			}
+			if v, ok := strings.CutPrefix(l, "tps = "); ok {
+				tps, _ = strconv.ParseFloat(strings.Fields(v)[0], 64)
+			}
+		}
+		return tx, tps
+	}
+	executes := func() int {
+		n := 0
+		for _, r := range ebpftest.Rows(b, store, "pgsql_events") {
+			if r["req_cmd"] == "Execute" && r["local_port"] == int64(s.Port) {
+				n++
+			}
+		}
+		return n
+	}
+	var ratios, cpuPerStmt, captured []float64
+	rounds := 5
+	for i := 0; i < rounds; i++ {
+		tr.Pause()
+		_, off := run()
+		if err := tr.Resume(); err != nil {
+			b.Fatal(err)
+		}
+		before := executes()
+		cpu0 := cpuNS()
+		tx, on := run()
+		cpu := cpuNS() - cpu0
+		time.Sleep(300 * time.Millisecond) // the last rows' flush
+		rows := executes() - before
+		ratios = append(ratios, on/off)
+		cpuPerStmt = append(cpuPerStmt, float64(cpu)/float64(tx))
+		captured = append(captured, float64(rows)/float64(tx))
+		b.Logf("round %d: off %.0f tps, on %.0f tps, %d tx, %d Execute rows, tracer CPU %.0f ns/statement", i, off, on, tx, rows, float64(cpu)/float64(tx))
+	}
+	b.ReportMetric(median(ratios), "tps_on/off")
+	b.ReportMetric(median(cpuPerStmt), "tracer_ns/stmt")
+	b.ReportMetric(median(captured), "captured/sent")
+	b.ReportMetric(float64(tr.Stats().LostEvents), "lost_events")
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	for i := range s {
+		for j := i + 1; j < len(s); j++ {
+			if s[j] < s[i] {
+				s[i], s[j] = s[j], s[i]
+			}
+		}
+	}
+	return s[len(s)/2]
+}
+
+// cpuNS is the CPU time (user and system) of this process.
+func cpuNS() int64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
