@@ -69,3 +69,25 @@ func TestRequestPathClusters(t *testing.T) {
 		t.Error("_match_endpoint not registered as immutable")
 	}
 }
+
+// TestNormalizeExecute: executed prepared statements, in the form the
+// pgsql and mysql tracers write, normalize to their statement with the
+// bound values as params; COM_STMT_EXECUTE (23) is a query command.
+func TestNormalizeExecute(t *testing.T) {
+	for _, tc := range []struct{ got, want string }{
+		{normalizeStatement("query=[SELECT * FROM t WHERE id = $1 AND x = 'a'] params=[42, hello]", true),
+			`{"query":"SELECT * FROM t WHERE id = $1 AND x = $3","params":["42","hello","a"],"error":""}`},
+		{normalizeStatement("query=[INSERT INTO t VALUES (?)] params=[]", false),
+			`{"query":"INSERT INTO t VALUES (?)","params":[],"error":""}`},
+		{normalizeStatement("SELECT 1", true), normalizeSQL("SELECT 1", true)},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %s\nwant %s", tc.got, tc.want)
+		}
+	}
+	k := Scalar("normalize_mysql").Overloads[0].Kernel
+	v, err := k(&Context{}, []Value{{Const: "query=[SELECT ?] params=[1]"}, {Const: int64(23)}}, 1)
+	if err != nil || v.Const == `{"query":"","params":[],"error":"not a query command"}` {
+		t.Errorf("COM_STMT_EXECUTE not normalized: %v %v", v.Const, err)
+	}
+}

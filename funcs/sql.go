@@ -14,16 +14,44 @@ import (
 // kept as they are.
 
 func init() {
-	register("normalize_pgsql", "a PostgreSQL query with literals replaced by $n, as JSON {query, params, error}",
-		sig(tS, fn2(rStr, rStr, tS, func(q, _ string) string { return normalizeSQL(q, true) }), tS, tS))
-	register("normalize_mysql", "a MySQL query with literals replaced by ?, as JSON {query, params, error}",
+	register("normalize_pgsql", "a PostgreSQL query (1st; for an Execute row, query=[statement] params=[values]) with literals replaced by $n, as JSON {query, params, error}; the 2nd argument is req_cmd",
+		sig(tS, fn2(rStr, rStr, tS, func(q, _ string) string { return normalizeStatement(q, true) }), tS, tS))
+	register("normalize_mysql", "a MySQL query with literals replaced by ?, as JSON {query, params, error}, for req_cmd 3 (COM_QUERY), 22 (COM_STMT_PREPARE) and 23 (COM_STMT_EXECUTE: query=[statement] params=[values])",
 		sig(tS, fn2(rStr, rInt, tS, func(q string, cmd int64) string {
-			// Only text queries (COM_QUERY = 3, COM_STMT_PREPARE = 22) carry SQL.
-			if cmd != 3 && cmd != 22 {
+			if cmd != 3 && cmd != 22 && cmd != 23 {
 				return `{"query":"","params":[],"error":"not a query command"}`
 			}
-			return normalizeSQL(q, false)
+			return normalizeStatement(q, false)
 		}), tS, tI))
+}
+
+// normalizeStatement normalizes q, or, for an executed prepared statement
+// in the tracer's form "query=[statement] params=[v1, v2]", the statement,
+// with the bound values first among the params.
+func normalizeStatement(q string, pg bool) string {
+	stmt, bound, ok := splitExecute(q)
+	if !ok {
+		return normalizeSQL(q, pg)
+	}
+	return normalizeSQL(stmt, pg, bound...)
+}
+
+// splitExecute reads "query=[statement] params=[v1, v2]".
+func splitExecute(q string) (stmt string, params []string, ok bool) {
+	const head, mid = "query=[", "] params=["
+	if !strings.HasPrefix(q, head) || !strings.HasSuffix(q, "]") {
+		return "", nil, false
+	}
+	i := strings.LastIndex(q, mid)
+	if i < len(head) {
+		return "", nil, false
+	}
+	stmt = q[len(head):i]
+	params = []string{}
+	if p := q[i+len(mid) : len(q)-1]; p != "" {
+		params = strings.Split(p, ", ")
+	}
+	return stmt, params, true
 }
 
 type normalized struct {
@@ -32,9 +60,12 @@ type normalized struct {
 	Error  string   `json:"error"`
 }
 
-func normalizeSQL(q string, pg bool) string {
+// normalizeSQL normalizes q; bound are the values of placeholders q
+// already has ($1…$n), which come first among the params, so that the
+// literals' placeholders are numbered after them.
+func normalizeSQL(q string, pg bool, bound ...string) string {
 	var out strings.Builder
-	params := []string{}
+	params := append([]string{}, bound...)
 	errMsg := ""
 	placeholder := func(lit string) {
 		params = append(params, lit)

@@ -43,7 +43,8 @@ type Config struct {
 	RemoteTraced func(netip.Addr) bool
 
 	// Protocols are the protocols tried on each connection, in order.
-	// Default: every protocol of protocols/all (HTTP/1.x, DNS).
+	// Default: every protocol of protocols/all (HTTP/1.x, DNS, PostgreSQL,
+	// MySQL, Redis).
 	Protocols []protocols.Protocol
 
 	// MaxBodyBytes is how much of each message body is kept (default 1024).
