@@ -111,6 +111,13 @@ func (i *conn) Data(seg protocols.Segment) {
 	}
 	i.probe = [2][]byte{}
 	seg.Data = probe
+	if s := i.d.Servers; s != nil && s.skip(i.c, i.proto) {
+		// A server is known from its first message, and a client of a
+		// known server is left out from its first.
+		i.deduped, i.parser = true, nil
+		s.Dropped++
+		return
+	}
 	i.parser.Data(seg)
 }
 

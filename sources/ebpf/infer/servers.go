@@ -63,13 +63,15 @@ func (s *Servers) traced(ap netip.AddrPort) bool {
 	return s.Remote != nil && s.Remote(a)
 }
 
-// skip is called before each segment of a connection: it records servers
-// and reports whether the client connection c, parsed as proto, is to be
-// left unparsed from now on.
+// skip is called before each segment of a connection parsed as proto (nil
+// while unknown): it records the server connections that are parsed (a
+// server whose bytes pxq cannot read, such as TLS it does not decrypt,
+// leaves its clients' rows alone) and reports whether the client
+// connection c is to be left unparsed from now on.
 func (s *Servers) skip(c *protocols.Conn, proto protocols.Protocol) bool {
 	switch c.Role {
 	case protocols.RoleServer:
-		if c.Stream {
+		if c.Stream && proto != nil && !c.Unparsed {
 			s.add(c.Local)
 		}
 	case protocols.RoleClient:
