@@ -4,14 +4,14 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/metrics"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pxq-dev/pxq/lang/langtest"
 )
 
 // hostileScript is a script of testdata/hostile with what it expects (see
@@ -24,51 +24,13 @@ type hostileScript struct {
 }
 
 func loadHostile(t testing.TB) []hostileScript {
-	files, err := filepath.Glob("testdata/hostile/*.pxl")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no hostile scripts: %v", err)
+	hs, err := langtest.LoadHostile("testdata/hostile")
+	if err != nil {
+		t.Fatal(err)
 	}
-	var out []hostileScript
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := hostileScript{name: filepath.Base(f)}
-		repeat := 1
-		var lines []string
-		var body []string
-		inBody := false
-		// The header lines stay (as comments), so that positions are
-		// those of the file.
-		for _, l := range strings.SplitAfter(string(b), "\n") {
-			trimmed := strings.TrimSpace(l)
-			switch {
-			case strings.HasPrefix(trimmed, "# expect: "):
-				h.expect = strings.TrimPrefix(trimmed, "# expect: ")
-			case strings.HasPrefix(trimmed, "# repeat: "):
-				repeat, err = strconv.Atoi(strings.TrimPrefix(trimmed, "# repeat: "))
-			case strings.HasPrefix(trimmed, "# heap: "):
-				h.heapMB, err = strconv.Atoi(strings.TrimPrefix(trimmed, "# heap: "))
-			case trimmed == "#repeat-begin":
-				inBody = true
-			case trimmed == "#repeat-end":
-				inBody = false
-				lines = append(lines, strings.Repeat(strings.Join(body, ""), repeat))
-			case inBody:
-				body = append(body, l)
-				continue
-			}
-			lines = append(lines, l)
-			if err != nil {
-				t.Fatalf("%s: bad header: %v", f, err)
-			}
-		}
-		if h.expect == "" {
-			t.Fatalf("%s has no '# expect:' line", f)
-		}
-		h.src = strings.Join(lines, "")
-		out = append(out, h)
+	out := make([]hostileScript, len(hs))
+	for i, h := range hs {
+		out[i] = hostileScript{name: h.Name, src: h.Src, expect: h.Expect, heapMB: h.HeapMB}
 	}
 	return out
 }

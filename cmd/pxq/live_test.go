@@ -98,7 +98,7 @@ func TestServeMetrics(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{`pxq_script_up{script="px/http_request_stats"} 1`,
-		`pxq_http_request_stats_requests{endpoint="pxq demo-app catalog",script="px/http_request_stats"}`} {
+		`pxq_http_request_stats_requests{endpoint="pxq-demo.slice/catalog.service",script="px/http_request_stats"}`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("scrape lacks %s:\n%s", want, body)
 		}

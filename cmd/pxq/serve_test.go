@@ -317,3 +317,44 @@ func TestServeTracesBesideHeavyQueries(t *testing.T) {
 		t.Errorf("the tracer lost requests: %d of %d idle, %d of %d beside the heavy queries", base, n, got, n)
 	}
 }
+
+// TestAgentAndBrokerStopOnSIGTERM: pxq agent and pxq broker, with a
+// HealthCheck stream open on the broker, exit within 5 s of SIGTERM.
+func TestAgentAndBrokerStopOnSIGTERM(t *testing.T) {
+	agentCmd := exec.Command(pxqBinary(t), "agent", "--listen", "127.0.0.1:0", "--kubeconfig", "")
+	agentAddr := startAnnounced(t, agentCmd, `pxq agent" addr=(\S+)`)
+	defer func() {
+		agentCmd.Process.Kill()
+		agentCmd.Wait()
+	}()
+	brokerCmd := exec.Command(pxqBinary(t), "broker", "--agents", agentAddr, "--listen", "127.0.0.1:0", "--http", "")
+	brokerAddr := startAnnounced(t, brokerCmd, `gRPC API" addr=(\S+)`)
+	defer func() {
+		brokerCmd.Process.Kill()
+		brokerCmd.Wait()
+	}()
+	c, err := client.Dial(brokerAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	res, err := c.Execute(context.Background(), client.Query{PxL: "import px\npx.display(px.GetAgentStatus(), 'agents')\n"})
+	if err != nil || len(res.Tables) != 1 || res.Tables[0].Rows() != 1 {
+		t.Fatalf("a query through the broker: %v", err)
+	}
+	hc, err := dialPixie(t, brokerAddr).HealthCheck(context.Background(), &vizierpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hc.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []*exec.Cmd{brokerCmd, agentCmd} {
+		cmd.Process.Signal(syscall.SIGTERM)
+		took, err := waitExit(t, cmd, 5*time.Second)
+		t.Logf("pxq %s exited %v after SIGTERM: %v", cmd.Args[1], took, err)
+		if err != nil {
+			t.Errorf("pxq %s: %v", cmd.Args[1], err)
+		}
+	}
+}
