@@ -114,14 +114,13 @@ func hostPort(name string, addr net.Addr) string {
 // process may make cgroups (as root), else with CgroupErr set. They exit
 // when Stop closes their standard input, or when this process dies.
 func StartProcesses(ctx context.Context, exe string, stderr io.Writer) (*App, error) {
-	return startProcesses(ctx, exe, stderr, "")
+	return startProcesses(ctx, exe, stderr, cgroupOptions{})
 }
 
-// startProcesses is StartProcesses with the cgroup v2 hierarchy mounted
-// at cgroupRoot ("" to find it).
-func startProcesses(ctx context.Context, exe string, stderr io.Writer, cgroupRoot string) (*App, error) {
+// startProcesses is StartProcesses with its cgroups made as o says.
+func startProcesses(ctx context.Context, exe string, stderr io.Writer, o cgroupOptions) (*App, error) {
 	a := &App{Env: Env{Peers: map[string]string{}}}
-	a.cg, a.CgroupErr = newCgroups(cgroupRoot)
+	a.cg, a.CgroupErr = newCgroups(o)
 	c, addr, err := a.startChild(ctx, exe, DNS, nil, stderr)
 	if err != nil {
 		a.Stop()

@@ -39,9 +39,16 @@ type cgroups struct {
 // cgroupMagic is the f_type of a cgroup v2 file system.
 const cgroupMagic = unix.CGROUP2_SUPER_MAGIC
 
-// newCgroups makes the folder of Slice in the cgroup v2 hierarchy mounted
-// at root ("" to find it in /proc/self/mountinfo).
-func newCgroups(root string) (*cgroups, error) {
+// cgroupOptions say where StartProcesses makes its cgroups.
+type cgroupOptions struct {
+	root    string // the cgroup v2 mount; "" to find it
+	slice   string // default Slice
+	noClone bool   // move every process, as before Linux 5.7
+}
+
+// newCgroups makes the slice's folder in the cgroup v2 hierarchy.
+func newCgroups(o cgroupOptions) (*cgroups, error) {
+	root := o.root
 	if root == "" {
 		var err error
 		if root, err = cgroup2Mount("/proc/self/mountinfo"); err != nil {
@@ -55,7 +62,10 @@ func newCgroups(root string) (*cgroups, error) {
 	if st.Type != cgroupMagic {
 		return nil, fmt.Errorf("%s is not a cgroup v2 file system", root)
 	}
-	g := &cgroups{slice: filepath.Join(root, Slice)}
+	if o.slice == "" {
+		o.slice = Slice
+	}
+	g := &cgroups{slice: filepath.Join(root, o.slice), noClone: o.noClone}
 	// A folder left by a demo that was killed is reused.
 	if err := os.Mkdir(g.slice, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, err

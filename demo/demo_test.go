@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/array"
 
 	"github.com/pxq-dev/pxq/capture"
+	"github.com/pxq-dev/pxq/metadata"
 	"github.com/pxq-dev/pxq/sources/tables"
 	"github.com/pxq-dev/pxq/table"
 	"github.com/pxq-dev/pxq/types"
@@ -171,7 +172,8 @@ func FuzzDNSAnswer(f *testing.F) {
 
 // TestShippedCapture opens the capture shipped inside pxq and checks that
 // it is in the current format and holds the demo's traffic and the names
-// of its processes.
+// of its processes: their command lines, and the cgroups that make them
+// the host entities Slice/NAME.service.
 func TestShippedCapture(t *testing.T) {
 	c, err := capture.OpenFS(Shipped(), "shipped")
 	if err != nil {
@@ -199,18 +201,26 @@ func TestShippedCapture(t *testing.T) {
 	}
 	meta := c.Metadata(nil)
 	names := map[string]bool{}
+	pods := map[string]bool{}
 	rel := store.Table("http_events").Relation()
 	for _, b := range store.Table("http_events").Snapshot(0, 0) {
 		col := b.Record.Column(rel.Index("upid")).(*array.FixedSizeBinary)
 		for i := 0; i < col.Len(); i++ {
-			if p := meta.Process(types.GetUInt128(col.Value(i))); p != nil {
+			u := types.GetUInt128(col.Value(i))
+			if p := meta.Process(u); p != nil {
 				names[p.Cmdline] = true
+				if ent, ok := metadata.EntityOf(p); ok {
+					pods[ent.QualifiedName()] = true
+				}
 			}
 		}
 	}
-	for _, s := range append(Services, LoadGen) {
+	for _, s := range append([]string{LoadGen}, Services...) {
 		if !names["pxq demo-app "+s] {
 			t.Errorf("no http_events row of %s resolves to its command line (have %v)", s, names)
+		}
+		if !pods[Slice+"/"+UnitOf(s)] {
+			t.Errorf("no http_events row of %s resolves to the entity %s/%s (have %v): record the capture again with make demo-capture", s, Slice, UnitOf(s), pods)
 		}
 	}
 }

@@ -9,8 +9,9 @@
 //	                               └────► payments
 //
 // `pxq demo` runs every service as a child process of the pxq binary
-// (`pxq demo-app NAME`), traces them with eBPF and runs scripts over what
-// it saw. Tests run the same services in one process with StartInProcess.
+// (`pxq demo-app NAME`), each in a cgroup named like a systemd service
+// (Slice), traces them with eBPF and runs scripts over what it saw. Tests
+// run the same services in one process with StartInProcess.
 package demo
 
 import (

@@ -56,9 +56,10 @@ func TestHandlerOnCapture(t *testing.T) {
 	}
 	body := get()
 	for _, want := range []string{
-		`pxq_http_request_stats_requests{endpoint="pxq demo-app frontend",script="px/http_request_stats"} 240`,
+		// The load generator sent 40 requests/s to the frontend for 6 s.
+		`pxq_http_request_stats_requests{endpoint="pxq-demo.slice/frontend.service",script="px/http_request_stats"} 240`,
 		`# TYPE pxq_http_request_stats_latency_p99_seconds gauge`,
-		`pxq_http_request_stats_bytes{endpoint="pxq demo-app catalog",script="px/http_request_stats"}`,
+		`pxq_http_request_stats_bytes{endpoint="pxq-demo.slice/catalog.service",script="px/http_request_stats"}`,
 		`pxq_status_codes_requests{resp_status="503",script="px/http_request_stats"}`,
 		`pxq_script_up{script="px/http_request_stats"} 1`,
 		`pxq_script_up{script="broken"} 0`,

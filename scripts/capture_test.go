@@ -5,10 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/compute"
+	"github.com/apache/arrow/go/v15/arrow/memory"
 
 	"github.com/pxq-dev/pxq/capture"
 	"github.com/pxq-dev/pxq/demo"
@@ -17,6 +23,7 @@ import (
 	"github.com/pxq-dev/pxq/metadata"
 	"github.com/pxq-dev/pxq/scripts"
 	"github.com/pxq-dev/pxq/sources/tables"
+	"github.com/pxq-dev/pxq/table"
 	"github.com/pxq-dev/pxq/types"
 )
 
@@ -78,14 +85,24 @@ func loadCapture(t *testing.T) *captureEnv {
 	return capEnv
 }
 
-// cmdline names a row's process as the scripts do on a host.
-func (e *captureEnv) cmdline(row map[string]any) string {
+// name names a row's process as the scripts do: by its pod, which on a
+// plain host is its host entity (metadata.EntityOf of the process the
+// capture recorded), else by its command line.
+func (e *captureEnv) name(row map[string]any) string {
 	u := row["upid"].(types.UInt128Value)
-	if p := e.meta.Process(u); p != nil && p.Cmdline != "" {
+	p := e.meta.Process(u)
+	if ent, ok := metadata.EntityOf(p); ok {
+		return ent.QualifiedName()
+	}
+	if p != nil && p.Cmdline != "" {
 		return p.Cmdline
 	}
 	return fmt.Sprintf("pid %d", u.PID())
 }
+
+// unit is the pod of a demo process: `pxq demo` runs each in a cgroup
+// named like a systemd service.
+func unit(name string) string { return demo.Slice + "/" + demo.UnitOf(name) }
 
 // result is one output table as rows of Go values.
 type result struct {
@@ -194,12 +211,15 @@ func TestHTTPData(t *testing.T) {
 	wantEqual(t, "rows", float64(len(r.rows)), float64(len(e.rows["http_events"])))
 	// Filtered on the destination: the catalog's requests, as it served
 	// them.
-	out = e.run(t, "px/http_data", map[string]string{"destination_filter": "demo-app catalog", "max_rows": "100000"})
+	out = e.run(t, "px/http_data", map[string]string{"destination_filter": "catalog.service", "max_rows": "100000"})
 	want := 0
 	for _, row := range e.served() {
-		if e.cmdline(row) == "pxq demo-app catalog" {
+		if e.name(row) == unit(demo.Catalog) {
 			want++
 		}
+	}
+	if want == 0 {
+		t.Errorf("no request served by %s", unit(demo.Catalog))
 	}
 	wantEqual(t, "catalog rows", float64(len(out["http_data"].rows)), float64(want))
 	// max_rows caps the output.
@@ -215,14 +235,19 @@ func TestHTTPRequestStats(t *testing.T) {
 	want := map[string]float64{}
 	errs := map[string]float64{}
 	for _, row := range e.served() {
-		want[e.cmdline(row)]++
+		want[e.name(row)]++
 		if row["resp_status"].(int64) >= 400 {
-			errs[e.cmdline(row)]++
+			errs[e.name(row)]++
 		}
 	}
 	got := r.by("endpoint", "requests")
 	if len(got) != len(want) || len(got) < 4 {
 		t.Errorf("endpoints %v, want %v", got, want)
+	}
+	for _, s := range demo.Services {
+		if got[unit(s)] == 0 {
+			t.Errorf("no requests of %s: %v", unit(s), got)
+		}
 	}
 	for k, n := range want {
 		wantEqual(t, "requests of "+k, got[k], n)
@@ -359,7 +384,7 @@ func TestEndpointStats(t *testing.T) {
 	}
 	out = e.run(t, "px/endpoint_stats", map[string]string{"service": "payments"})
 	for _, row := range out["endpoint_stats"].rows {
-		if row["service"] != "pxq demo-app payments" {
+		if row["service"] != unit(demo.Payments) {
 			t.Errorf("service filter let %v through", row["service"])
 		}
 	}
@@ -374,12 +399,12 @@ func TestHTTPGraph(t *testing.T) {
 	// is the process that served requests on it.
 	servers := map[int64]string{}
 	for _, row := range e.served() {
-		servers[row["local_port"].(int64)] = e.cmdline(row)
+		servers[row["local_port"].(int64)] = e.name(row)
 	}
 	want := map[string]float64{}
 	for _, row := range e.rows["http_events"] {
 		if row["trace_role"].(int64) == 1 {
-			want[e.cmdline(row)+" -> "+servers[row["remote_port"].(int64)]]++
+			want[e.name(row)+" -> "+servers[row["remote_port"].(int64)]]++
 		}
 	}
 	got := map[string]float64{}
@@ -387,19 +412,115 @@ func TestHTTPGraph(t *testing.T) {
 		got[row["requestor"].(string)+" -> "+row["responder"].(string)] += float64(row["requests"].(int64))
 	}
 	for _, edge := range []string{
-		"pxq demo-app loadgen -> pxq demo-app frontend",
-		"pxq demo-app frontend -> pxq demo-app catalog",
-		"pxq demo-app frontend -> pxq demo-app checkout",
-		"pxq demo-app checkout -> pxq demo-app catalog",
-		"pxq demo-app checkout -> pxq demo-app payments",
+		unit(demo.LoadGen) + " -> " + unit(demo.Frontend),
+		unit(demo.Frontend) + " -> " + unit(demo.Catalog),
+		unit(demo.Frontend) + " -> " + unit(demo.Checkout),
+		unit(demo.Checkout) + " -> " + unit(demo.Catalog),
+		unit(demo.Checkout) + " -> " + unit(demo.Payments),
 	} {
 		if want[edge] == 0 {
 			t.Errorf("the capture has no %s", edge)
 		}
 		wantEqual(t, edge, got[edge], want[edge])
 	}
+	if len(got) != len(want) {
+		t.Errorf("edges %v, want %v", got, want)
+	}
+	// The demo traces every client: each served request is counted once,
+	// from its client's row.
+	wantEqual(t, "requests", r.sum("requests"), float64(len(e.served())))
 	if len(out["graph"].rows) != len(r.rows) {
 		t.Errorf("graph and edges differ")
+	}
+}
+
+// TestHTTPGraphServerSide runs px/http_graph over the capture without the
+// client rows of requests whose server it traced, as the tracer records
+// them by default (the demo keeps both sides): every request is then
+// counted from its server's row, its client being the pod that holds
+// 127.0.0.1, the host itself.
+func TestHTTPGraphServerSide(t *testing.T) {
+	e := loadCapture(t)
+	c, err := capture.Open(filepath.Join("..", "demo", demo.ShippedDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded := table.NewStore(0)
+	if err := c.Load(loaded); err != nil {
+		t.Fatal(err)
+	}
+	served := map[int64]bool{}
+	for _, row := range e.served() {
+		served[row["local_port"].(int64)] = true
+	}
+	eng, err := engine.New(engine.Config{Meta: c.Metadata(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropped := 0
+	for _, tb := range loaded.Tables() {
+		var recs []arrow.Record
+		for _, b := range tb.Snapshot(0, 0) {
+			rec := b.Record
+			if tb.Name() == "http_events" {
+				role := rec.Column(tb.Relation().Index("trace_role")).(*array.Int64)
+				port := rec.Column(tb.Relation().Index("remote_port")).(*array.Int64)
+				keep := array.NewBooleanBuilder(memory.DefaultAllocator)
+				for i := 0; i < role.Len(); i++ {
+					client := role.Value(i) == 1 && served[port.Value(i)]
+					keep.Append(!client)
+					if client {
+						dropped++
+					}
+				}
+				mask := keep.NewArray()
+				if rec, err = compute.FilterRecordBatch(context.Background(), rec, mask, compute.DefaultFilterOptions()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			recs = append(recs, rec)
+		}
+		if _, err := eng.Store().LoadRecords(tb.Name(), tb.Relation(), recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if dropped == 0 {
+		t.Fatal("the capture has no client row of a traced server")
+	}
+	if len(c.Manifest.Hosts) != 1 {
+		t.Fatalf("capture hosts %v, want one", c.Manifest.Hosts)
+	}
+	host := metadata.HostNamespace + "/" + c.Manifest.Hosts[0]
+	want := map[string]float64{}
+	for _, row := range e.served() {
+		want[host+" -> "+e.name(row)]++
+	}
+	s, err := scripts.NewLibrary().Get("px/http_graph")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := eng.Collect(context.Background(), engine.Query{Script: s, Now: e.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, tb := range tables {
+		if tb.Name != "edges" {
+			continue
+		}
+		req, rqs, rsp := tb.Relation.Index("requests"), tb.Relation.Index("requestor"), tb.Relation.Index("responder")
+		for _, rec := range tb.Records {
+			for i := 0; i < int(rec.NumRows()); i++ {
+				got[fmt.Sprint(format.Value(rec.Column(rqs), i))+" -> "+fmt.Sprint(format.Value(rec.Column(rsp), i))] +=
+					float64(format.Value(rec.Column(req), i).(int64))
+			}
+		}
+	}
+	if len(got) != len(want) || len(want) < len(demo.Services) {
+		t.Errorf("edges %v, want %v", got, want)
+	}
+	for edge, n := range want {
+		wantEqual(t, edge, got[edge], n)
 	}
 }
 
@@ -441,7 +562,7 @@ func (e *captureEnv) connTotals(role int64, col string) map[string]float64 {
 		}
 		k := key{row["upid"].(types.UInt128Value), row["remote_addr"].(string), row["remote_port"].(int64)}
 		latest[k] = max(latest[k], row[col].(int64))
-		names[k] = e.cmdline(row)
+		names[k] = e.name(row)
 	}
 	out := map[string]float64{}
 	for k, v := range latest {
@@ -494,7 +615,7 @@ func TestNetFlowGraph(t *testing.T) {
 	for _, row := range r.rows {
 		edges[row["from_entity"].(string)] = true
 	}
-	if !edges["pxq demo-app loadgen"] {
+	if !edges[unit(demo.LoadGen)] {
 		t.Errorf("the load generator sends nothing in the flow graph: %v", edges)
 	}
 }
@@ -506,7 +627,7 @@ func TestProcessStats(t *testing.T) {
 	wantColumns(t, "process_stats", r, "process", "pid", "samples", "cpu", "rss", "vsize", "threads", "read_per_s", "write_per_s", "major_faults", "minor_faults")
 	samples := map[string]float64{}
 	for _, row := range e.rows["process_stats"] {
-		samples[e.cmdline(row)]++
+		samples[e.name(row)]++
 	}
 	got := r.by("process", "samples")
 	if len(got) != len(samples) {
@@ -528,17 +649,54 @@ func TestProcessStats(t *testing.T) {
 	}
 }
 
-// TestKubernetesListings runs the scripts that list Kubernetes objects:
-// on a capture from a host without Kubernetes they run and are empty.
+// TestKubernetesListings runs the scripts that list Kubernetes objects
+// over a capture from a host without Kubernetes: they list its host
+// entities (docs/metadata.md), here the demo's units in Slice and the
+// pxq process itself, as metadata.EntityOf names the processes sampled.
 func TestKubernetesListings(t *testing.T) {
 	e := loadCapture(t)
-	for script, cols := range map[string][]string{
+	type pod struct {
+		namespace, node, service string
+		upids                    map[types.UInt128Value]bool
+	}
+	pods := map[string]*pod{}
+	for _, row := range e.rows["process_stats"] {
+		u := row["upid"].(types.UInt128Value)
+		p := e.meta.Process(u)
+		ent, ok := metadata.EntityOf(p)
+		if !ok {
+			continue
+		}
+		q := pods[ent.QualifiedName()]
+		if q == nil {
+			q = &pod{namespace: ent.Namespace, node: p.Hostname, upids: map[types.UInt128Value]bool{}}
+			if ent.Service != "" {
+				q.service = ent.Namespace + "/" + ent.Service
+			}
+			pods[ent.QualifiedName()] = q
+		}
+		q.upids[u] = true
+	}
+	for _, s := range append([]string{demo.DNS, demo.LoadGen}, demo.Services...) {
+		if q := pods[unit(s)]; q == nil || q.namespace != demo.Slice || q.service != unit(s) {
+			t.Errorf("the capture's processes have no unit %s in %s (pods: %v)", unit(s), demo.Slice, keysOf(pods))
+		}
+	}
+	requests := map[string]float64{}
+	for _, row := range e.served() {
+		if q := pods[e.name(row)]; q != nil && q.service != "" {
+			requests[q.service]++
+		}
+	}
+	listings := map[string][]string{
 		"px/pod_stats":  {"pod", "namespace", "node", "status", "processes", "cpu", "rss", "read_per_s", "write_per_s"},
 		"px/namespaces": {"namespace", "pods", "services", "pods_link"},
 		"px/pods":       {"pod", "namespace", "node", "status", "start_time", "processes", "last_seen", "details"},
 		"px/services":   {"service", "namespace", "pods", "requests", "stats"},
 		"px/nodes":      {"node", "pods", "cpu"},
-	} {
+	}
+	out := map[string]result{}
+	for script, cols := range listings {
 		name := strings.TrimPrefix(script, "px/")
 		r, ok := e.run(t, script, nil)[name]
 		if !ok {
@@ -546,10 +704,72 @@ func TestKubernetesListings(t *testing.T) {
 			continue
 		}
 		wantColumns(t, name, r, cols...)
-		if len(r.rows) != 0 {
-			t.Errorf("%s: %d rows on a host without Kubernetes", script, len(r.rows))
+		out[name] = r
+	}
+	// Pods, with their namespace, node and processes, in pods and
+	// pod_stats.
+	for _, name := range []string{"pods", "pod_stats"} {
+		r := out[name]
+		wantEqual(t, name+" rows", float64(len(r.rows)), float64(len(pods)))
+		for _, row := range r.rows {
+			q := pods[row["pod"].(string)]
+			if q == nil {
+				t.Errorf("%s: pod %v is no entity of the capture", name, row["pod"])
+				continue
+			}
+			if row["namespace"] != q.namespace || row["node"] != q.node || q.node == "" {
+				t.Errorf("%s: pod %v in %v on %v, want %s on %s", name, row["pod"], row["namespace"], row["node"], q.namespace, q.node)
+			}
+			wantEqual(t, name+" processes of "+row["pod"].(string), float64(row["processes"].(int64)), float64(len(q.upids)))
+			if status := fmt.Sprint(row["status"]); status != "Running" {
+				t.Errorf("%s: pod %v is %s, want Running", name, row["pod"], status)
+			}
 		}
 	}
+	// Namespaces count their pods and services; services their pods and
+	// the requests they served.
+	nsPods, nsSvcs, svcPods, nodePods := map[string]float64{}, map[string]float64{}, map[string]float64{}, map[string]float64{}
+	seenSvc := map[string]bool{}
+	for _, q := range pods {
+		nsPods[q.namespace]++
+		nodePods[q.node]++
+		if q.service != "" {
+			svcPods[q.service]++
+			if !seenSvc[q.service] {
+				seenSvc[q.service] = true
+				nsSvcs[q.namespace]++
+			}
+		}
+	}
+	ns := out["namespaces"]
+	wantEqual(t, "namespaces", float64(len(ns.rows)), float64(len(nsPods)))
+	for _, row := range ns.rows {
+		n := row["namespace"].(string)
+		wantEqual(t, "pods of namespace "+n, float64(row["pods"].(int64)), nsPods[n])
+		wantEqual(t, "services of namespace "+n, float64(row["services"].(int64)), nsSvcs[n])
+	}
+	wantEqual(t, "pods of "+demo.Slice, nsPods[demo.Slice], float64(len(demo.Services)+2))
+	svcs := out["services"]
+	wantEqual(t, "services", float64(len(svcs.rows)), float64(len(svcPods)))
+	for _, row := range svcs.rows {
+		n := row["service"].(string)
+		wantEqual(t, "pods of service "+n, float64(row["pods"].(int64)), svcPods[n])
+		wantEqual(t, "requests of service "+n, float64(row["requests"].(int64)), requests[n])
+	}
+	nodes := out["nodes"]
+	wantEqual(t, "nodes", float64(len(nodes.rows)), float64(len(nodePods)))
+	for _, row := range nodes.rows {
+		wantEqual(t, "pods of node "+row["node"].(string), float64(row["pods"].(int64)), nodePods[row["node"].(string)])
+	}
+}
+
+func keysOf[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func TestSchemasAndTables(t *testing.T) {
@@ -646,14 +866,13 @@ func TestEveryScriptRunsOnCapture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	empty := map[string]bool{"px/pod_stats": true, "px/namespaces": true, "px/pods": true, "px/services": true, "px/nodes": true}
 	for _, s := range all {
 		out := e.run(t, s.Name, nil)
 		total := 0
 		for _, r := range out {
 			total += len(r.rows)
 		}
-		if total == 0 && !empty[s.Name] {
+		if total == 0 {
 			t.Errorf("%s: no rows over the demo capture", s.Name)
 		}
 	}

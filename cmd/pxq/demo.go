@@ -52,7 +52,9 @@ var demoCmd = &cobra.Command{
 catalog, checkout, payments, each a child process: ` + "`pxq demo-app NAME`" + `) and
 a DNS server that names them, sends them a few seconds of requests (some
 fail, some are slow), traces all of it with eBPF, then runs px/http_data
-and px/http_request_stats over what was captured.
+and px/http_request_stats over what was captured. As root, each process
+runs in a cgroup of its own named like a systemd service
+(pxq-demo.slice/NAME.service, removed at the end), which names its pod.
 
 Tracing needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE) and
 tracefs. Without them pxq says what is missing and runs the same scripts

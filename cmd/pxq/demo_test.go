@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/pxq-dev/pxq/demo"
 	"github.com/pxq-dev/pxq/internal/testenv"
 )
 
@@ -66,18 +67,50 @@ func tableRows(out string) map[string]int {
 }
 
 // checkDemoOutput checks that both scripts printed rows of the demo's
-// processes.
+// processes, named by the cgroup units the demo runs them in, and that
+// px/http_request_stats has a row for every service.
 func checkDemoOutput(t *testing.T, stdout string) {
 	t.Helper()
 	rows := tableRows(stdout)
 	if rows["http_data"] == 0 || rows["http_request_stats"] == 0 {
 		t.Errorf("want rows in http_data and http_request_stats, got %v\n%s", rows, stdout)
 	}
-	for _, s := range []string{"pxq demo-app frontend", "pxq demo-app catalog", "Next steps:"} {
-		if !strings.Contains(stdout, s) {
-			t.Errorf("output lacks %q\n%s", s, stdout)
+	if !strings.Contains(stdout, "Next steps:") {
+		t.Errorf("output lacks the next steps\n%s", stdout)
+	}
+	endpoints := map[string]bool{}
+	for _, f := range tableCells(stdout, "http_request_stats") {
+		endpoints[f[0]] = true
+	}
+	for _, s := range demo.Services {
+		if u := demoUnit(s); !endpoints[u] {
+			t.Errorf("http_request_stats has no row of %s (has %v)\n%s", u, endpoints, stdout)
 		}
 	}
+}
+
+// demoUnit is the pod pxq demo's process name is in.
+func demoUnit(name string) string { return demo.Slice + "/" + demo.UnitOf(name) }
+
+var cellSep = regexp.MustCompile(`\s{2,}`)
+
+// tableCells returns the cells of each row of the text table name.
+func tableCells(out, name string) [][]string {
+	var rows [][]string
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		if !strings.HasPrefix(l, name+" (") {
+			continue
+		}
+		for _, r := range lines[min(i+3, len(lines)):] { // past the header and its rule
+			if strings.TrimSpace(r) == "" {
+				break
+			}
+			rows = append(rows, cellSep.Split(strings.TrimSpace(r), -1))
+		}
+		break
+	}
+	return rows
 }
 
 // TestREADMEDemo runs the README's first command as a new user would: a
@@ -99,8 +132,18 @@ func TestREADMEDemo(t *testing.T) {
 		t.Errorf("no load generator report on stderr")
 	}
 	checkDemoOutput(t, stdout)
-	// The load generator's own requests are there, from the client side.
-	if !strings.Contains(stdout, "pxq demo-app loadgen") && !strings.Contains(stdout, "pxq demo-app checkout") {
+	if !strings.Contains(stderr, "each in cgroup "+demo.Slice+"/NAME.service") {
+		t.Errorf("the demo's processes ran without cgroups of their own")
+	}
+	// The demo records both sides of a request: rows whose source is a
+	// demo process (the client's).
+	clients := 0
+	for _, f := range tableCells(stdout, "http_data") {
+		if len(f) > 2 && strings.HasPrefix(f[1], demo.Slice+"/") {
+			clients++
+		}
+	}
+	if clients == 0 {
 		t.Errorf("no client-side rows in http_data\n%s", stdout)
 	}
 }
