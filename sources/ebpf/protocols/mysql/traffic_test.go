@@ -66,7 +66,7 @@ func mariadb(t *testing.T, port int) *dbtest.Held {
 func TestTraceMariaDB(t *testing.T) {
 	s := dbtest.StartMariaDB(t)
 	// Every process: the client's pid is not known before it starts.
-	tr, store := ebpftest.Tracer(t, ebpf.Config{OnlyPIDs: []uint32{}, AllClientSides: true})
+	tr, store := ebpftest.Tracer(t, ebpf.Config{OnlyPIDs: []uint32{}})
 	if out, _ := mariadb(t, s.Port).Run(); !strings.Contains(out, "doesn't exist") {
 		t.Fatalf("mariadb: %s", out)
 	}
@@ -104,7 +104,7 @@ func TestTracePerlPrepared(t *testing.T) {
 		dbtest.Skip(t, "DBD::MariaDB missing (apt-get install libdbd-mariadb-perl): %s", out)
 	}
 	s := dbtest.StartMariaDB(t)
-	_, store := ebpftest.Tracer(t, ebpf.Config{OnlyPIDs: []uint32{}, AllClientSides: true})
+	_, store := ebpftest.Tracer(t, ebpf.Config{OnlyPIDs: []uint32{}})
 	const n = 200
 	script := `use DBI;
 my $dbh = DBI->connect("DBI:MariaDB:database=pxq;host=127.0.0.1;port=$ARGV[0];mariadb_server_prepare=1", "pxq", "pxq", {RaiseError => 1});

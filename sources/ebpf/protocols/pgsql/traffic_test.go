@@ -68,7 +68,7 @@ func checkPsqlRows(t *testing.T, side string, got []map[string]any, pid int) {
 func TestTracePsql(t *testing.T) {
 	s := dbtest.StartPostgres(t)
 	// Every process: each connection has a backend process of its own.
-	tr, store := ebpftest.Tracer(t, ebpf.Config{OnlyPIDs: []uint32{}, AllClientSides: true})
+	tr, store := ebpftest.Tracer(t, ebpf.Config{OnlyPIDs: []uint32{}})
 	if out, _ := psql(t, s.Port).Run(); !strings.Contains(out, "does not exist") {
 		t.Fatalf("psql: %s", out)
 	}
@@ -110,7 +110,7 @@ func TestTracePgbench(t *testing.T) {
 	env := []string{"PGPASSWORD=" + dbtest.PostgresPassword, "PGSSLMODE=disable"}
 	conn := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(s.Port), "-U", "pxq"}
 	dbtest.Run(t, env, bench, append(append([]string{"-i", "-s", "1", "-q"}, conn...), "postgres")...)
-	tr, store := ebpftest.Tracer(t, ebpf.Config{OnlyPIDs: []uint32{}, AllClientSides: true})
+	tr, store := ebpftest.Tracer(t, ebpf.Config{OnlyPIDs: []uint32{}})
 	const clients, tx = 4, 2500
 	out := dbtest.Run(t, env, bench, append(append([]string{"-n", "-S", "-M", "prepared", "-c", strconv.Itoa(clients), "-j", "2", "-t", strconv.Itoa(tx)}, conn...), "postgres")...)
 	if !strings.Contains(out, "number of transactions actually processed: "+strconv.Itoa(clients*tx)) {
@@ -163,7 +163,7 @@ func BenchmarkPgbench(b *testing.B) {
 	env := []string{"PGPASSWORD=" + dbtest.PostgresPassword, "PGSSLMODE=disable"}
 	conn := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(s.Port), "-U", "pxq"}
 	dbtest.Run(b, env, bench, append(append([]string{"-i", "-s", "1", "-q"}, conn...), "postgres")...)
-	tr, store := ebpftest.Tracer(b, ebpf.Config{OnlyPIDs: []uint32{}, AllClientSides: true})
+	tr, store := ebpftest.Tracer(b, ebpf.Config{OnlyPIDs: []uint32{}})
 	run := func() (tx int, tps float64) {
 		out := dbtest.Run(b, env, bench, append(append([]string{"-n", "-S", "-M", "prepared", "-c", "2", "-j", "2", "-T", "3"}, conn...), "postgres")...)
 		for _, l := range strings.Split(out, "\n") {

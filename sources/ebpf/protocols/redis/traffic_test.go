@@ -68,7 +68,7 @@ func commands(keep func(row) bool) func(row) bool {
 func TestTraceRedisCLI(t *testing.T) {
 	s := dbtest.StartRedis(t)
 	// Every process: redis-cli's pid is not known before it starts.
-	_, store := ebpftest.Tracer(t, ebpf.Config{OnlyPIDs: []uint32{}, AllClientSides: true})
+	_, store := ebpftest.Tracer(t, ebpf.Config{OnlyPIDs: []uint32{}})
 	cli := dbtest.Need(t, "redis-cli")
 	for _, proto := range []string{"-2", "-3"} {
 		if out, err := dbtest.Hold(t, nil, cliInput, cli, "-p", strconv.Itoa(s.Port), proto).Run(); err != nil {
@@ -102,7 +102,7 @@ func TestTraceRedisCLIClientSide(t *testing.T) {
 // it sends must be a row.
 func TestTraceRedisBenchmark(t *testing.T) {
 	s := dbtest.StartRedis(t)
-	tr, store := ebpftest.Tracer(t, ebpf.Config{OnlyPIDs: []uint32{}, AllClientSides: true})
+	tr, store := ebpftest.Tracer(t, ebpf.Config{OnlyPIDs: []uint32{}})
 	const n = 20000
 	dbtest.Run(t, nil, dbtest.Need(t, "redis-benchmark"), "-p", strconv.Itoa(s.Port), "-n", strconv.Itoa(n), "-P", "16", "-c", "4", "-t", "set,get", "-q")
 	for _, side := range sides(s.Port)[1:] { // both traced: the server's rows
