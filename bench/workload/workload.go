@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/array"
 
 	"github.com/pxq-dev/pxq/funcs"
+	"github.com/pxq-dev/pxq/internal/plantest"
 	"github.com/pxq-dev/pxq/plan"
 	"github.com/pxq-dev/pxq/table"
 	"github.com/pxq-dev/pxq/types"
@@ -149,38 +150,6 @@ func c(name string) *plan.Column {
 	return &plan.Column{Name: name, T: col.Type, Sem: col.Semantic}
 }
 
-func lit(v any) *plan.Literal {
-	switch v.(type) {
-	case int64:
-		return &plan.Literal{Value: v, T: types.Int64}
-	case float64:
-		return &plan.Literal{Value: v, T: types.Float64}
-	case string:
-		return &plan.Literal{Value: v, T: types.String}
-	}
-	panic(v)
-}
-
-func call(name string, args ...plan.Expr) *plan.Call {
-	ts := make([]types.DataType, len(args))
-	for i, a := range args {
-		ts[i] = a.Type()
-	}
-	o, err := funcs.Resolve(name, ts)
-	if err != nil {
-		panic(err)
-	}
-	return &plan.Call{Func: name, Args: args, T: o.Ret}
-}
-
-func agg(name, fn string, arg plan.Expr) plan.AggExpr {
-	o, err := funcs.ResolveAgg(fn, []types.DataType{arg.Type()})
-	if err != nil {
-		panic(err)
-	}
-	return plan.AggExpr{Name: name, Func: fn, Args: []plan.Expr{arg}, T: o.Ret, Sem: o.RetSem}
-}
-
 func sink(n plan.Node) *plan.Plan {
 	return &plan.Plan{Sinks: []*plan.Sink{{Input: n, Name: "output"}}}
 }
@@ -192,9 +161,9 @@ var Queries = []Query{
 		Desc: "rows with resp_status >= 500 and latency > 1 ms (≈0.4%), 3 columns",
 		Plan: func() *plan.Plan {
 			s := scan("http_events", Relation, "time_", "req_path", "resp_status", "latency")
-			f := &plan.Filter{Input: s, Cond: call("logicalAnd",
-				call("greaterThanEqual", c("resp_status"), lit(int64(500))),
-				call("greaterThan", c("latency"), lit(int64(1_000_000))))}
+			f := &plan.Filter{Input: s, Cond: plantest.Call("logicalAnd",
+				plantest.Call("greaterThanEqual", c("resp_status"), plantest.Lit(int64(500))),
+				plantest.Call("greaterThan", c("latency"), plantest.Lit(int64(1_000_000))))}
 			return sink(&plan.Map{Input: f, Exprs: []plan.NamedExpr{{Name: "time_", Expr: c("time_")}, {Name: "req_path", Expr: c("req_path")}, {Name: "latency", Expr: c("latency")}}})
 		},
 		SQL: `SELECT time_, req_path, latency FROM http_events WHERE resp_status >= 500 AND latency > 1000000`,
@@ -205,14 +174,14 @@ var Queries = []Query{
 		Plan: func() *plan.Plan {
 			s := scan("http_events", Relation, "req_path", "latency", "req_body_size")
 			m := &plan.Map{Input: s, Exprs: []plan.NamedExpr{
-				{Name: "latency_ms", Expr: call("divide", c("latency"), lit(1e6))},
-				{Name: "big", Expr: call("greaterThan", c("req_body_size"), lit(int64(1000)))},
-				{Name: "path_len", Expr: call("length", c("req_path"))},
+				{Name: "latency_ms", Expr: plantest.Call("divide", c("latency"), plantest.Lit(1e6))},
+				{Name: "big", Expr: plantest.Call("greaterThan", c("req_body_size"), plantest.Lit(int64(1000)))},
+				{Name: "path_len", Expr: plantest.Call("length", c("req_path"))},
 			}}
 			lm := &plan.Column{Name: "latency_ms", T: types.Float64}
 			big := &plan.Column{Name: "big", T: types.Boolean}
 			pl := &plan.Column{Name: "path_len", T: types.Int64}
-			return sink(&plan.Aggregate{Input: m, Mode: plan.AggFull, Aggs: []plan.AggExpr{agg("ms", "sum", lm), agg("big_share", "mean", big), agg("chars", "sum", pl)}})
+			return sink(&plan.Aggregate{Input: m, Mode: plan.AggFull, Aggs: []plan.AggExpr{plantest.Agg("ms", "sum", lm), plantest.Agg("big_share", "mean", big), plantest.Agg("chars", "sum", pl)}})
 		},
 		SQL: `SELECT sum(latency / 1e6), avg(CASE WHEN req_body_size > 1000 THEN 1.0 ELSE 0.0 END), sum(length(req_path)) FROM http_events`,
 	},
@@ -222,7 +191,7 @@ var Queries = []Query{
 		Plan: func() *plan.Plan {
 			s := scan("http_events", Relation, "req_path", "latency")
 			return sink(&plan.Aggregate{Input: s, Mode: plan.AggFull, Groups: []string{"req_path"},
-				Aggs: []plan.AggExpr{agg("n", "count", c("latency")), agg("mean_latency", "mean", c("latency"))}})
+				Aggs: []plan.AggExpr{plantest.Agg("n", "count", c("latency")), plantest.Agg("mean_latency", "mean", c("latency"))}})
 		},
 		SQL: `SELECT req_path, count(latency), avg(latency) FROM http_events GROUP BY req_path`,
 	},
@@ -232,7 +201,7 @@ var Queries = []Query{
 		Plan: func() *plan.Plan {
 			s := scan("http_events", Relation, "req_path", "latency")
 			return sink(&plan.Aggregate{Input: s, Mode: plan.AggFull, Groups: []string{"req_path"},
-				Aggs: []plan.AggExpr{agg("n", "count", c("latency")), agg("mean_latency", "mean", c("latency")), agg("q", "quantiles", c("latency"))}})
+				Aggs: []plan.AggExpr{plantest.Agg("n", "count", c("latency")), plantest.Agg("mean_latency", "mean", c("latency")), plantest.Agg("q", "quantiles", c("latency"))}})
 		},
 		SQL: `SELECT req_path, count(latency), avg(latency), approx_quantile(latency, [0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99]) FROM http_events GROUP BY req_path`,
 	},
@@ -242,7 +211,7 @@ var Queries = []Query{
 		Plan: func() *plan.Plan {
 			s := scan("http_events", Relation, "service", "resp_status", "latency")
 			return sink(&plan.Aggregate{Input: s, Mode: plan.AggFull, Groups: []string{"service", "resp_status"},
-				Aggs: []plan.AggExpr{agg("n", "count", c("latency")), agg("mean_latency", "mean", c("latency")), agg("max_latency", "max", c("latency"))}})
+				Aggs: []plan.AggExpr{plantest.Agg("n", "count", c("latency")), plantest.Agg("mean_latency", "mean", c("latency")), plantest.Agg("max_latency", "max", c("latency"))}})
 		},
 		SQL: `SELECT service, resp_status, count(latency), avg(latency), max(latency) FROM http_events GROUP BY service, resp_status`,
 	},
@@ -252,7 +221,7 @@ var Queries = []Query{
 		Plan: func() *plan.Plan {
 			s := scan("http_events", Relation, "resp_status", "req_body_size", "latency")
 			return sink(&plan.Aggregate{Input: s, Mode: plan.AggFull, Groups: []string{"resp_status"},
-				Aggs: []plan.AggExpr{agg("n", "count", c("latency")), agg("bytes", "sum", c("req_body_size")), agg("mean_latency", "mean", c("latency"))}})
+				Aggs: []plan.AggExpr{plantest.Agg("n", "count", c("latency")), plantest.Agg("bytes", "sum", c("req_body_size")), plantest.Agg("mean_latency", "mean", c("latency"))}})
 		},
 		SQL: `SELECT resp_status, count(latency), sum(req_body_size), avg(latency) FROM http_events GROUP BY resp_status`,
 	},
@@ -265,7 +234,7 @@ var Queries = []Query{
 			j := &plan.Join{Left: l, Right: r, How: plan.InnerJoin, LeftOn: []string{"service"}, RightOn: []string{"service"},
 				Output: []plan.JoinColumn{{Side: 0, Name: "latency", As: "latency"}, {Side: 1, Name: "team", As: "team"}}}
 			return sink(&plan.Aggregate{Input: j, Mode: plan.AggFull, Groups: []string{"team"},
-				Aggs: []plan.AggExpr{agg("n", "count", c("latency")), agg("mean_latency", "mean", c("latency"))}})
+				Aggs: []plan.AggExpr{plantest.Agg("n", "count", c("latency")), plantest.Agg("mean_latency", "mean", c("latency"))}})
 		},
 		SQL: `SELECT team, count(latency), avg(latency) FROM http_events JOIN services USING (service) GROUP BY team`,
 	},
@@ -274,7 +243,7 @@ var Queries = []Query{
 		Desc: "first 100 rows with resp_status == 200",
 		Plan: func() *plan.Plan {
 			s := scan("http_events", Relation, "time_", "req_path", "resp_status", "latency")
-			f := &plan.Filter{Input: s, Cond: call("equal", c("resp_status"), lit(int64(200)))}
+			f := &plan.Filter{Input: s, Cond: plantest.Call("equal", c("resp_status"), plantest.Lit(int64(200)))}
 			return sink(&plan.Limit{Input: f, N: 100})
 		},
 		SQL: `SELECT time_, req_path, resp_status, latency FROM http_events WHERE resp_status = 200 LIMIT 100`,
