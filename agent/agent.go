@@ -64,6 +64,7 @@ func New(cfg Config) *Service {
 // Info describes the agent and every table of its store.
 func (s *Service) Info(ctx context.Context, _ *agentpb.InfoRequest) (*agentpb.InfoResponse, error) {
 	resp := &agentpb.InfoResponse{Hostname: s.cfg.Hostname, Asid: s.cfg.ASID, Version: engine.Version, StartTimeNs: s.start.UnixNano()}
+	resp.MetadataMode, resp.Metadata = metadataMode(s.cfg.Engine.Metadata())
 	for _, t := range s.cfg.Engine.Store().Tables() {
 		st := t.Stats()
 		resp.Tables = append(resp.Tables, &agentpb.Table{Name: t.Name(), Desc: t.Desc(), Columns: relation.ToPB(t.Relation()), Rows: st.Rows, Bytes: st.Bytes})

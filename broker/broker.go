@@ -66,8 +66,12 @@ type Config struct {
 	Discover func(ctx context.Context) ([]string, error)
 	// Dial secures the connections to the agents.
 	Dial auth.ClientConfig
-	// Meta answers the metadata functions that run on the broker (those
-	// above the first blocking operator); metadata.None when nil.
+	// Meta is the broker's own metadata (its Kubernetes store, with
+	// --kubeconfig or in a pod); nil for none. The metadata functions
+	// that run on the broker (those above the first blocking operator)
+	// answer cluster objects from it when it is in Kubernetes mode (it
+	// has Mode() == metadata.ModeKubernetes), and ask the agents for
+	// everything else (see metadata.go).
 	Meta metadata.Provider
 	// QueryTimeout bounds a query whose caller set no deadline.
 	QueryTimeout time.Duration
@@ -87,6 +91,8 @@ type Broker struct {
 	cfg      Config
 	dialOpts []grpc.DialOption
 	host     string
+
+	meta *agentMetadata
 
 	mu       sync.Mutex
 	agents   map[string]*agentConn
@@ -132,6 +138,7 @@ func New(cfg Config) (*Broker, error) {
 	dialOpts = append(dialOpts, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxRecvBytes)))
 	b := &Broker{cfg: cfg, dialOpts: dialOpts, agents: map[string]*agentConn{}}
 	b.host, _ = os.Hostname()
+	b.meta = newAgentMetadata(b, cfg.Meta)
 	if cfg.Discover == nil {
 		if _, err := b.setAgents(cfg.Agents); err != nil {
 			b.Close()
@@ -140,6 +147,10 @@ func New(cfg Config) (*Broker, error) {
 	}
 	return b, nil
 }
+
+// Metadata is the provider of the broker's metadata functions: its own
+// for the cluster's objects when it knows the cluster, else its agents'.
+func (b *Broker) Metadata() metadata.Provider { return b.meta }
 
 // Close closes the connections to the agents.
 func (b *Broker) Close() error {
@@ -212,6 +223,8 @@ type catalog struct {
 type agentState struct {
 	conn   *agentConn
 	host   string
+	asid   uint32
+	mode   string // metadata.ModeKubernetes, ModeHost, ModeNone
 	err    error
 	tables map[string]types.Relation
 }
@@ -300,7 +313,7 @@ func (b *Broker) info(ctx context.Context, a *agentConn) *agentState {
 		st.err = err
 		return st
 	}
-	st.host = resp.GetHostname()
+	st.host, st.asid, st.mode = resp.GetHostname(), resp.GetAsid(), resp.GetMetadataMode()
 	st.tables = map[string]types.Relation{}
 	for _, t := range resp.GetTables() {
 		rel, err := relation.FromPB(t.GetColumns())
@@ -329,7 +342,7 @@ func sameRelation(a, b types.Relation) bool {
 func (b *Broker) execOptions(c *query.Compiled, br exec.Bridge) exec.Options {
 	return exec.Options{
 		Store:           table.NewStore(0),
-		Funcs:           &funcs.Context{Now: c.Split.Merge.Now, Meta: b.cfg.Meta, Hostname: b.host, NumCPU: runtime.NumCPU()},
+		Funcs:           &funcs.Context{Now: c.Split.Merge.Now, Meta: b.meta, Hostname: b.host, NumCPU: runtime.NumCPU()},
 		MemoryLimit:     c.MemoryLimit,
 		MaxRowsPerTable: c.MaxRows,
 		Bridge:          br,

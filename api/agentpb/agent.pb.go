@@ -140,14 +140,22 @@ func (x *Table) GetBytes() int64 {
 	return 0
 }
 
-// InfoResponse describes an agent: its identity and its tables.
+// InfoResponse describes an agent: its identity, its tables and its
+// metadata.
 type InfoResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Hostname      string                 `protobuf:"bytes,1,opt,name=hostname,proto3" json:"hostname,omitempty"`
-	Asid          uint32                 `protobuf:"varint,2,opt,name=asid,proto3" json:"asid,omitempty"`
-	Version       string                 `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
-	Tables        []*Table               `protobuf:"bytes,4,rep,name=tables,proto3" json:"tables,omitempty"`
-	StartTimeNs   int64                  `protobuf:"varint,5,opt,name=start_time_ns,json=startTimeNs,proto3" json:"start_time_ns,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Hostname    string                 `protobuf:"bytes,1,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	Asid        uint32                 `protobuf:"varint,2,opt,name=asid,proto3" json:"asid,omitempty"`
+	Version     string                 `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	Tables      []*Table               `protobuf:"bytes,4,rep,name=tables,proto3" json:"tables,omitempty"`
+	StartTimeNs int64                  `protobuf:"varint,5,opt,name=start_time_ns,json=startTimeNs,proto3" json:"start_time_ns,omitempty"`
+	// metadata_mode is "kubernetes", "host" or "none": what answers the
+	// agent's metadata lookups now (an agent on a node is in host mode
+	// until its Kubernetes informers sync).
+	MetadataMode string `protobuf:"bytes,6,opt,name=metadata_mode,json=metadataMode,proto3" json:"metadata_mode,omitempty"`
+	// metadata says in a line which metadata it is and why (the API
+	// server, or why host mode).
+	Metadata      string `protobuf:"bytes,7,opt,name=metadata,proto3" json:"metadata,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -217,6 +225,143 @@ func (x *InfoResponse) GetStartTimeNs() int64 {
 	return 0
 }
 
+func (x *InfoResponse) GetMetadataMode() string {
+	if x != nil {
+		return x.MetadataMode
+	}
+	return ""
+}
+
+func (x *InfoResponse) GetMetadata() string {
+	if x != nil {
+		return x.Metadata
+	}
+	return ""
+}
+
+// LookupRequest asks the agent's metadata provider what the method of
+// metadata.Provider named method answers for key (and time_ns, for
+// PodByIP), or for upid (Process). The broker asks so for the metadata
+// functions it evaluates above a blocking operator.
+type LookupRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// method is one of Process, Pod, PodByName, PodByIP, IPHistory,
+	// Service, ServiceByName, ServiceByIP, ReplicaSet, ReplicaSetByName,
+	// Deployment, DeploymentByName, Container, ContainerByName, Namespace,
+	// Node, Names.
+	Method string `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
+	Key    string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	TimeNs int64  `protobuf:"varint,3,opt,name=time_ns,json=timeNs,proto3" json:"time_ns,omitempty"`
+	// upid is 16 bytes, as in an Arrow UINT128 column.
+	Upid          []byte `protobuf:"bytes,4,opt,name=upid,proto3" json:"upid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LookupRequest) Reset() {
+	*x = LookupRequest{}
+	mi := &file_api_agentpb_agent_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupRequest) ProtoMessage() {}
+
+func (x *LookupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agentpb_agent_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupRequest.ProtoReflect.Descriptor instead.
+func (*LookupRequest) Descriptor() ([]byte, []int) {
+	return file_api_agentpb_agent_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *LookupRequest) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *LookupRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *LookupRequest) GetTimeNs() int64 {
+	if x != nil {
+		return x.TimeNs
+	}
+	return 0
+}
+
+func (x *LookupRequest) GetUpid() []byte {
+	if x != nil {
+		return x.Upid
+	}
+	return nil
+}
+
+// LookupResponse is the answer in the JSON form of package metadata's
+// values (a list for IPHistory and Names); empty when unknown.
+type LookupResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Json          []byte                 `protobuf:"bytes,1,opt,name=json,proto3" json:"json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LookupResponse) Reset() {
+	*x = LookupResponse{}
+	mi := &file_api_agentpb_agent_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupResponse) ProtoMessage() {}
+
+func (x *LookupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agentpb_agent_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupResponse.ProtoReflect.Descriptor instead.
+func (*LookupResponse) Descriptor() ([]byte, []int) {
+	return file_api_agentpb_agent_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *LookupResponse) GetJson() []byte {
+	if x != nil {
+		return x.Json
+	}
+	return nil
+}
+
 // ExecuteRequest asks the agent to run the bridge sinks bridge_ids of a
 // node fragment (planner.Split's Node plan; its now is the query's now).
 type ExecuteRequest struct {
@@ -230,7 +375,7 @@ type ExecuteRequest struct {
 
 func (x *ExecuteRequest) Reset() {
 	*x = ExecuteRequest{}
-	mi := &file_api_agentpb_agent_proto_msgTypes[3]
+	mi := &file_api_agentpb_agent_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -242,7 +387,7 @@ func (x *ExecuteRequest) String() string {
 func (*ExecuteRequest) ProtoMessage() {}
 
 func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agentpb_agent_proto_msgTypes[3]
+	mi := &file_api_agentpb_agent_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -255,7 +400,7 @@ func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_api_agentpb_agent_proto_rawDescGZIP(), []int{3}
+	return file_api_agentpb_agent_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ExecuteRequest) GetQueryId() string {
@@ -294,7 +439,7 @@ type ExecuteResponse struct {
 
 func (x *ExecuteResponse) Reset() {
 	*x = ExecuteResponse{}
-	mi := &file_api_agentpb_agent_proto_msgTypes[4]
+	mi := &file_api_agentpb_agent_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -306,7 +451,7 @@ func (x *ExecuteResponse) String() string {
 func (*ExecuteResponse) ProtoMessage() {}
 
 func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agentpb_agent_proto_msgTypes[4]
+	mi := &file_api_agentpb_agent_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -319,7 +464,7 @@ func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteResponse.ProtoReflect.Descriptor instead.
 func (*ExecuteResponse) Descriptor() ([]byte, []int) {
-	return file_api_agentpb_agent_proto_rawDescGZIP(), []int{4}
+	return file_api_agentpb_agent_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ExecuteResponse) GetMsg() isExecuteResponse_Msg {
@@ -395,7 +540,7 @@ type Batch struct {
 
 func (x *Batch) Reset() {
 	*x = Batch{}
-	mi := &file_api_agentpb_agent_proto_msgTypes[5]
+	mi := &file_api_agentpb_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -407,7 +552,7 @@ func (x *Batch) String() string {
 func (*Batch) ProtoMessage() {}
 
 func (x *Batch) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agentpb_agent_proto_msgTypes[5]
+	mi := &file_api_agentpb_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -420,7 +565,7 @@ func (x *Batch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batch.ProtoReflect.Descriptor instead.
 func (*Batch) Descriptor() ([]byte, []int) {
-	return file_api_agentpb_agent_proto_rawDescGZIP(), []int{5}
+	return file_api_agentpb_agent_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Batch) GetBridgeId() int32 {
@@ -456,7 +601,7 @@ type Stats struct {
 
 func (x *Stats) Reset() {
 	*x = Stats{}
-	mi := &file_api_agentpb_agent_proto_msgTypes[6]
+	mi := &file_api_agentpb_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -468,7 +613,7 @@ func (x *Stats) String() string {
 func (*Stats) ProtoMessage() {}
 
 func (x *Stats) ProtoReflect() protoreflect.Message {
-	mi := &file_api_agentpb_agent_proto_msgTypes[6]
+	mi := &file_api_agentpb_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -481,7 +626,7 @@ func (x *Stats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stats.ProtoReflect.Descriptor instead.
 func (*Stats) Descriptor() ([]byte, []int) {
-	return file_api_agentpb_agent_proto_rawDescGZIP(), []int{6}
+	return file_api_agentpb_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Stats) GetRowsSent() int64 {
@@ -516,13 +661,22 @@ const file_api_agentpb_agent_proto_rawDesc = "" +
 	"\x04desc\x18\x02 \x01(\tR\x04desc\x12-\n" +
 	"\acolumns\x18\x03 \x03(\v2\x13.pxq.plan.v1.ColumnR\acolumns\x12\x12\n" +
 	"\x04rows\x18\x04 \x01(\x03R\x04rows\x12\x14\n" +
-	"\x05bytes\x18\x05 \x01(\x03R\x05bytes\"\xa9\x01\n" +
+	"\x05bytes\x18\x05 \x01(\x03R\x05bytes\"\xea\x01\n" +
 	"\fInfoResponse\x12\x1a\n" +
 	"\bhostname\x18\x01 \x01(\tR\bhostname\x12\x12\n" +
 	"\x04asid\x18\x02 \x01(\rR\x04asid\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\tR\aversion\x12+\n" +
 	"\x06tables\x18\x04 \x03(\v2\x13.pxq.agent.v1.TableR\x06tables\x12\"\n" +
-	"\rstart_time_ns\x18\x05 \x01(\x03R\vstartTimeNs\"y\n" +
+	"\rstart_time_ns\x18\x05 \x01(\x03R\vstartTimeNs\x12#\n" +
+	"\rmetadata_mode\x18\x06 \x01(\tR\fmetadataMode\x12\x1a\n" +
+	"\bmetadata\x18\a \x01(\tR\bmetadata\"f\n" +
+	"\rLookupRequest\x12\x16\n" +
+	"\x06method\x18\x01 \x01(\tR\x06method\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x17\n" +
+	"\atime_ns\x18\x03 \x01(\x03R\x06timeNs\x12\x12\n" +
+	"\x04upid\x18\x04 \x01(\fR\x04upid\"$\n" +
+	"\x0eLookupResponse\x12\x12\n" +
+	"\x04json\x18\x01 \x01(\fR\x04json\"y\n" +
 	"\x0eExecuteRequest\x12\x19\n" +
 	"\bquery_id\x18\x01 \x01(\tR\aqueryId\x12-\n" +
 	"\bfragment\x18\x02 \x01(\v2\x11.pxq.plan.v1.PlanR\bfragment\x12\x1d\n" +
@@ -543,10 +697,11 @@ const file_api_agentpb_agent_proto_rawDesc = "" +
 	"\n" +
 	"bytes_sent\x18\x02 \x01(\x03R\tbytesSent\x12 \n" +
 	"\fexec_time_ns\x18\x03 \x01(\x03R\n" +
-	"execTimeNs2\x97\x01\n" +
+	"execTimeNs2\xdc\x01\n" +
 	"\fAgentService\x12=\n" +
 	"\x04Info\x12\x19.pxq.agent.v1.InfoRequest\x1a\x1a.pxq.agent.v1.InfoResponse\x12H\n" +
-	"\aExecute\x12\x1c.pxq.agent.v1.ExecuteRequest\x1a\x1d.pxq.agent.v1.ExecuteResponse0\x01B$Z\"github.com/pxq-dev/pxq/api/agentpbb\x06proto3"
+	"\aExecute\x12\x1c.pxq.agent.v1.ExecuteRequest\x1a\x1d.pxq.agent.v1.ExecuteResponse0\x01\x12C\n" +
+	"\x06Lookup\x12\x1b.pxq.agent.v1.LookupRequest\x1a\x1c.pxq.agent.v1.LookupResponseB$Z\"github.com/pxq-dev/pxq/api/agentpbb\x06proto3"
 
 var (
 	file_api_agentpb_agent_proto_rawDescOnce sync.Once
@@ -560,33 +715,37 @@ func file_api_agentpb_agent_proto_rawDescGZIP() []byte {
 	return file_api_agentpb_agent_proto_rawDescData
 }
 
-var file_api_agentpb_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_api_agentpb_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_api_agentpb_agent_proto_goTypes = []any{
 	(*InfoRequest)(nil),     // 0: pxq.agent.v1.InfoRequest
 	(*Table)(nil),           // 1: pxq.agent.v1.Table
 	(*InfoResponse)(nil),    // 2: pxq.agent.v1.InfoResponse
-	(*ExecuteRequest)(nil),  // 3: pxq.agent.v1.ExecuteRequest
-	(*ExecuteResponse)(nil), // 4: pxq.agent.v1.ExecuteResponse
-	(*Batch)(nil),           // 5: pxq.agent.v1.Batch
-	(*Stats)(nil),           // 6: pxq.agent.v1.Stats
-	(*planpb.Column)(nil),   // 7: pxq.plan.v1.Column
-	(*planpb.Plan)(nil),     // 8: pxq.plan.v1.Plan
+	(*LookupRequest)(nil),   // 3: pxq.agent.v1.LookupRequest
+	(*LookupResponse)(nil),  // 4: pxq.agent.v1.LookupResponse
+	(*ExecuteRequest)(nil),  // 5: pxq.agent.v1.ExecuteRequest
+	(*ExecuteResponse)(nil), // 6: pxq.agent.v1.ExecuteResponse
+	(*Batch)(nil),           // 7: pxq.agent.v1.Batch
+	(*Stats)(nil),           // 8: pxq.agent.v1.Stats
+	(*planpb.Column)(nil),   // 9: pxq.plan.v1.Column
+	(*planpb.Plan)(nil),     // 10: pxq.plan.v1.Plan
 }
 var file_api_agentpb_agent_proto_depIdxs = []int32{
-	7, // 0: pxq.agent.v1.Table.columns:type_name -> pxq.plan.v1.Column
-	1, // 1: pxq.agent.v1.InfoResponse.tables:type_name -> pxq.agent.v1.Table
-	8, // 2: pxq.agent.v1.ExecuteRequest.fragment:type_name -> pxq.plan.v1.Plan
-	5, // 3: pxq.agent.v1.ExecuteResponse.batch:type_name -> pxq.agent.v1.Batch
-	6, // 4: pxq.agent.v1.ExecuteResponse.stats:type_name -> pxq.agent.v1.Stats
-	0, // 5: pxq.agent.v1.AgentService.Info:input_type -> pxq.agent.v1.InfoRequest
-	3, // 6: pxq.agent.v1.AgentService.Execute:input_type -> pxq.agent.v1.ExecuteRequest
-	2, // 7: pxq.agent.v1.AgentService.Info:output_type -> pxq.agent.v1.InfoResponse
-	4, // 8: pxq.agent.v1.AgentService.Execute:output_type -> pxq.agent.v1.ExecuteResponse
-	7, // [7:9] is the sub-list for method output_type
-	5, // [5:7] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	9,  // 0: pxq.agent.v1.Table.columns:type_name -> pxq.plan.v1.Column
+	1,  // 1: pxq.agent.v1.InfoResponse.tables:type_name -> pxq.agent.v1.Table
+	10, // 2: pxq.agent.v1.ExecuteRequest.fragment:type_name -> pxq.plan.v1.Plan
+	7,  // 3: pxq.agent.v1.ExecuteResponse.batch:type_name -> pxq.agent.v1.Batch
+	8,  // 4: pxq.agent.v1.ExecuteResponse.stats:type_name -> pxq.agent.v1.Stats
+	0,  // 5: pxq.agent.v1.AgentService.Info:input_type -> pxq.agent.v1.InfoRequest
+	5,  // 6: pxq.agent.v1.AgentService.Execute:input_type -> pxq.agent.v1.ExecuteRequest
+	3,  // 7: pxq.agent.v1.AgentService.Lookup:input_type -> pxq.agent.v1.LookupRequest
+	2,  // 8: pxq.agent.v1.AgentService.Info:output_type -> pxq.agent.v1.InfoResponse
+	6,  // 9: pxq.agent.v1.AgentService.Execute:output_type -> pxq.agent.v1.ExecuteResponse
+	4,  // 10: pxq.agent.v1.AgentService.Lookup:output_type -> pxq.agent.v1.LookupResponse
+	8,  // [8:11] is the sub-list for method output_type
+	5,  // [5:8] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_api_agentpb_agent_proto_init() }
@@ -594,7 +753,7 @@ func file_api_agentpb_agent_proto_init() {
 	if File_api_agentpb_agent_proto != nil {
 		return
 	}
-	file_api_agentpb_agent_proto_msgTypes[4].OneofWrappers = []any{
+	file_api_agentpb_agent_proto_msgTypes[6].OneofWrappers = []any{
 		(*ExecuteResponse_Batch)(nil),
 		(*ExecuteResponse_BridgeDone)(nil),
 		(*ExecuteResponse_Stats)(nil),
@@ -605,7 +764,7 @@ func file_api_agentpb_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_agentpb_agent_proto_rawDesc), len(file_api_agentpb_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"hash/fnv"
 	"io"
 	"log/slog"
@@ -16,7 +15,8 @@ import (
 	"github.com/pxq-dev/pxq/agent"
 	"github.com/pxq-dev/pxq/api/agentpb"
 	"github.com/pxq-dev/pxq/engine"
-	"github.com/pxq-dev/pxq/sources/k8s"
+	"github.com/pxq-dev/pxq/query"
+	"github.com/pxq-dev/pxq/scripts"
 )
 
 // agentFlags are pxq agent's flags.
@@ -27,6 +27,7 @@ type agentFlags struct {
 	kubeconfig string
 	sec        securityFlags
 	limits     limitFlags
+	otel       otelFlags
 }
 
 var agentF agentFlags
@@ -53,10 +54,11 @@ func init() {
 	f := agentCmd.Flags()
 	f.StringVar(&agentF.listen, "listen", "127.0.0.1:50052", "gRPC address (host:port)")
 	f.StringVar(&agentF.nodeName, "node-name", os.Getenv("NODE_NAME"), "this node's name (default $NODE_NAME, else the hostname)")
-	f.StringVar(&agentF.kubeconfig, "kubeconfig", "", "kubeconfig for the Kubernetes API (default: in-cluster config, then $KUBECONFIG; none: host mode)")
+	kubeconfigFlag(agentCmd, &agentF.kubeconfig)
 	f.Uint32Var(&agentF.asid, "asid", 0, "this agent's short id in UPIDs (default: a hash of the node name)")
 	agentF.sec.register(agentCmd, "the broker's --agent-token-file")
 	agentF.limits.register(agentCmd, limitMemory|limitAdmission)
+	agentF.otel.register(agentCmd)
 	rootCmd.AddCommand(agentCmd)
 }
 
@@ -82,14 +84,15 @@ func runAgent(ctx context.Context, stderr io.Writer, f *agentFlags) error {
 	if err != nil {
 		return err
 	}
-	// On Kubernetes, metadata comes from the API server; elsewhere from
-	// this host's /proc.
-	meta, stopMeta, err := k8s.Open(ctx, f.kubeconfig, k8s.StoreConfig{NodeName: node})
+	// On Kubernetes, metadata comes from the API server once it answers;
+	// until then, and elsewhere, from this host's /proc. The agent
+	// serves at once either way.
+	meta, err := openMetadata(ctx, log, f.kubeconfig, node, 0)
 	if err != nil {
 		lis.Close()
-		return fmt.Errorf("metadata: %w", err)
+		return err
 	}
-	defer stopMeta()
+	defer meta.Close()
 	eng, err := engine.New(engine.Config{Meta: meta, Hostname: node, ASID: asid, Limits: f.limits.limits()})
 	if err != nil {
 		lis.Close()
@@ -101,12 +104,20 @@ func runAgent(ctx context.Context, stderr io.Writer, f *agentFlags) error {
 		return err
 	}
 	defer srcs.Close()
+	// Export scripts on an agent export this node's rows, through the
+	// same gate as the broker's fragments.
+	stopOTel, err := f.otel.start(ctx, log, &query.Runner{Backend: eng, Limits: f.limits.limits(), Gate: gate, Log: log}, scripts.NewLibrary())
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	defer stopOTel()
 	gs := grpc.NewServer(opts...)
 	agentpb.RegisterAgentServiceServer(gs, agent.New(agent.Config{Engine: eng, Hostname: node, ASID: asid, Log: log, Gate: gate}))
 	h := health.NewServer()
 	h.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	h.SetServingStatus(agentpb.AgentService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(gs, h)
-	log.Info("pxq agent", "addr", lis.Addr().String(), "node", node, "asid", asid, "tracing", srcs.Tracing())
+	log.Info("pxq agent", "addr", lis.Addr().String(), "node", node, "asid", asid, "tracing", srcs.Tracing(), "metadata", meta.Mode())
 	return serveUntilDone(ctx, log, gate, gs, lis, "", nil, nil, nil, &f.sec)
 }

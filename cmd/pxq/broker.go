@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"github.com/pxq-dev/pxq/scripts"
 	"github.com/pxq-dev/pxq/server"
 	"github.com/pxq-dev/pxq/server/auth"
-	"github.com/pxq-dev/pxq/sources/k8s"
 )
 
 // brokerFlags are pxq broker's flags.
@@ -30,6 +28,7 @@ type brokerFlags struct {
 	sec          securityFlags
 	limits       limitFlags
 	dial         auth.ClientConfig
+	otel         otelFlags
 }
 
 var brokerF brokerFlags
@@ -61,7 +60,7 @@ func init() {
 	f := brokerCmd.Flags()
 	f.StringVar(&brokerF.listen, "listen", "127.0.0.1:50051", "gRPC address of the public API (host:port)")
 	f.StringVar(&brokerF.http, "http", "127.0.0.1:7474", "serve the web UI on this address (host:port; same --token-file; \"\" for none)")
-	f.StringVar(&brokerF.kubeconfig, "kubeconfig", "", "kubeconfig for the Kubernetes API (default: in-cluster config, then $KUBECONFIG; none: no cluster metadata)")
+	kubeconfigFlag(brokerCmd, &brokerF.kubeconfig)
 	f.StringVar(&brokerF.agents, "agents", "", "the agents' addresses: host:port,host:port,…")
 	f.StringVar(&brokerF.agentsDNS, "agents-dns", "", "discover agents as every address of this name: name:port")
 	f.DurationVar(&brokerF.queryTimeout, "query-timeout", broker.DefaultQueryTimeout, "deadline of a query whose client sets none")
@@ -73,6 +72,7 @@ func init() {
 	f.StringVar(&brokerF.dial.KeyFile, "agent-key", "", "the client certificate's key")
 	f.StringVar(&brokerF.dial.ServerName, "agent-server-name", "", "name to check in the agents' certificates")
 	brokerF.limits.register(brokerCmd, limitMemory|limitResults|limitAdmission|limitScript)
+	brokerF.otel.register(brokerCmd)
 	rootCmd.AddCommand(brokerCmd)
 }
 
@@ -81,12 +81,16 @@ func runBroker(ctx context.Context, stderr io.Writer, f *brokerFlags) error {
 	ctx, cancel := signalContext(ctx)
 	defer cancel()
 	// Metadata functions that run on the broker (above a join or an
-	// aggregate) answer from the Kubernetes API when there is one.
-	meta, stopMeta, err := k8s.Open(ctx, f.kubeconfig, k8s.StoreConfig{})
+	// aggregate) ask the agents for processes, and for cluster objects
+	// unless the broker's own Kubernetes store answers.
+	meta, err := openMetadata(ctx, log, f.kubeconfig, "", 0)
 	if err != nil {
-		return fmt.Errorf("metadata: %w", err)
+		return err
 	}
-	defer stopMeta()
+	defer meta.Close()
+	if meta.Server() == "" {
+		log.Info("broker: no Kubernetes metadata of its own: metadata functions above aggregates ask the agents")
+	}
 	cfg := broker.Config{Dial: f.dial, QueryTimeout: f.queryTimeout, Log: log, Meta: meta}
 	switch {
 	case f.agents != "" && f.agentsDNS != "":
@@ -124,7 +128,13 @@ func runBroker(ctx context.Context, stderr io.Writer, f *brokerFlags) error {
 	lim.Timeout = f.queryTimeout
 	runner := &query.Runner{Backend: b, Limits: lim, Gate: gate, Log: log}
 	lib := scripts.NewLibrary(f.scripts...)
+	stopOTel, err := f.otel.start(ctx, log, runner, lib)
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	defer stopOTel()
 	g := server.New(server.Config{Runner: runner, Library: lib}).NewGRPCServer(opts...)
 	log.Info("pxq broker: gRPC API", "addr", lis.Addr().String(), "agents", len(cfg.Agents), "agents_dns", f.agentsDNS)
-	return serveUntilDone(ctx, log, gate, g, lis, f.http, runner, lib, meta, &f.sec)
+	return serveUntilDone(ctx, log, gate, g, lis, f.http, runner, lib, b.Metadata(), &f.sec)
 }

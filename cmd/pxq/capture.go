@@ -12,13 +12,13 @@ import (
 
 	"github.com/pxq-dev/pxq/capture"
 	"github.com/pxq-dev/pxq/engine"
-	"github.com/pxq-dev/pxq/metadata"
 )
 
 // captureFlags are the flags of `pxq capture`.
 type captureFlags struct {
 	duration   time.Duration
 	procPeriod time.Duration
+	kubeconfig string
 }
 
 var captureF captureFlags
@@ -49,6 +49,7 @@ and CAP_SYS_RESOURCE); without it only the /proc tables are recorded.`,
 func init() {
 	captureCmd.Flags().DurationVar(&captureF.duration, "duration", 30*time.Second, "how long to trace")
 	captureCmd.Flags().DurationVar(&captureF.procPeriod, "proc-period", time.Second, "how often /proc is sampled")
+	kubeconfigFlag(captureCmd, &captureF.kubeconfig)
 	rootCmd.AddCommand(captureCmd)
 }
 
@@ -60,19 +61,22 @@ func runCapture(ctx context.Context, stderr io.Writer, dir string, f *captureFla
 	if f.procPeriod <= 0 {
 		return usagef("--proc-period %s: want more than 0", f.procPeriod)
 	}
-	host, err := metadata.NewHost()
-	if err != nil {
-		return fmt.Errorf("reading /proc: %w", err)
-	}
-	eng, err := engine.New(engine.Config{Meta: host})
-	if err != nil {
-		return err
-	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt)
 	defer cancel()
+	// On a node, the capture keeps the cluster's objects (and the
+	// host's entities in host mode).
+	meta, err := openMetadata(ctx, lineLog(stderr), f.kubeconfig, "", syncWait)
+	if err != nil {
+		return err
+	}
+	defer meta.Close()
+	eng, err := engine.New(engine.Config{Meta: meta})
+	if err != nil {
+		return err
+	}
 	srcs, err := startSources(ctx, stderr, eng, sourceOptions{ProcPeriod: f.procPeriod})
 	if err != nil {
 		return err

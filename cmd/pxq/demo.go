@@ -23,7 +23,6 @@ import (
 	"github.com/pxq-dev/pxq/demo"
 	"github.com/pxq-dev/pxq/engine"
 	"github.com/pxq-dev/pxq/format"
-	"github.com/pxq-dev/pxq/metadata"
 	"github.com/pxq-dev/pxq/scripts"
 	"github.com/pxq-dev/pxq/sources/ebpf"
 	"github.com/pxq-dev/pxq/sources/proc"
@@ -32,15 +31,16 @@ import (
 
 // demoFlags are the flags of `pxq demo`.
 type demoFlags struct {
-	duration time.Duration
-	rate     int
-	rows     int
-	offline  bool
-	full     bool
-	saveTo   string
-	output   string
-	maxWidth int
-	ui       string
+	kubeconfig string
+	duration   time.Duration
+	rate       int
+	rows       int
+	offline    bool
+	full       bool
+	saveTo     string
+	output     string
+	maxWidth   int
+	ui         string
 }
 
 var demoF demoFlags
@@ -93,6 +93,7 @@ func init() {
 	f.StringVarP(&demoF.output, "output", "o", "table", "output format: table, json, csv or arrow")
 	f.IntVar(&demoF.maxWidth, "max-width", 32, "widest a text cell gets before it is cut")
 	f.StringVar(&demoF.ui, "ui", "", "then serve the web UI over the demo's data at this loopback address (e.g. 127.0.0.1:7474) until Ctrl-C")
+	kubeconfigFlag(demoCmd, &demoF.kubeconfig)
 	rootCmd.AddCommand(demoCmd, demoAppCmd)
 }
 
@@ -114,11 +115,14 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, f *demoFlags) error 
 	}
 	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt)
 	defer cancel()
-	host, err := metadata.NewHost()
+	// The demo's apps are processes of this host, named by host entities;
+	// on a node, --kubeconfig (or $KUBECONFIG) names the cluster's pods too.
+	meta, err := openMetadata(ctx, lineLog(stderr), f.kubeconfig, "", syncWait)
 	if err != nil {
-		return fmt.Errorf("reading /proc: %w", err)
+		return err
 	}
-	eng, err := engine.New(engine.Config{Meta: host})
+	defer meta.Close()
+	eng, err := engine.New(engine.Config{Meta: meta})
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,7 @@ type liveFlags struct {
 	metricsAddr string
 	maxWidth    int
 	maxRows     int64
+	kubeconfig  string
 }
 
 var liveF liveFlags
@@ -65,6 +66,7 @@ func init() {
 	f.StringVar(&liveF.metricsAddr, "metrics-addr", "", "serve the script's output as Prometheus metrics on this address (e.g. :9464), path /metrics")
 	f.IntVar(&liveF.maxWidth, "max-width", 40, "widest a text cell gets before it is cut")
 	f.Int64Var(&liveF.maxRows, "max-rows", 50, "most rows per output table")
+	kubeconfigFlag(liveCmd, &liveF.kubeconfig)
 	rootCmd.AddCommand(liveCmd)
 }
 
@@ -88,7 +90,13 @@ func runLive(ctx context.Context, stdout, stderr io.Writer, ref string, f *liveF
 	ctx, cancel := signalContext(ctx)
 	defer cancel()
 
-	eng, err := engine.New(engine.Config{Meta: hostMetadata(stderr), Limits: query.Limits{MaxRowsPerTable: f.maxRows}})
+	log := lineLog(stderr)
+	meta, err := openMetadata(ctx, log, f.kubeconfig, "", 0)
+	if err != nil {
+		return err
+	}
+	defer meta.Close()
+	eng, err := engine.New(engine.Config{Meta: meta, Limits: query.Limits{MaxRowsPerTable: f.maxRows}})
 	if err != nil {
 		return err
 	}
@@ -96,6 +104,7 @@ func runLive(ctx context.Context, stdout, stderr io.Writer, ref string, f *liveF
 	if _, err := engine.Compile(engine.Query{Script: s, Args: args, Now: time.Now()}, eng.Catalog()); err != nil {
 		return err
 	}
+	waitMetadata(ctx, log, meta, syncWait)
 	srcs, err := startSources(ctx, stderr, eng, sourceOptions{ProcPeriod: min(f.every, 10*time.Second)})
 	if err != nil {
 		return err

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -21,17 +23,18 @@ import (
 
 // runFlags are the flags of commands that run scripts.
 type runFlags struct {
-	args      []string
-	output    string
-	startTime string
-	tables    []string
-	capture   string
-	collect   time.Duration
-	scripts   []string
-	maxWidth  int
-	maxRows   int64
-	saveTo    string
-	limits    limitFlags
+	args       []string
+	output     string
+	startTime  string
+	tables     []string
+	capture    string
+	collect    time.Duration
+	scripts    []string
+	maxWidth   int
+	maxRows    int64
+	saveTo     string
+	kubeconfig string
+	limits     limitFlags
 	// asOf is the query's now when it is not the present: the end of a
 	// capture loaded with --capture (and no --collect).
 	asOf time.Time
@@ -41,7 +44,7 @@ func (f *runFlags) register(c *cobra.Command) {
 	c.Flags().StringArrayVarP(&f.args, "arg", "a", nil, "set a script variable: --arg name=value (repeatable)")
 	c.Flags().StringVarP(&f.output, "output", "o", "table", "output format: table, json, csv or arrow")
 	c.Flags().StringVar(&f.startTime, "start-time", "", "shorthand for --arg start_time=VALUE (e.g. -10m)")
-	c.Flags().StringArrayVar(&f.tables, "table", nil, "load a table from a file: --table http_events=events.parquet (.arrow, .parquet, .csv)")
+	c.Flags().StringArrayVar(&f.tables, "table", nil, "load a table from files: --table http_events=events.parquet, a folder or a glob ('events/*.parquet'); .parquet, .arrow, .csv")
 	c.Flags().StringVar(&f.capture, "capture", "", "load a capture folder (as `pxq capture` and --save-capture write it), with its metadata; relative times count back from its end")
 	c.Flags().DurationVar(&f.collect, "collect", 0, "trace this host for this long (eBPF and /proc) before running the script")
 	c.Flags().StringArrayVar(&f.scripts, "scripts", nil, "a folder of your own scripts, searched before the library (repeatable; also $PXQ_SCRIPTS)")
@@ -49,6 +52,7 @@ func (f *runFlags) register(c *cobra.Command) {
 	c.Flags().Int64Var(&f.maxRows, "max-rows", 10000, "most rows per output table")
 	f.limits.register(c, limitTimeout|limitMemory|limitResults|limitScript)
 	c.Flags().StringVar(&f.saveTo, "save-capture", "", "write the tables (collected or loaded) and their metadata to this folder as a capture")
+	kubeconfigFlag(c, &f.kubeconfig)
 }
 
 // engineLimits are the limits of the queries the embedded engine runs.
@@ -118,7 +122,7 @@ func runScript(ctx context.Context, stdout, stderr io.Writer, ref string, f *run
 	if remoteF.broker != "" {
 		return runRemote(ctx, stdout, stderr, s, args, f)
 	}
-	eng, stop, err := newLocalEngine(ctx, stderr, f)
+	eng, stop, err := newLocalEngine(ctx, stderr, lineLog(stderr), f, f.collect > 0)
 	if err != nil {
 		return err
 	}
@@ -141,6 +145,7 @@ func runScript(ctx context.Context, stdout, stderr io.Writer, ref string, f *run
 	for _, w := range res.Warnings {
 		fmt.Fprintln(stderr, "pxq: warning:", w)
 	}
+	warnCut(stderr, tables, res.Truncated)
 	if f.collect == 0 && f.capture == "" && len(f.tables) == 0 && allEmpty(tables) {
 		// A lone `pxq run` has no history of its own: say where data
 		// comes from rather than leave the user with empty tables.
@@ -160,12 +165,34 @@ func allEmpty(tables []*format.Table) bool {
 }
 
 // newLocalEngine makes the embedded engine and fills it from files or by
-// tracing this host for f.collect.
-func newLocalEngine(ctx context.Context, stderr io.Writer, f *runFlags) (*engine.Engine, func(), error) {
-	meta := hostMetadata(stderr)
+// tracing this host for f.collect. live says that the engine's rows come
+// from tracing this host (now or, for serve and ui, once the caller
+// starts the sources): its metadata is then this machine's, Kubernetes
+// when a cluster is configured (openMetadata); so it is with
+// --kubeconfig. stop stops the sources and the metadata.
+func newLocalEngine(ctx context.Context, stderr io.Writer, log *slog.Logger, f *runFlags, live bool) (_ *engine.Engine, stop func(), err error) {
+	var meta metadata.Provider
+	closeMeta := func() {}
+	defer func() {
+		if err != nil {
+			closeMeta()
+		}
+	}()
+	if live || f.kubeconfig != "" {
+		wait := time.Duration(0)
+		if f.collect > 0 {
+			wait = syncWait
+		}
+		m, err := openMetadata(ctx, log, f.kubeconfig, "", wait)
+		if err != nil {
+			return nil, nil, err
+		}
+		meta, closeMeta = m, m.Close
+	} else {
+		meta = hostMetadata(stderr)
+	}
 	var capt *capture.Capture
 	if f.capture != "" {
-		var err error
 		if capt, err = openCapture(stderr, f.capture); err != nil {
 			return nil, nil, err
 		}
@@ -198,7 +225,7 @@ func newLocalEngine(ctx context.Context, stderr io.Writer, f *runFlags) (*engine
 		// Relative times ('-5m') count back from the capture's end.
 		f.asOf = capt.AsOf()
 	}
-	stop := func() {}
+	stop = closeMeta
 	if f.collect > 0 {
 		if ctx == nil {
 			ctx = context.Background()
@@ -209,7 +236,7 @@ func newLocalEngine(ctx context.Context, stderr io.Writer, f *runFlags) (*engine
 		}
 		progress(stderr, fmt.Sprintf("tracing this host for %s", f.collect), f.collect)
 		srcs.Flush()
-		stop = srcs.Close
+		stop = func() { srcs.Close(); closeMeta() }
 	}
 	if f.saveTo != "" {
 		if err := saveCapture(stderr, f.saveTo, eng, nil); err != nil {
@@ -220,15 +247,38 @@ func newLocalEngine(ctx context.Context, stderr io.Writer, f *runFlags) (*engine
 	return eng, stop, nil
 }
 
-// printTables writes tables in the chosen format.
+// warnCut says on stderr which tables were cut at the row cap, unless
+// a result limit cut them (its warning says so).
+func warnCut(stderr io.Writer, tables []*format.Table, byResultLimit bool) {
+	if byResultLimit {
+		return
+	}
+	for _, t := range tables {
+		if t.Truncated {
+			fmt.Fprintf(stderr, "pxq: warning: table %s was cut at %d rows, the row cap (--max-rows): raise it, or filter or aggregate more\n", t.Name, t.Rows())
+		}
+	}
+}
+
+// printTables writes tables in the chosen format. A table cut at the row
+// cap says so in the output: text in its title, JSON with a last object
+// {"_table": NAME, "_truncated": true, "_rows": N}, CSV with a last line
+// "# table NAME: cut at N rows".
 func printTables(w io.Writer, tables []*format.Table, output string, opts format.Options) error {
 	for _, t := range tables {
 		var err error
 		switch output {
 		case "json":
 			err = format.JSON(w, t)
+			if err == nil && t.Truncated {
+				name, _ := json.Marshal(t.Name)
+				_, err = fmt.Fprintf(w, "{\"_table\":%s,\"_truncated\":true,\"_rows\":%d}\n", name, t.Rows())
+			}
 		case "csv":
 			err = format.CSV(w, t, len(tables) > 1)
+			if err == nil && t.Truncated {
+				_, err = fmt.Fprintf(w, "# table %s: cut at %d rows\n", t.Name, t.Rows())
+			}
 		case "arrow":
 			err = format.Arrow(w, t)
 		default:

@@ -75,6 +75,7 @@ type serveFlags struct {
 	sec            securityFlags
 	limits         limitFlags
 	run            runFlags
+	otel           otelFlags
 }
 
 var serveF serveFlags
@@ -89,6 +90,7 @@ health and reflection.
 
 Without --token-file or --tls-client-ca it listens on 127.0.0.1 only.`,
 	Example: `  sudo pxq serve
+  sudo pxq serve --kubeconfig ~/.kube/config   # on a node: pods and services from the cluster
   pxq serve --capture ./shop --listen 127.0.0.1:50051
   pxq serve --listen :50051 --token-file /etc/pxq/token --tls-cert tls.crt --tls-key tls.key`,
 	Args: cobra.NoArgs,
@@ -107,7 +109,9 @@ func init() {
 	f.StringVar(&serveF.metricsAddr, "metrics-addr", "", "also serve chosen scripts' outputs as Prometheus metrics on this address, path /metrics")
 	f.StringArrayVar(&serveF.metricsScripts, "metrics-script", nil, "a script whose output --metrics-addr exports (repeatable; default px/http_request_stats)")
 	f.StringArrayVar(&serveF.run.scripts, "scripts", nil, "a folder of your own scripts, searched before the library (repeatable)")
+	kubeconfigFlag(serveCmd, &serveF.run.kubeconfig)
 	serveF.limits.register(serveCmd, limitTimeout|limitMemory|limitResults|limitAdmission|limitScript)
+	serveF.otel.register(serveCmd)
 	rootCmd.AddCommand(serveCmd)
 }
 
@@ -119,13 +123,14 @@ func runServe(ctx context.Context, stderr io.Writer, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	eng, stop, err := newLocalEngine(ctx, stderr, &f.run)
+	live := f.run.capture == "" && len(f.run.tables) == 0
+	eng, stop, err := newLocalEngine(ctx, stderr, log, &f.run, live)
 	if err != nil {
 		lis.Close()
 		return err
 	}
 	defer stop()
-	if f.run.capture == "" && len(f.run.tables) == 0 {
+	if live {
 		srcs, err := startSources(ctx, stderr, eng, sourceOptions{})
 		if err != nil {
 			lis.Close()
@@ -153,6 +158,12 @@ func runServe(ctx context.Context, stderr io.Writer, f *serveFlags) error {
 		defer stopMetrics()
 		log.Info("pxq serve: Prometheus metrics", "url", "http://"+addr+"/metrics")
 	}
+	stopOTel, err := f.otel.start(ctx, log, runner, lib)
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	defer stopOTel()
 	g := server.New(server.Config{Runner: runner, Library: lib}).NewGRPCServer(opts...)
 	log.Info("pxq serve: gRPC API", "addr", lis.Addr().String())
 	return serveUntilDone(ctx, log, gate, g, lis, f.http, runner, lib, eng.Metadata(), &f.sec)

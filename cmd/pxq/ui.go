@@ -84,6 +84,7 @@ func init() {
 	f.StringVar(&uiF.run.capture, "capture", "", "load a capture folder instead of tracing this host; relative times count back from its end")
 	f.StringArrayVar(&uiF.run.scripts, "scripts", nil, "a folder of your own scripts, searched before the library (repeatable; also $PXQ_SCRIPTS)")
 	f.Int64Var(&uiF.run.maxRows, "max-rows", 10000, "most rows per output table")
+	kubeconfigFlag(uiCmd, &uiF.run.kubeconfig)
 	uiF.limits.register(uiCmd, limitTimeout|limitMemory|limitResults|limitAdmission|limitScript)
 	rootCmd.AddCommand(uiCmd)
 }
@@ -103,7 +104,8 @@ func runUI(ctx context.Context, stdout, stderr io.Writer, f *uiFlags) error {
 	if !isLoopback(ln.Addr()) && f.token == "" {
 		return usagef("--listen %s is reachable from other hosts: pass --token (or set $PXQ_UI_TOKEN) so that only you see this host's traffic", f.listen)
 	}
-	eng, stop, err := newLocalEngine(ctx, stderr, &f.run)
+	live := f.run.capture == "" && len(f.run.tables) == 0
+	eng, stop, err := newLocalEngine(ctx, stderr, lineLog(stderr), &f.run, live)
 	if err != nil {
 		return err
 	}
@@ -112,7 +114,7 @@ func runUI(ctx context.Context, stdout, stderr io.Writer, f *uiFlags) error {
 	lim.MaxRowsPerTable = f.run.maxRows
 	runner := &query.Runner{Backend: eng, Limits: lim, Gate: gate}
 	cfg := ui.Config{Runner: runner, Library: scripts.NewLibrary(f.run.scripts...), Token: f.token}
-	if f.run.capture != "" || len(f.run.tables) > 0 {
+	if !live {
 		asOf := f.run.asOf
 		if !asOf.IsZero() {
 			runner.Now = func() time.Time { return asOf }
@@ -124,7 +126,7 @@ func runUI(ctx context.Context, stdout, stderr io.Writer, f *uiFlags) error {
 		}
 		defer srcs.Close()
 	}
-	cfg.Entities = entityNames(nil)
+	cfg.Entities = entityNames(eng.Metadata())
 	srv := &http.Server{Handler: ui.Handler(cfg), ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(stdout, "pxq ui: http://%s/\n", ln.Addr())
 	errc := make(chan error, 1)

@@ -14,15 +14,12 @@ import (
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/memory"
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/pxq-dev/pxq/capture"
 	"github.com/pxq-dev/pxq/engine"
 	"github.com/pxq-dev/pxq/format"
+	"github.com/pxq-dev/pxq/internal/plantest"
 	"github.com/pxq-dev/pxq/metadata"
 	"github.com/pxq-dev/pxq/scripts"
 	"github.com/pxq-dev/pxq/table"
@@ -57,19 +54,11 @@ func captureRecord(rows []captureRow) arrow.Record {
 
 // captureScript asks every Kubernetes ctx key of each row's process, and
 // who held its remote IP at the row's time and at the end.
-const captureScript = `
+var captureScript = `
 import px
 df = px.DataFrame(table='capture_rows', start_time='-10m')
-df.pod = df.ctx['pod']
-df.pod_id = df.ctx['pod_id']
-df.service = df.ctx['service']
-df.namespace = df.ctx['namespace']
-df.node = df.ctx['node']
-df.container = df.ctx['container']
-df.deployment = df.ctx['deployment']
-df.replicaset = df.ctx['replicaset']
-df.cmdline = df.ctx['cmdline']
-df.remote_pod = px.pod_id_to_pod_name(px.ip_to_pod_id(df.remote_addr, df.time_))
+` + plantest.CtxColumns("pod", "pod_id", "service", "namespace", "node", "container", "deployment", "replicaset", "cmdline") +
+	`df.remote_pod = px.pod_id_to_pod_name(px.ip_to_pod_id(df.remote_addr, df.time_))
 df.remote_pod_last = px.pod_id_to_pod_name(px.ip_to_pod_id(df.remote_addr))
 df.remote_service = px.service_id_to_service_name(px.ip_to_service_id(df.remote_addr))
 df.remote_node = px.pod_id_to_node_name(px.ip_to_pod_id(df.remote_addr, df.time_))
@@ -120,26 +109,19 @@ func lookups(p metadata.Provider, upids []types.UInt128Value, ips []string, time
 			out[fmt.Sprintf("pod ip %s at %d", ip, t)] = p.PodByIP(ip, t)
 		}
 	}
-	for _, n := range names["pod"] {
-		out["pod "+n] = p.PodByName(n)
+	byName := map[string]func(string) any{
+		"pod":        func(n string) any { return p.PodByName(n) },
+		"service":    func(n string) any { return p.ServiceByName(n) },
+		"replicaset": func(n string) any { return p.ReplicaSetByName(n) },
+		"deployment": func(n string) any { return p.DeploymentByName(n) },
+		"namespace":  func(n string) any { return p.Namespace(n) },
+		"node":       func(n string) any { return p.Node(n) },
+		"container":  func(n string) any { return p.Container(n) },
 	}
-	for _, n := range names["service"] {
-		out["service "+n] = p.ServiceByName(n)
-	}
-	for _, n := range names["replicaset"] {
-		out["replicaset "+n] = p.ReplicaSetByName(n)
-	}
-	for _, n := range names["deployment"] {
-		out["deployment "+n] = p.DeploymentByName(n)
-	}
-	for _, n := range names["namespace"] {
-		out["namespace "+n] = p.Namespace(n)
-	}
-	for _, n := range names["node"] {
-		out["node "+n] = p.Node(n)
-	}
-	for _, n := range names["container"] {
-		out["container "+n] = p.Container(n)
+	for kind, lookup := range byName {
+		for _, n := range names[kind] {
+			out[kind+" "+n] = lookup(n)
+		}
 	}
 	for _, k := range []string{"pod", "service", "namespace", "node"} {
 		out["names "+k] = p.(interface{ Names(string) []string }).Names(k)
@@ -159,7 +141,7 @@ func TestCaptureKeepsMetadata(t *testing.T) {
 	c := cluster(t)
 	store := NewStore(StoreConfig{Hostname: "capture-host", NodeName: "node-capture-1"})
 	wctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	w, err := Watch(wctx, c.client, store)
+	w, err := Watch(wctx, c.Client, store)
 	cancel()
 	if err != nil {
 		t.Fatal(err)
@@ -170,51 +152,16 @@ func TestCaptureKeepsMetadata(t *testing.T) {
 			w.Close()
 		}
 	}()
-	f := &fixture{t: t, ctx: context.Background(), client: c.client, ns: "pxq-capture"}
-	_, err = c.client.CoreV1().Namespaces().Create(f.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.ns}}, metav1.CreateOptions{})
-	f.check(err, "create namespace")
-	node, err := c.client.CoreV1().Nodes().Create(f.ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-capture-1"}}, metav1.CreateOptions{})
-	f.check(err, "create node")
-	node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: "capture-host"}, {Type: corev1.NodeInternalIP, Address: "192.168.60.10"}}
-	_, err = c.client.CoreV1().Nodes().UpdateStatus(f.ctx, node, metav1.UpdateOptions{})
-	f.check(err, "update node status")
-
+	f, _ := newFixture(t, c, "pxq-capture")
+	node := f.node("node-capture-1", "capture-host", "192.168.60.10")
 	labels := map[string]string{"app": "cart"}
-	template := corev1.PodTemplateSpec{
-		ObjectMeta: metav1.ObjectMeta{Labels: labels},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.invalid/cart:1"}}},
-	}
-	two, ctrl := int32(2), true
-	dep, err := c.client.AppsV1().Deployments(f.ns).Create(f.ctx, &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "cart"},
-		Spec:       appsv1.DeploymentSpec{Replicas: &two, Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: template},
-	}, metav1.CreateOptions{})
-	f.check(err, "create deployment")
-	rs, err := c.client.AppsV1().ReplicaSets(f.ns).Create(f.ctx, &appsv1.ReplicaSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "cart-6b7c", OwnerReferences: []metav1.OwnerReference{
-			{APIVersion: "apps/v1", Kind: "Deployment", Name: dep.Name, UID: dep.UID, Controller: &ctrl}}},
-		Spec: appsv1.ReplicaSetSpec{Replicas: &two, Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: template},
-	}, metav1.CreateOptions{})
-	f.check(err, "create replica set")
+	_, rs := f.deployment("cart", "cart-6b7c", 2, labels)
 
 	const ipA, ipB = "10.244.5.11", "10.244.5.12"
 	cidA, cidB := newContainerID(t), newContainerID(t)
 	podA := f.runningPod("cart-6b7c-aaaaa", node.Name, ipA, cidA, rs, labels)
 	podB := f.runningPod("db-0", node.Name, ipB, cidB, nil, nil)
-	svc, err := c.client.CoreV1().Services(f.ns).Create(f.ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "cart"},
-		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
-	}, metav1.CreateOptions{})
-	f.check(err, "create service")
-	port, proto, ready := int32(8080), corev1.ProtocolTCP, true
-	_, err = c.client.DiscoveryV1().EndpointSlices(f.ns).Create(f.ctx, &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Name: "cart-xyz12", Labels: map[string]string{discoveryv1.LabelServiceName: "cart"}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{ipA}, Conditions: discoveryv1.EndpointConditions{Ready: &ready},
-			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: f.ns, Name: podA.Name, UID: podA.UID}}},
-		Ports: []discoveryv1.EndpointPort{{Port: &port, Protocol: &proto}},
-	}, metav1.CreateOptions{})
-	f.check(err, "create endpoint slice")
+	svc := f.service("cart", "cart-xyz12", labels, podA, ipA)
 	eventually(t, "pods with service, deployment and containers", func() bool {
 		p := store.PodByName(f.ns + "/" + podA.Name)
 		return p != nil && len(p.ServiceUIDs) == 1 && p.DeploymentUID != "" && store.Container(cidA) != nil &&
@@ -326,7 +273,7 @@ func TestCaptureKeepsMetadata(t *testing.T) {
 	for _, name := range []string{podB.Name, podC.Name} {
 		f.deletePod(name)
 	}
-	f.check(c.client.CoreV1().Services(f.ns).Delete(f.ctx, svc.Name, metav1.DeleteOptions{}), "delete service")
+	f.check(c.Client.CoreV1().Services(f.ns).Delete(f.ctx, svc.Name, metav1.DeleteOptions{}), "delete service")
 	eventually(t, "processes gone", func() bool {
 		fresh := NewStore(StoreConfig{})
 		return fresh.Process(upidA) == nil && fresh.Process(upidB) == nil

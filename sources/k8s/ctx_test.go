@@ -10,11 +10,6 @@ import (
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/memory"
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/pxq-dev/pxq/engine"
 	"github.com/pxq-dev/pxq/format"
@@ -33,46 +28,14 @@ func TestCtxKeysAgainstAPIServer(t *testing.T) {
 	v2, _ := needCgroups(t)
 	c := cluster(t)
 	store := startWatch(t, c)
-	f := &fixture{t: t, ctx: context.Background(), client: c.client, ns: "pxq-ctx"}
-	_, err := c.client.CoreV1().Namespaces().Create(f.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.ns}}, metav1.CreateOptions{})
-	f.check(err, "create namespace")
-	node, err := c.client.CoreV1().Nodes().Create(f.ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-ctx-1"}}, metav1.CreateOptions{})
-	f.check(err, "create node")
-
+	f, _ := newFixture(t, c, "pxq-ctx")
+	node := f.node("node-ctx-1", "", "")
 	labels := map[string]string{"app": "shop"}
-	template := corev1.PodTemplateSpec{
-		ObjectMeta: metav1.ObjectMeta{Labels: labels},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.invalid/shop:1"}}},
-	}
-	one, ctrl := int32(1), true
-	dep, err := c.client.AppsV1().Deployments(f.ns).Create(f.ctx, &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "shop"},
-		Spec:       appsv1.DeploymentSpec{Replicas: &one, Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: template},
-	}, metav1.CreateOptions{})
-	f.check(err, "create deployment")
-	rs, err := c.client.AppsV1().ReplicaSets(f.ns).Create(f.ctx, &appsv1.ReplicaSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "shop-5c8d", OwnerReferences: []metav1.OwnerReference{
-			{APIVersion: "apps/v1", Kind: "Deployment", Name: dep.Name, UID: dep.UID, Controller: &ctrl}}},
-		Spec: appsv1.ReplicaSetSpec{Replicas: &one, Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: template},
-	}, metav1.CreateOptions{})
-	f.check(err, "create replica set")
+	dep, rs := f.deployment("shop", "shop-5c8d", 1, labels)
 	const ip = "10.244.3.9"
 	cid := newContainerID(t)
 	pod := f.runningPod("shop-5c8d-xxxxx", node.Name, ip, cid, rs, labels)
-	svc, err := c.client.CoreV1().Services(f.ns).Create(f.ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "shop"},
-		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
-	}, metav1.CreateOptions{})
-	f.check(err, "create service")
-	port, proto, ready := int32(8080), corev1.ProtocolTCP, true
-	_, err = c.client.DiscoveryV1().EndpointSlices(f.ns).Create(f.ctx, &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Name: "shop-abcde", Labels: map[string]string{discoveryv1.LabelServiceName: "shop"}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{ip}, Conditions: discoveryv1.EndpointConditions{Ready: &ready},
-			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: f.ns, Name: pod.Name, UID: pod.UID}}},
-		Ports: []discoveryv1.EndpointPort{{Port: &port, Protocol: &proto}},
-	}, metav1.CreateOptions{})
-	f.check(err, "create endpoint slice")
+	svc := f.service("shop", "shop-abcde", labels, pod, ip)
 	eventually(t, "pod with service and deployment", func() bool {
 		p := store.PodByName(f.ns + "/" + pod.Name)
 		return p != nil && len(p.ServiceUIDs) == 1 && p.DeploymentUID != "" && store.Container(cid) != nil

@@ -2,8 +2,6 @@ package k8s
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"slices"
 	"testing"
 	"time"
@@ -16,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/pxq-dev/pxq/metadata"
+	"github.com/pxq-dev/pxq/sources/k8s/k8stest"
 )
 
 // fixture creates API objects the way the controllers and kubelet that
@@ -27,13 +26,7 @@ type fixture struct {
 	ns     string
 }
 
-func newContainerID(t *testing.T) string {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
+func newContainerID(t *testing.T) string { return k8stest.ContainerID(t) }
 
 func (f *fixture) check(err error, what string) {
 	f.t.Helper()
@@ -59,29 +52,81 @@ func (f *fixture) runningPod(name, node, ip, cid string, rs *appsv1.ReplicaSet, 
 	}
 	p, err := f.client.CoreV1().Pods(f.ns).Create(f.ctx, p, metav1.CreateOptions{})
 	f.check(err, "create pod "+name)
-	now := metav1.Now()
-	p.Status = corev1.PodStatus{
-		Phase:     corev1.PodRunning,
-		HostIP:    "192.168.50.10",
-		PodIP:     ip,
-		PodIPs:    []corev1.PodIP{{IP: ip}},
-		StartTime: &now,
-		QOSClass:  p.Status.QOSClass,
-		Conditions: []corev1.PodCondition{
-			{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
-		},
-		ContainerStatuses: []corev1.ContainerStatus{{
-			Name:        "app",
-			ContainerID: "containerd://" + cid,
-			Image:       "registry.invalid/app:1",
-			ImageID:     "registry.invalid/app@sha256:" + cid,
-			Ready:       true,
-			State:       corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
-		}},
-	}
-	p, err = f.client.CoreV1().Pods(f.ns).UpdateStatus(f.ctx, p, metav1.UpdateOptions{})
+	p, err = k8stest.MarkRunning(f.ctx, f.client, p, ip, cid)
 	f.check(err, "update status of pod "+name)
 	return p
+}
+
+// newFixture makes the namespace ns of a test's objects in c.
+func newFixture(t *testing.T, c *k8stest.Cluster, ns string) (*fixture, *corev1.Namespace) {
+	t.Helper()
+	f := &fixture{t: t, ctx: context.Background(), client: c.Client, ns: ns}
+	n, err := f.client.CoreV1().Namespaces().Create(f.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	f.check(err, "create namespace")
+	return f, n
+}
+
+// node creates a node, with a hostname and an internal IP address in its
+// status when hostname is not "".
+func (f *fixture) node(name, hostname, ip string) *corev1.Node {
+	f.t.Helper()
+	n, err := f.client.CoreV1().Nodes().Create(f.ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+	f.check(err, "create node")
+	if hostname == "" {
+		return n
+	}
+	n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: hostname}, {Type: corev1.NodeInternalIP, Address: ip}}
+	n, err = f.client.CoreV1().Nodes().UpdateStatus(f.ctx, n, metav1.UpdateOptions{})
+	f.check(err, "update node status")
+	return n
+}
+
+// deployment creates deployment name of replicas pods labelled labels,
+// and the replica set rs it owns, as the deployment controller would.
+func (f *fixture) deployment(name, rs string, replicas int32, labels map[string]string) (*appsv1.Deployment, *appsv1.ReplicaSet) {
+	f.t.Helper()
+	template := corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: labels},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.invalid/" + name + ":1"}}},
+	}
+	selector := &metav1.LabelSelector{MatchLabels: labels}
+	d, err := f.client.AppsV1().Deployments(f.ns).Create(f.ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       appsv1.DeploymentSpec{Replicas: &replicas, Selector: selector, Template: template},
+	}, metav1.CreateOptions{})
+	f.check(err, "create deployment")
+	ctrl := true
+	r, err := f.client.AppsV1().ReplicaSets(f.ns).Create(f.ctx, &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Name: rs, OwnerReferences: []metav1.OwnerReference{
+			{APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name, UID: d.UID, Controller: &ctrl}}},
+		Spec: appsv1.ReplicaSetSpec{Replicas: &replicas, Selector: selector, Template: template},
+	}, metav1.CreateOptions{})
+	f.check(err, "create replica set")
+	return d, r
+}
+
+// service creates service name, port 80 to the pods labelled labels'
+// 8080, and its endpoint slice (named slice) of pod, ready at ip.
+func (f *fixture) service(name, slice string, labels map[string]string, pod *corev1.Pod, ip string) *corev1.Service {
+	f.t.Helper()
+	svc, err := f.client.CoreV1().Services(f.ns).Create(f.ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
+	}, metav1.CreateOptions{})
+	f.check(err, "create service")
+	port, proto, ready := int32(8080), corev1.ProtocolTCP, true
+	_, err = f.client.DiscoveryV1().EndpointSlices(f.ns).Create(f.ctx, &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: slice, Labels: map[string]string{discoveryv1.LabelServiceName: name}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints: []discoveryv1.Endpoint{{
+			Addresses:  []string{ip},
+			Conditions: discoveryv1.EndpointConditions{Ready: &ready},
+			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: f.ns, Name: pod.Name, UID: pod.UID},
+		}},
+		Ports: []discoveryv1.EndpointPort{{Port: &port, Protocol: &proto}},
+	}, metav1.CreateOptions{})
+	f.check(err, "create endpoint slice")
+	return svc
 }
 
 func (f *fixture) deletePod(name string) {
@@ -92,12 +137,12 @@ func (f *fixture) deletePod(name string) {
 }
 
 // startWatch starts a store fed by the test API server.
-func startWatch(t *testing.T, c *testCluster) *Store {
+func startWatch(t *testing.T, c *k8stest.Cluster) *Store {
 	t.Helper()
 	store := NewStore(StoreConfig{Hostname: "test-host"})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	w, err := Watch(ctx, c.client, store)
+	w, err := Watch(ctx, c.Client, store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,56 +156,15 @@ func startWatch(t *testing.T, c *testCluster) *Store {
 func TestWatchAgainstAPIServer(t *testing.T) {
 	c := cluster(t)
 	store := startWatch(t, c)
-	f := &fixture{t: t, ctx: context.Background(), client: c.client, ns: "pxq-watch"}
-
-	ns, err := c.client.CoreV1().Namespaces().Create(f.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.ns}}, metav1.CreateOptions{})
-	f.check(err, "create namespace")
-	node, err := c.client.CoreV1().Nodes().Create(f.ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-watch-1"}}, metav1.CreateOptions{})
-	f.check(err, "create node")
-	node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: "host-watch-1"}, {Type: corev1.NodeInternalIP, Address: "192.168.50.10"}}
-	_, err = c.client.CoreV1().Nodes().UpdateStatus(f.ctx, node, metav1.UpdateOptions{})
-	f.check(err, "update node status")
-
+	f, ns := newFixture(t, c, "pxq-watch")
+	node := f.node("node-watch-1", "host-watch-1", "192.168.50.10")
 	labels := map[string]string{"app": "web"}
-	template := corev1.PodTemplateSpec{
-		ObjectMeta: metav1.ObjectMeta{Labels: labels},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.invalid/app:1"}}},
-	}
-	replicas := int32(2)
-	dep, err := c.client.AppsV1().Deployments(f.ns).Create(f.ctx, &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "web"},
-		Spec:       appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: template},
-	}, metav1.CreateOptions{})
-	f.check(err, "create deployment")
-	ctrl := true
-	rs, err := c.client.AppsV1().ReplicaSets(f.ns).Create(f.ctx, &appsv1.ReplicaSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "web-7d9f", OwnerReferences: []metav1.OwnerReference{
-			{APIVersion: "apps/v1", Kind: "Deployment", Name: dep.Name, UID: dep.UID, Controller: &ctrl}}},
-		Spec: appsv1.ReplicaSetSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: template},
-	}, metav1.CreateOptions{})
-	f.check(err, "create replica set")
+	dep, rs := f.deployment("web", "web-7d9f", 2, labels)
 
 	const ip = "10.244.1.7"
 	cid1 := newContainerID(t)
 	pod1 := f.runningPod("web-7d9f-aaaaa", node.Name, ip, cid1, rs, labels)
-
-	svc, err := c.client.CoreV1().Services(f.ns).Create(f.ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "web"},
-		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
-	}, metav1.CreateOptions{})
-	f.check(err, "create service")
-	port, proto, ready := int32(8080), corev1.ProtocolTCP, true
-	_, err = c.client.DiscoveryV1().EndpointSlices(f.ns).Create(f.ctx, &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Name: "web-abcde", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Endpoints: []discoveryv1.Endpoint{{
-			Addresses:  []string{ip},
-			Conditions: discoveryv1.EndpointConditions{Ready: &ready},
-			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: f.ns, Name: pod1.Name, UID: pod1.UID},
-		}},
-		Ports: []discoveryv1.EndpointPort{{Port: &port, Protocol: &proto}},
-	}, metav1.CreateOptions{})
-	f.check(err, "create endpoint slice")
+	svc := f.service("web", "web-abcde", labels, pod1, ip)
 
 	podName := f.ns + "/" + pod1.Name
 	eventually(t, "pod with status, service and deployment", func() bool {
@@ -237,7 +241,7 @@ func TestWatchAgainstAPIServer(t *testing.T) {
 	}
 
 	// The service goes away; pods keep naming it for the past.
-	f.check(c.client.CoreV1().Services(f.ns).Delete(f.ctx, "web", metav1.DeleteOptions{}), "delete service")
+	f.check(c.Client.CoreV1().Services(f.ns).Delete(f.ctx, "web", metav1.DeleteOptions{}), "delete service")
 	eventually(t, "service stop", func() bool { s := store.Service(string(svc.UID)); return s != nil && s.StopNS != 0 })
 	if got := store.ServiceByIP(svc.Spec.ClusterIP); got != nil {
 		t.Errorf("deleted service still owns its cluster IP: %+v", got)
