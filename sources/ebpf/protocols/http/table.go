@@ -7,8 +7,9 @@ import (
 	"github.com/pxq-dev/pxq/table"
 )
 
-// Table is http_events: one row per HTTP/1.x request and its response,
-// seen from the traced side (both rows when both ends are traced).
+// Table is http_events: one row per HTTP/1.x request and its response
+// (and per HTTP/2 stream: protocols/http2 writes them through Cols), seen
+// from the traced side.
 var Table = table.Declare("http_events", "HTTP requests and their responses, traced from socket syscalls", &cols)
 
 // cols are the columns of http_events, in order.
@@ -29,6 +30,14 @@ var cols struct {
 	RespBodySize table.Int64Col  `col:"resp_body_size" sem:"ST_BYTES" desc:"Response body size before truncation"`
 	Latency      table.Int64Col  `col:"latency" sem:"ST_DURATION_NS" desc:"Time from the request's first byte to the response's last"`
 }
+
+// Cols are the column handles of http_events, for the protocols besides
+// HTTP/1.x that write its rows (HTTP/2).
+var Cols = &cols
+
+// AppendHeadersJSON appends headers as the JSON object of req_headers and
+// resp_headers: sorted by name, repeated names joined by commas.
+func AppendHeadersJSON(b []byte, hs []Header) []byte { return appendHeadersJSON(b, hs) }
 
 // emit writes the row of a request and its response.
 func (c *conn) emit(req, resp *Message) {
