@@ -4,15 +4,18 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	cebpf "github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
 	"github.com/pxq-dev/pxq/sources/ebpf/bpf"
 	"github.com/pxq-dev/pxq/sources/ebpf/conntrack"
+	"github.com/pxq-dev/pxq/sources/ebpf/tls"
 )
 
 // hook is a program and where it attaches: a tracepoint (group/name), or
@@ -23,11 +26,38 @@ type hook struct {
 	btf         bool
 }
 
-// tracepoints lists the tracer's hooks.
-func tracepoints(p *bpf.TracePrograms) []hook {
-	return []hook{
+// tracepoints lists the tracer's tracepoint hooks; the TLS uprobes are
+// the tls.Prober's.
+func (t *Tracer) tracepoints() []hook {
+	p := &t.objs.TracePrograms
+	h := []hook{
 		{p.SysExit, "raw_syscalls", "sys_exit", true},
 		{p.ProcessExit, "sched", "sched_process_exit", false},
+	}
+	if !t.cfg.DisableTLS {
+		h = append(h, hook{p.ProcessExec, "sched", "sched_process_exec", true})
+	}
+	return h
+}
+
+// tlsPrograms are the programs of the TLS uprobes.
+func (t *Tracer) tlsPrograms() tls.Programs {
+	p := &t.objs.TracePrograms
+	var multi, multiRet *cebpf.Program
+	if t.uprobeMulti {
+		multi, multiRet = p.SslEnterMulti, p.SslReturnMulti
+	}
+	return tls.Programs{
+		Multi:       multi,
+		MultiReturn: multiRet,
+		Entry: map[string]*cebpf.Program{
+			tls.FuncWrite:     p.SslWrite,
+			tls.FuncWriteEx:   p.SslWriteEx,
+			tls.FuncRead:      p.SslRead,
+			tls.FuncReadEx:    p.SslReadEx,
+			tls.FuncHandshake: p.SslHandshake,
+		},
+		Return: p.SslReturn,
 	}
 }
 
@@ -56,6 +86,20 @@ func (t *Tracer) load() error {
 		return fmt.Errorf("ebpf: count CPUs: %w", err)
 	}
 	spec.Maps[bpf.TraceMapScratchBuf].MaxEntries = uint32(ncpu)
+	if !t.cfg.DisableTLS {
+		if err := spec.Variables[bpf.TraceVarTlsEnabled].Set(uint32(1)); err != nil {
+			return fmt.Errorf("ebpf: enable TLS: %w", err)
+		}
+	}
+	t.uprobeMulti = haveUprobeMulti()
+	if !t.uprobeMulti {
+		// The kernel would refuse them: load stand-ins, never attached.
+		for _, name := range []string{bpf.TraceProgSslEnterMulti, bpf.TraceProgSslReturnMulti} {
+			ps := spec.Programs[name]
+			ps.AttachType = cebpf.AttachNone
+			ps.Instructions = asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}
+		}
+	}
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
 		var ve *cebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -74,7 +118,61 @@ func (t *Tracer) load() error {
 		t.closeBPF()
 		return err
 	}
+	if !t.cfg.DisableTLS {
+		if err := t.startTLS(); err != nil {
+			t.closeBPF()
+			return err
+		}
+	}
 	return nil
+}
+
+// haveUprobeMulti reports whether the kernel loads uprobe_multi programs
+// (Linux 6.6).
+func haveUprobeMulti() bool {
+	p, err := cebpf.NewProgram(&cebpf.ProgramSpec{
+		Type:         cebpf.Kprobe,
+		AttachType:   cebpf.AttachTraceUprobeMulti,
+		License:      "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	})
+	if err != nil {
+		return false
+	}
+	p.Close()
+	return true
+}
+
+// startTLS attaches the TLS uprobes to the files that need them: the
+// host's libssl (unless only some processes are traced: a uprobe on a
+// library costs every process that calls it a trap), the files of the
+// processes running now, and from then on those of each process that
+// executes or maps a file not seen before.
+func (t *Tracer) startTLS() error {
+	t.tls = tls.New(tls.Config{Programs: t.tlsPrograms(), MaxFiles: t.cfg.MaxTLSFiles})
+	w, err := t.tls.Watch(t.objs.FileEvents, t.objs.FilesSeen)
+	if err != nil {
+		return fmt.Errorf("ebpf: read exec events: %w", err)
+	}
+	t.tlsWatch = w
+	start := time.Now()
+	if len(t.cfg.OnlyPIDs) == 0 {
+		t.tls.HostLibraries()
+	}
+	t.tls.Running(t.tracedPID)
+	t.tlsScan = time.Since(start)
+	return nil
+}
+
+// tracedPID is the BPF side's process filter.
+func (t *Tracer) tracedPID(pid uint32) bool {
+	if !t.cfg.TraceSelf && pid == uint32(os.Getpid()) {
+		return false
+	}
+	if len(t.cfg.OnlyPIDs) > 0 {
+		return slices.Contains(t.cfg.OnlyPIDs, pid)
+	}
+	return !slices.Contains(t.cfg.SkipPIDs, pid)
 }
 
 // configure writes the pid filters into the BPF maps.
@@ -109,7 +207,7 @@ func (t *Tracer) configure() error {
 // attach attaches every hook and records each one's state for
 // probe_status. It fails only if none attached.
 func (t *Tracer) attach() error {
-	hooks := tracepoints(&t.objs.TracePrograms)
+	hooks := t.tracepoints()
 	probes := make([]probeState, 0, len(hooks))
 	for _, tp := range hooks {
 		l, err := tp.attach()
@@ -139,6 +237,12 @@ func (t *Tracer) closeBPF() {
 	t.detach()
 	t.closed = true
 	t.linkMu.Unlock()
+	if t.tlsWatch != nil {
+		t.tlsWatch.Close()
+	}
+	if t.tls != nil {
+		t.tls.Close()
+	}
 	if t.reader != nil {
 		t.reader.ring.close()
 	}
@@ -156,36 +260,59 @@ func (t *Tracer) deleteConns(keys []conntrack.Key) {
 	}
 }
 
-// forgetConns empties the BPF side's connection map (Pause).
+// forgetConns empties the BPF side's connection map (Pause), and its
+// SSL calls in progress: their returns, whose probes are detached, will
+// not end them.
 func (t *Tracer) forgetConns() {
+	t.clearMap(t.objs.Conns)
+	t.clearMap(t.objs.SslCalls)
+	if err := t.objs.SslCallsActive.Set(uint64(0)); err != nil {
+		t.counters["bpf_conn_delete_errors"]++
+	}
+}
+
+// clearMap deletes every entry of a map of uint64 keys.
+func (t *Tracer) clearMap(m *cebpf.Map) {
 	var keys []uint64
 	var prev any // nil: the first key
 	for {
 		var k uint64
-		if err := t.objs.Conns.NextKey(prev, &k); err != nil {
+		if err := m.NextKey(prev, &k); err != nil {
 			break
 		}
 		keys = append(keys, k)
 		prev = k
 	}
 	for _, k := range keys {
-		if err := t.objs.Conns.Delete(k); err != nil && !errors.Is(err, cebpf.ErrKeyNotExist) {
+		if err := m.Delete(k); err != nil && !errors.Is(err, cebpf.ErrKeyNotExist) {
 			t.counters["bpf_conn_delete_errors"]++
 		}
 	}
 }
 
-// ProgramStats is the in-kernel cost of the tracer's BPF programs: their
-// summed run time and runs since they were loaded. The kernel counts them
-// only while statistics are enabled (cilium/ebpf's EnableStats with
-// BPF_STATS_RUN_TIME, or sysctl kernel.bpf_stats_enabled=1); it excludes
-// the tracepoint machinery that calls the programs.
+// ProgramStats is the in-kernel cost of the tracer's BPF programs (the
+// TLS uprobes' included): their summed run time and runs since they were
+// loaded. The kernel counts them only while statistics are enabled
+// (cilium/ebpf's EnableStats with BPF_STATS_RUN_TIME, or sysctl
+// kernel.bpf_stats_enabled=1); it excludes the tracepoint and uprobe
+// machinery that calls the programs.
 func (t *Tracer) ProgramStats() (runtime time.Duration, runs uint64) {
-	for _, h := range tracepoints(&t.objs.TracePrograms) {
-		if h.prog == nil {
+	progs := []*cebpf.Program{}
+	for _, h := range t.tracepoints() {
+		progs = append(progs, h.prog)
+	}
+	if !t.cfg.DisableTLS {
+		tp := t.tlsPrograms()
+		for _, fn := range tls.Funcs {
+			progs = append(progs, tp.Entry[fn])
+		}
+		progs = append(progs, tp.Return, tp.Multi, tp.MultiReturn)
+	}
+	for _, prog := range progs {
+		if prog == nil {
 			continue
 		}
-		s, err := h.prog.Stats()
+		s, err := prog.Stats()
 		if err != nil {
 			continue
 		}

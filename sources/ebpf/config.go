@@ -42,6 +42,16 @@ type Config struct {
 	// server traced on this host.
 	RemoteTraced func(netip.Addr) bool
 
+	// DisableTLS turns off the capture of TLS plaintext: the uprobes on
+	// OpenSSL's SSL_write and SSL_read (libssl.so and programs that link
+	// it statically) and the exec and mmap watching that finds them. See
+	// "TLS plaintext" in docs/sources.md.
+	DisableTLS bool
+	// MaxTLSFiles bounds the files (libraries, programs) the TLS uprobes
+	// are attached to (default 256); a uprobe on a file serves every
+	// process that maps it.
+	MaxTLSFiles int
+
 	// Protocols are the protocols tried on each connection, in order.
 	// Default: every protocol of protocols/all (HTTP/1.x, DNS, PostgreSQL,
 	// MySQL, Redis).
@@ -105,6 +115,7 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxPendingRequests, 64)
 	def(&c.MaxConns, 16384)
 	def(&c.InferSegments, 16)
+	def(&c.MaxTLSFiles, 256)
 	defd(&c.RequestTimeout, 2*time.Minute)
 	defd(&c.IdleTimeout, 5*time.Minute)
 	defd(&c.PollInterval, 5*time.Millisecond)

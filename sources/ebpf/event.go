@@ -51,10 +51,11 @@ func decodeEvent(b []byte, ev *conntrack.Event, monoOff int64) bool {
 	ev.Role = protocols.Role(b[106])
 	ev.Stream = b[107] == unix.SOCK_STREAM
 	ev.PeerSet = b[108] != 0
+	ev.TLS = conntrack.TLSKind(b[109])
 	if uint64(n) > uint64(len(b)-eventHeaderSize) || ev.Span < n {
 		return false
 	}
-	if ev.Kind < conntrack.Data || ev.Kind > conntrack.Exit {
+	if ev.Kind < conntrack.Data || ev.Kind > conntrack.Exit || ev.TLS > conntrack.TLSCipher {
 		return false
 	}
 	ev.Data = b[eventHeaderSize : eventHeaderSize+int(n)]

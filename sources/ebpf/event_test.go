@@ -19,7 +19,7 @@ func TestEventLayout(t *testing.T) {
 		{"pos", unsafe.Offsetof(ev.Pos), 16}, {"local", unsafe.Offsetof(ev.Local), 48},
 		{"remote", unsafe.Offsetof(ev.Remote), 68}, {"tgid", unsafe.Offsetof(ev.Tgid), 88},
 		{"len", unsafe.Offsetof(ev.Len), 96}, {"type", unsafe.Offsetof(ev.Type), 104},
-		{"peer_set", unsafe.Offsetof(ev.PeerSet), 108},
+		{"peer_set", unsafe.Offsetof(ev.PeerSet), 108}, {"tls", unsafe.Offsetof(ev.Tls), 109},
 	} {
 		if c.got != c.off {
 			t.Errorf("offset of %s is %d, decoder uses %d", c.name, c.got, c.off)

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"testing"
+	"time"
 
 	cebpf "github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -102,16 +103,29 @@ func syscallOverhead(b *testing.B, cfg ebpf.Config) {
 // BenchmarkTracedWrite is what a traced process pays per write of 512
 // bytes on a TCP connection on loopback: the BPF program copies the bytes
 // into the ring (the tracer's user space reads them on another thread).
-// Detached and attached in the same run.
+// Detached and attached in the same run, and attached with the TLS
+// capture off (DisableTLS): with it on, the program looks up the thread's
+// SSL call in progress on every socket read and write. bpf-ns/op is the
+// BPF programs' run time per write (kernel statistics, on for the run).
 func BenchmarkTracedWrite(b *testing.B) {
 	testenv.RequireRoot(b, "load BPF programs")
-	tr, err := ebpf.New(ebpf.Config{TraceSelf: true, OnlyPIDs: []uint32{uint32(os.Getpid())}}, table.NewStore(64<<20))
-	if err != nil {
-		testenv.SkipOrFailf(b, "cannot load the tracer here: %v", err)
+	if st, err := cebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err == nil {
+		defer st.Close()
 	}
+	newTracer := func(cfg ebpf.Config) *ebpf.Tracer {
+		cfg.TraceSelf, cfg.OnlyPIDs = true, []uint32{uint32(os.Getpid())}
+		tr, err := ebpf.New(cfg, table.NewStore(64<<20))
+		if err != nil {
+			testenv.SkipOrFailf(b, "cannot load the tracer here: %v", err)
+		}
+		tr.Start(b.Context())
+		tr.Pause()
+		return tr
+	}
+	tr := newTracer(ebpf.Config{})
 	defer tr.Close()
-	tr.Start(b.Context())
-	tr.Pause()
+	noTLS := newTracer(ebpf.Config{DisableTLS: true})
+	defer noTLS.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -127,28 +141,40 @@ func BenchmarkTracedWrite(b *testing.B) {
 		}
 	}()
 	msg := make([]byte, 512)
-	for _, attached := range []bool{false, true} {
-		name := "detached"
-		if attached {
-			name = "attached"
-			if err := tr.Resume(); err != nil {
+	for _, c := range []struct {
+		name string
+		tr   *ebpf.Tracer
+	}{{"detached", nil}, {"attached", tr}, {"attached-notls", noTLS}} {
+		if c.tr != nil {
+			if err := c.tr.Resume(); err != nil {
 				b.Fatal(err)
 			}
 		}
 		// A connection per case, opened after Resume, so that the
 		// tracer knows it from its connect.
-		c, err := net.Dial("tcp", ln.Addr().String())
+		conn, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Run(name, func(b *testing.B) {
+		b.Run(c.name, func(b *testing.B) {
+			var rt0 time.Duration
+			if c.tr != nil {
+				rt0, _ = c.tr.ProgramStats()
+			}
 			for b.Loop() {
-				if _, err := c.Write(msg); err != nil {
+				if _, err := conn.Write(msg); err != nil {
 					b.Fatal(err)
 				}
 			}
+			if c.tr != nil {
+				rt, _ := c.tr.ProgramStats()
+				b.ReportMetric(float64(rt-rt0)/float64(b.N), "bpf-ns/op")
+			}
 		})
-		c.Close()
+		conn.Close()
+		if c.tr != nil {
+			c.tr.Pause()
+		}
 	}
 	b.Logf("tracer: %d events, %d lost", tr.Stats().Events, tr.Stats().LostEvents)
 }

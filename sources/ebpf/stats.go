@@ -57,7 +57,13 @@ func (t *Tracer) Stats() Stats {
 	if ts.ExitPending > 0 {
 		s.Counters["process_exit_pending_requests"] = int64(ts.ExitPending)
 	}
+	if ts.TLSConns > 0 {
+		s.Counters["tls.conns"] = int64(ts.TLSConns)
+	}
 	t.mu.Unlock()
+	if t.tls != nil {
+		t.tlsCounters(s.Counters)
+	}
 	for _, tw := range t.writers {
 		rows, refused := tw.w.Counts()
 		if refused > 0 {
@@ -68,7 +74,7 @@ func (t *Tracer) Stats() Stats {
 		}
 	}
 	var per []uint64
-	for i := uint32(0); i < 6; i++ {
+	for i := uint32(0); i < 9; i++ {
 		if err := t.objs.Counters.Lookup(i, &per); err != nil {
 			continue
 		}
@@ -89,9 +95,42 @@ func (t *Tracer) Stats() Stats {
 			s.ConnMapFailures = sum
 		case 5:
 			s.UserReadFailures = sum
+		case 6, 7, 8:
+			if sum > 0 {
+				s.Counters[[...]string{"tls.calls_without_socket", "tls.calls_not_inet", "tls.exec_events_lost"}[i-6]] = int64(sum)
+			}
 		}
 	}
 	return s
+}
+
+// tlsCounters adds the TLS prober's counters to c.
+func (t *Tracer) tlsCounters(c map[string]int64) {
+	ps := t.tls.Stats()
+	for name, v := range map[string]uint64{
+		"tls.processes_examined": ps.Processes,
+		"tls.processes_gone":     ps.ProcessesGone,
+		"tls.files_examined":     ps.FilesExamined,
+		"tls.files_probed":       ps.FilesProbed,
+		"tls.files_failed":       ps.FilesFailed,
+		"tls.files_over_max":     ps.FilesOverMax,
+		"tls.elf_errors":         ps.ELFErrors,
+	} {
+		if v > 0 {
+			c[name] = int64(v)
+		}
+	}
+	if w := t.tlsWatch; w != nil {
+		c["tls.exec_events"] = int64(w.Events.Load())
+		if n := w.Retries.Load(); n > 0 {
+			c["tls.exec_events_retried"] = int64(n)
+		}
+		if d := w.MaxLatency.Load(); d > 0 {
+			c["tls.probe_latency_us_last"] = w.LastLatency.Load() / 1000
+			c["tls.probe_latency_us_max"] = d / 1000
+		}
+	}
+	c["tls.startup_scan_ms"] = t.tlsScan.Milliseconds()
 }
 
 // report writes the counters to stirling_error and each probe's state to
@@ -104,5 +143,10 @@ func (t *Tracer) report(now int64) {
 	t.health.Status(now, nil, string(ctx))
 	for _, p := range t.probes {
 		t.health.Probe(now, p.name, p.err, `{"kind":"tracepoint"}`)
+	}
+	if t.tls != nil {
+		for _, f := range t.tls.Files() {
+			t.health.Probe(now, f.Name, f.Err, f.Info)
+		}
 	}
 }

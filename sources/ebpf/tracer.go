@@ -37,6 +37,7 @@ import (
 	"github.com/pxq-dev/pxq/sources/ebpf/health"
 	"github.com/pxq-dev/pxq/sources/ebpf/infer"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols"
+	"github.com/pxq-dev/pxq/sources/ebpf/tls"
 	"github.com/pxq-dev/pxq/sources/proc"
 	"github.com/pxq-dev/pxq/table"
 	"github.com/pxq-dev/pxq/types"
@@ -57,6 +58,14 @@ type Tracer struct {
 	paused bool
 	closed bool
 	probes []probeState
+
+	// The TLS uprobes and the exec watching that finds their files; nil
+	// with DisableTLS.
+	tls      *tls.Prober
+	tlsWatch *tls.Watcher
+	tlsScan  time.Duration // examining the running processes at New
+	// uprobeMulti says that the kernel has uprobe_multi links.
+	uprobeMulti bool
 
 	// The pipeline, in order; the parsers are made per connection by
 	// the detector.
@@ -225,6 +234,9 @@ func (t *Tracer) Pause() {
 		return
 	}
 	t.detach()
+	if t.tls != nil {
+		t.tls.Detach()
+	}
 	t.paused = true
 	t.drain()
 	t.mu.Lock()
@@ -246,6 +258,9 @@ func (t *Tracer) Resume() error {
 	}
 	if err := t.attach(); err != nil {
 		return err
+	}
+	if t.tls != nil {
+		t.tls.Attach()
 	}
 	t.paused = false
 	return nil

@@ -3,4 +3,4 @@
 // building pxq needs no clang; `make generate` rebuilds them.
 package bpf
 
-//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -cc clang -cflags "-O2 -g -Wall -Werror" -target amd64,arm64 -type event -type conn -type config Trace trace.c -- -I.
+//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -cc clang -cflags "-O2 -g -Wall -Werror" -target amd64,arm64 -type event -type conn -type config -type file_event -type ssl_kind Trace trace.c -- -I.

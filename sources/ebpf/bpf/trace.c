@@ -4,7 +4,8 @@
 //
 // Socket syscall tracer: tracks inet sockets per (tgid, fd), and copies the
 // bytes of every read/write-like syscall on them into a ring buffer for the
-// Go side to reassemble and parse.
+// Go side to reassemble and parse. Uprobes on OpenSSL's SSL_write/SSL_read
+// add the plaintext of TLS connections (see "TLS plaintext" below).
 //
 // Cost notes (see docs/sources.md): events are written with BPF_RB_NO_WAKEUP
 // and the reader polls on a timer; each event carries only the bytes the
@@ -22,6 +23,8 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
 #define EINPROGRESS 115
+#define PROT_EXEC 4
+#define MAP_ANONYMOUS 0x20
 
 // CHUNK is the most bytes one event carries. SCRATCH is twice that so that
 // masking a length with (SCRATCH-1) bounds it for the verifier without
@@ -57,6 +60,9 @@ enum counter {
 	CNT_TRUNC_BYTES,     // bytes not copied (past MAX_CHUNKS or MAX_IOV)
 	CNT_CONN_CREATE_FAIL,// conn map updates that failed
 	CNT_READ_FAIL,       // bpf_probe_read_user failures
+	CNT_TLS_NO_FD,       // SSL calls whose socket was never seen (memory BIOs)
+	CNT_TLS_NO_CONN,     // SSL calls on an fd that is not an inet socket
+	CNT_FILE_DROPS,      // exec/mmap events lost (file_events full)
 	CNT_MAX,
 };
 
@@ -76,7 +82,10 @@ struct conn {
 	struct addr remote;
 	__u8 role;
 	__u8 sock_type;
-	__u8 pad[6];
+	__u8 tls;       // an SSL call ran over this socket: its bytes are ciphertext
+	__u8 pad[5];
+	__u64 tls_wr;   // plaintext bytes written through SSL calls so far
+	__u64 tls_rd;   // plaintext bytes read
 };
 
 struct event {
@@ -97,7 +106,15 @@ struct event {
 	__u8 role;
 	__u8 sock_type;
 	__u8 peer_set;  // remote came from the syscall's sockaddr (unconnected UDP)
-	__u8 pad[3];
+	__u8 tls;       // EV_DATA: TLS_PLAIN or TLS_CIPHER
+	__u8 pad[2];
+};
+
+// What the bytes of a data event are on a TLS connection.
+enum tls_kind {
+	TLS_NONE = 0,
+	TLS_PLAIN = 1,  // plaintext of an SSL call; pos counts plaintext bytes
+	TLS_CIPHER = 2, // ciphertext of a TLS socket: not copied, span only
 };
 
 struct scratch {
@@ -114,6 +131,17 @@ enum call_kind {
 	CALL_CLOSE = 6,
 };
 
+
+// tls_enabled is set at load when the TLS uprobes are in use: the
+// syscall exit program then looks for an SSL call in progress on the
+// thread, and follows mmap for new executable files.
+const volatile __u32 tls_enabled = 0;
+
+// ssl_calls_active counts the entries of ssl_calls: while no thread is in
+// an SSL call, a socket syscall needs no lookup. (An entry the LRU evicts
+// leaves the count high, which costs lookups, not correctness; Pause
+// resets it.)
+__u64 ssl_calls_active = 0;
 
 struct config {
 	__u32 self_tgid;  // skip this process (0 = trace it)
@@ -172,9 +200,88 @@ struct {
 	__type(value, __u8);
 } allow_pids SEC(".maps");
 
+// TLS plaintext. An uprobe at the entry of SSL_write, SSL_read, their _ex
+// forms and SSL_do_handshake records the call in ssl_calls, per thread;
+// the syscall exit program, seeing a read or write on a socket while the
+// thread is in an SSL call, records the socket's fd in it (and in ssl_fds,
+// for calls that read buffered records without a syscall), marks the
+// connection TLS and copies no more of its ciphertext; the uretprobe
+// emits the plaintext on that connection. Reading the fd out of the SSL
+// struct instead would depend on the library's version and build.
+enum ssl_kind {
+	SSL_WRITE = 1,
+	SSL_WRITE_EX = 2,
+	SSL_READ = 3,
+	SSL_READ_EX = 4,
+	SSL_HANDSHAKE = 5,
+};
+
+struct ssl_call {
+	__u64 ssl;
+	__u64 buf;
+	__u64 out; // _ex: the size_t * the byte count is written to
+	__u64 sp;  // stack pointer at entry: tells a nested call from this one
+	__s32 fd;  // the socket the call used, -1 until known
+	__u8 kind;
+	__u8 pad[3];
+};
+
+struct ssl_key {
+	__u64 ssl;
+	__u32 tgid;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); // pid_tgid
+	__type(value, struct ssl_call);
+} ssl_calls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ssl_key);
+	__type(value, __s32);
+} ssl_fds SEC(".maps");
+
+// New executable files: exec and mmap(PROT_EXEC) of a file not in
+// files_seen emit a file_event, which the Go side answers by looking for
+// SSL functions in what the process maps. Its own small ring, read with
+// wakeups: the sooner the uprobes are attached, the fewer of a new
+// program's first calls are missed.
+struct file_key {
+	__u64 dev;
+	__u64 ino;
+};
+
+struct file_event {
+	__u32 tgid;
+	__u32 pad;
+	__u64 dev;
+	__u64 ino;
+	__u64 ts; // ktime of the exec or mmap
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct file_key);
+	__type(value, __u8);
+} files_seen SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 << 10);
+} file_events SEC(".maps");
+
 // Force BTF for the types the Go side decodes.
 const struct event *unused_event __attribute__((unused));
 const struct conn *unused_conn __attribute__((unused));
+const struct file_event *unused_file_event __attribute__((unused));
+const struct file_key *unused_file_key __attribute__((unused));
+const enum ssl_kind *unused_ssl_kind __attribute__((unused));
 
 static __always_inline void count(__u32 c, __u64 n)
 {
@@ -348,7 +455,7 @@ static __always_inline void read_sockaddr(struct addr *a, __u64 uaddr)
 // event's span covers whatever was not copied, so the Go side knows the
 // stream's exact length.
 static __always_inline void emit_buf(struct conn *c, __u32 tgid, __s32 fd, __u8 dir,
-				     __u64 ubuf, __u64 n, __u64 *pos, struct addr *peer)
+				     __u64 ubuf, __u64 n, __u64 *pos, struct addr *peer, __u8 tls)
 {
 	struct scratch *s = get_scratch();
 	if (!s)
@@ -378,6 +485,7 @@ static __always_inline void emit_buf(struct conn *c, __u32 tgid, __s32 fd, __u8 
 			ev->remote = *peer;
 			ev->peer_set = 1;
 		}
+		ev->tls = tls;
 		ev->pos = *pos;
 		ev->span = span;
 		len &= (SCRATCH - 1);
@@ -416,10 +524,12 @@ static __always_inline void emit_buf(struct conn *c, __u32 tgid, __s32 fd, __u8 
 #define NR_SENDMSG 46
 #define NR_RECVMSG 47
 #define NR_ACCEPT4 288
+#define NR_MMAP 9
 #define SC_NR(r) ((r)->orig_ax)
 #define SC_ARG0(r) ((r)->di)
 #define SC_ARG1(r) ((r)->si)
 #define SC_ARG2(r) ((r)->dx)
+#define SC_ARG3(r) ((r)->r10)
 #define SC_ARG4(r) ((r)->r8)
 #define TS_COMPAT 0x0002
 #elif defined(__TARGET_ARCH_arm64)
@@ -435,10 +545,12 @@ static __always_inline void emit_buf(struct conn *c, __u32 tgid, __s32 fd, __u8 
 #define NR_SENDMSG 211
 #define NR_RECVMSG 212
 #define NR_ACCEPT4 242
+#define NR_MMAP 222
 #define SC_NR(r) ((r)->syscallno)
 #define SC_ARG0(r) ((r)->orig_x0)
 #define SC_ARG1(r) ((r)->regs[1])
 #define SC_ARG2(r) ((r)->regs[2])
+#define SC_ARG3(r) ((r)->regs[3])
 #define SC_ARG4(r) ((r)->regs[4])
 #else
 #error "unsupported architecture"
@@ -462,6 +574,77 @@ static __always_inline void close_conn(__s32 fd)
 		return;
 	emit_ctrl(EV_CLOSE, tgid, fd, c);
 	bpf_map_delete_elem(&conns, &key);
+}
+
+// emit_cipher reports n bytes of ciphertext moved on a TLS connection
+// without copying them: the stream offsets (and conn_stats' byte counts)
+// stay exact, and the Go side parses the connection's plaintext instead.
+static __always_inline void emit_cipher(struct conn *c, __u32 tgid, __s32 fd, __u8 dir,
+					__u64 n, __u64 *pos)
+{
+	struct scratch *s = get_scratch();
+	if (!s)
+		return;
+	struct event *ev = &s->ev;
+	__builtin_memset(ev, 0, sizeof(*ev));
+	ev->ts = bpf_ktime_get_ns();
+	ev->type = EV_DATA;
+	ev->conn_id = c->id;
+	ev->start_ns = c->start_ns;
+	ev->tgid = tgid;
+	ev->fd = fd;
+	ev->dir = dir;
+	ev->role = c->role;
+	ev->sock_type = c->sock_type;
+	ev->local = c->local;
+	ev->remote = c->remote;
+	ev->tls = TLS_CIPHER;
+	ev->pos = *pos;
+	ev->span = n;
+	*pos += n;
+	if (bpf_ringbuf_output(&events, ev, sizeof(*ev), BPF_RB_NO_WAKEUP))
+		count(CNT_RB_DROPS, 1);
+	else
+		count(CNT_EVENTS, 1);
+}
+
+// in_ssl_call reports whether a socket syscall of this thread runs inside
+// an SSL call: it then records the socket as the call's (and the SSL's)
+// and marks the connection TLS.
+static __always_inline void in_ssl_call(struct conn *c, __u32 tgid, __s32 fd)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct ssl_call *m = bpf_map_lookup_elem(&ssl_calls, &id);
+	if (!m)
+		return;
+	c->tls = 1;
+	if (m->fd == fd)
+		return;
+	m->fd = fd;
+	struct ssl_key k = {.ssl = m->ssl, .tgid = tgid};
+	bpf_map_update_elem(&ssl_fds, &k, &fd, BPF_ANY);
+}
+
+// file_seen emits a file_event for f, mapped executable by tgid, unless
+// its inode was seen before.
+static __always_inline void file_seen(__u32 tgid, struct file *f)
+{
+	if (!f)
+		return;
+	struct inode *in = BPF_CORE_READ(f, f_inode);
+	if (!in)
+		return;
+	struct file_key k = {.dev = BPF_CORE_READ(in, i_sb, s_dev), .ino = BPF_CORE_READ(in, i_ino)};
+	if (bpf_map_lookup_elem(&files_seen, &k))
+		return;
+	__u8 one = 1;
+	bpf_map_update_elem(&files_seen, &k, &one, BPF_ANY);
+	struct file_event ev = {.tgid = tgid, .dev = k.dev, .ino = k.ino, .ts = bpf_ktime_get_ns()};
+	// Default flags: wake the reader, which blocks on this ring.
+	if (bpf_ringbuf_output(&file_events, &ev, sizeof(ev), 0)) {
+		count(CNT_FILE_DROPS, 1);
+		bpf_map_delete_elem(&files_seen, &k); // the next mapping retries
+	}
 }
 
 // compat_task reports a 32-bit process on a 64-bit x86 kernel: its syscall
@@ -523,6 +706,15 @@ int sys_exit(__u64 *ctx)
 	case NR_CLOSE:
 		close_conn((__s32)SC_ARG0(regs));
 		return 0;
+	case NR_MMAP:
+		// A library loaded (ld.so, dlopen) may hold SSL functions.
+		if (tls_enabled && ret > 0 && (SC_ARG2(regs) & PROT_EXEC) && !(SC_ARG3(regs) & MAP_ANONYMOUS) &&
+		    (__s32)SC_ARG4(regs) >= 0) {
+			__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+			if (!compat_task() && traced(tgid))
+				file_seen(tgid, file_at((__s32)SC_ARG4(regs)));
+		}
+		return 0;
 	default:
 		return 0;
 	}
@@ -555,6 +747,14 @@ int sys_exit(__u64 *ctx)
 	__u64 *pos = dir == DIR_EGRESS ? &c->wr : &c->rd;
 	__u64 n = ret;
 	__u64 ptr = SC_ARG1(regs);
+	if (tls_enabled) {
+		if (ssl_calls_active)
+			in_ssl_call(c, tgid, fd);
+		if (c->tls) {
+			emit_cipher(c, tgid, fd, dir, n, pos);
+			return 0;
+		}
+	}
 
 	struct addr peer = {};
 	struct addr *pp = 0;
@@ -566,7 +766,7 @@ int sys_exit(__u64 *ctx)
 			read_sockaddr(&peer, uaddr);
 			pp = &peer;
 		}
-		emit_buf(c, tgid, fd, dir, ptr, n, pos, pp);
+		emit_buf(c, tgid, fd, dir, ptr, n, pos, pp, TLS_NONE);
 		return 0;
 	}
 
@@ -595,7 +795,7 @@ int sys_exit(__u64 *ctx)
 			break;
 		}
 		__u64 m = v.iov_len < n ? v.iov_len : n;
-		emit_buf(c, tgid, fd, dir, (__u64)v.iov_base, m, pos, pp);
+		emit_buf(c, tgid, fd, dir, (__u64)v.iov_base, m, pos, pp, TLS_NONE);
 		n -= m;
 	}
 	if (n > 0) {
@@ -614,8 +814,157 @@ int process_exit(void *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
+	if (tls_enabled && ssl_calls_active && !bpf_map_delete_elem(&ssl_calls, &id))
+		__sync_fetch_and_add(&ssl_calls_active, -1); // a thread that ended in an SSL call
 	if ((__u32)id != tgid || !traced(tgid))
 		return 0;
 	emit_ctrl(EV_EXIT, tgid, -1, 0);
 	return 0;
 }
+
+// A new program: its executable may hold SSL functions (statically linked
+// OpenSSL or BoringSSL).
+SEC("tp_btf/sched_process_exec")
+int process_exec(__u64 *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!traced(tgid))
+		return 0;
+	struct linux_binprm *bprm = (struct linux_binprm *)ctx[2];
+	file_seen(tgid, BPF_CORE_READ(bprm, file));
+	return 0;
+}
+
+// Function arguments, return value and stack pointer in a uprobe.
+#if defined(__TARGET_ARCH_x86)
+#define FN_ARG0(r) ((r)->di)
+#define FN_ARG1(r) ((r)->si)
+#define FN_ARG3(r) ((r)->cx)
+#define FN_RET(r) ((r)->ax)
+#define FN_SP(r) ((r)->sp)
+// At a return probe the call's return address has been popped.
+#define RET_SP_ADJ 8
+#elif defined(__TARGET_ARCH_arm64)
+#define FN_ARG0(r) ((r)->regs[0])
+#define FN_ARG1(r) ((r)->regs[1])
+#define FN_ARG3(r) ((r)->regs[3])
+#define FN_RET(r) ((r)->regs[0])
+#define FN_SP(r) ((r)->sp)
+#define RET_SP_ADJ 0
+#endif
+
+// ssl_enter records an SSL call of kind at its entry. A call made inside
+// another of the same thread (SSL_connect's SSL_do_handshake, a library
+// whose SSL_write calls SSL_write_ex) runs on a lower stack and leaves the
+// outer one in place; an entry left by a call whose return was never seen
+// (the probes were detached meanwhile) is replaced.
+static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 kind)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	if (!traced(tgid))
+		return 0;
+	__u64 sp = FN_SP(ctx);
+	struct ssl_call *m = bpf_map_lookup_elem(&ssl_calls, &id);
+	if (m && sp < m->sp)
+		return 0;
+	struct ssl_call call = {
+		.ssl = FN_ARG0(ctx),
+		.buf = FN_ARG1(ctx),
+		.out = FN_ARG3(ctx),
+		.sp = sp,
+		.fd = -1,
+		.kind = kind,
+	};
+	struct ssl_key k = {.ssl = call.ssl, .tgid = tgid};
+	__s32 *fd = bpf_map_lookup_elem(&ssl_fds, &k);
+	if (fd)
+		call.fd = *fd;
+	if (m)
+		*m = call; // one left by a call whose return was not seen
+	else if (!bpf_map_update_elem(&ssl_calls, &id, &call, BPF_NOEXIST))
+		__sync_fetch_and_add(&ssl_calls_active, 1);
+	return 0;
+}
+
+SEC("uprobe")
+int ssl_write(struct pt_regs *ctx) { return ssl_enter(ctx, SSL_WRITE); }
+
+SEC("uprobe")
+int ssl_write_ex(struct pt_regs *ctx) { return ssl_enter(ctx, SSL_WRITE_EX); }
+
+SEC("uprobe")
+int ssl_read(struct pt_regs *ctx) { return ssl_enter(ctx, SSL_READ); }
+
+SEC("uprobe")
+int ssl_read_ex(struct pt_regs *ctx) { return ssl_enter(ctx, SSL_READ_EX); }
+
+SEC("uprobe")
+int ssl_handshake(struct pt_regs *ctx) { return ssl_enter(ctx, SSL_HANDSHAKE); }
+
+// ssl_exit, at the return of every function above, ends the outermost SSL
+// call of the thread and emits the bytes it moved as plaintext data of the
+// connection it ran over, at that connection's plaintext offset.
+static __always_inline int ssl_exit(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct ssl_call *m = bpf_map_lookup_elem(&ssl_calls, &id);
+	if (!m)
+		return 0;
+	if (FN_SP(ctx) - RET_SP_ADJ < m->sp)
+		return 0; // a nested call returned
+	struct ssl_call call = *m;
+	if (!bpf_map_delete_elem(&ssl_calls, &id))
+		__sync_fetch_and_add(&ssl_calls_active, -1);
+	int ret = (int)FN_RET(ctx); // every probed function returns an int
+	__u64 n = 0;
+	__u8 dir = DIR_EGRESS;
+	switch (call.kind) {
+	case SSL_READ:
+		dir = DIR_INGRESS;
+		/* fall through */
+	case SSL_WRITE:
+		if (ret <= 0)
+			return 0;
+		n = ret;
+		break;
+	case SSL_READ_EX:
+		dir = DIR_INGRESS;
+		/* fall through */
+	case SSL_WRITE_EX:
+		if (ret != 1 || bpf_probe_read_user(&n, sizeof(n), (void *)call.out))
+			return 0;
+		break;
+	default:
+		return 0; // a handshake: its bytes are not data
+	}
+	if (n == 0)
+		return 0;
+	if (call.fd < 0) {
+		count(CNT_TLS_NO_FD, 1);
+		return 0;
+	}
+	struct conn *c = lookup_conn(tgid, call.fd);
+	if (!c && !(c = new_conn(tgid, call.fd, ROLE_UNKNOWN))) {
+		count(CNT_TLS_NO_CONN, 1);
+		return 0;
+	}
+	c->tls = 1;
+	__u64 *pos = dir == DIR_EGRESS ? &c->tls_wr : &c->tls_rd;
+	emit_buf(c, tgid, call.fd, dir, call.buf, n, pos, 0, TLS_PLAIN);
+	return 0;
+}
+
+SEC("uretprobe")
+int ssl_return(struct pt_regs *ctx) { return ssl_exit(ctx); }
+
+// The same for a uprobe_multi link: the functions of one file are two
+// links (entries, returns) instead of two perf events each, and removing a
+// link waits for one grace period, not one per probe. The cookie of each
+// address is its function's enum ssl_kind.
+SEC("uprobe.multi")
+int ssl_enter_multi(struct pt_regs *ctx) { return ssl_enter(ctx, (__u8)bpf_get_attach_cookie(ctx)); }
+
+SEC("uretprobe.multi")
+int ssl_return_multi(struct pt_regs *ctx) { return ssl_exit(ctx); }

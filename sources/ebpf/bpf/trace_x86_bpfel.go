@@ -42,7 +42,10 @@ type TraceConn struct {
 	}
 	Role     uint8
 	SockType uint8
-	Pad      [6]uint8
+	Tls      uint8
+	Pad      [5]uint8
+	TlsWr    uint64
+	TlsRd    uint64
 }
 
 type TraceEvent struct {
@@ -74,7 +77,23 @@ type TraceEvent struct {
 	Role     uint8
 	SockType uint8
 	PeerSet  uint8
-	Pad      [3]uint8
+	Tls      uint8
+	Pad      [2]uint8
+}
+
+type TraceFileEvent struct {
+	_    structs.HostLayout
+	Tgid uint32
+	Pad  uint32
+	Dev  uint64
+	Ino  uint64
+	Ts   uint64
+}
+
+type TraceFileKey struct {
+	_   structs.HostLayout
+	Dev uint64
+	Ino uint64
 }
 
 type TraceScratch struct {
@@ -83,21 +102,67 @@ type TraceScratch struct {
 	Data [32768]uint8
 }
 
+type TraceSslCall struct {
+	_    structs.HostLayout
+	Ssl  uint64
+	Buf  uint64
+	Out  uint64
+	Sp   uint64
+	Fd   int32
+	Kind uint8
+	Pad  [3]uint8
+}
+
+type TraceSslKey struct {
+	_    structs.HostLayout
+	Ssl  uint64
+	Tgid uint32
+	Pad  uint32
+}
+
+type TraceSslKind uint32
+
+const (
+	TraceSslKindSSL_WRITE     TraceSslKind = 1
+	TraceSslKindSSL_WRITE_EX  TraceSslKind = 2
+	TraceSslKindSSL_READ      TraceSslKind = 3
+	TraceSslKindSSL_READ_EX   TraceSslKind = 4
+	TraceSslKindSSL_HANDSHAKE TraceSslKind = 5
+)
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	TraceMapAllowPids    = "allow_pids"
-	TraceMapConfigMap    = "config_map"
-	TraceMapConns        = "conns"
-	TraceMapCounters     = "counters"
-	TraceMapEvents       = "events"
-	TraceMapScratchBuf   = "scratch_buf"
-	TraceMapSkipPids     = "skip_pids"
-	TraceProgProcessExit = "process_exit"
-	TraceProgSysExit     = "sys_exit"
-	TraceVarUnusedConn   = "unused_conn"
-	TraceVarUnusedEvent  = "unused_event"
+	TraceMapAllowPids       = "allow_pids"
+	TraceMapConfigMap       = "config_map"
+	TraceMapConns           = "conns"
+	TraceMapCounters        = "counters"
+	TraceMapEvents          = "events"
+	TraceMapFileEvents      = "file_events"
+	TraceMapFilesSeen       = "files_seen"
+	TraceMapScratchBuf      = "scratch_buf"
+	TraceMapSkipPids        = "skip_pids"
+	TraceMapSslCalls        = "ssl_calls"
+	TraceMapSslFds          = "ssl_fds"
+	TraceProgProcessExec    = "process_exec"
+	TraceProgProcessExit    = "process_exit"
+	TraceProgSslEnterMulti  = "ssl_enter_multi"
+	TraceProgSslHandshake   = "ssl_handshake"
+	TraceProgSslRead        = "ssl_read"
+	TraceProgSslReadEx      = "ssl_read_ex"
+	TraceProgSslReturn      = "ssl_return"
+	TraceProgSslReturnMulti = "ssl_return_multi"
+	TraceProgSslWrite       = "ssl_write"
+	TraceProgSslWriteEx     = "ssl_write_ex"
+	TraceProgSysExit        = "sys_exit"
+	TraceVarSslCallsActive  = "ssl_calls_active"
+	TraceVarTlsEnabled      = "tls_enabled"
+	TraceVarUnusedConn      = "unused_conn"
+	TraceVarUnusedEvent     = "unused_event"
+	TraceVarUnusedFileEvent = "unused_file_event"
+	TraceVarUnusedFileKey   = "unused_file_key"
+	TraceVarUnusedSslKind   = "unused_ssl_kind"
 )
 
 // LoadTrace returns the embedded CollectionSpec for Trace.
@@ -142,8 +207,17 @@ type TraceSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type TraceProgramSpecs struct {
-	ProcessExit *ebpf.ProgramSpec `ebpf:"process_exit"`
-	SysExit     *ebpf.ProgramSpec `ebpf:"sys_exit"`
+	ProcessExec    *ebpf.ProgramSpec `ebpf:"process_exec"`
+	ProcessExit    *ebpf.ProgramSpec `ebpf:"process_exit"`
+	SslEnterMulti  *ebpf.ProgramSpec `ebpf:"ssl_enter_multi"`
+	SslHandshake   *ebpf.ProgramSpec `ebpf:"ssl_handshake"`
+	SslRead        *ebpf.ProgramSpec `ebpf:"ssl_read"`
+	SslReadEx      *ebpf.ProgramSpec `ebpf:"ssl_read_ex"`
+	SslReturn      *ebpf.ProgramSpec `ebpf:"ssl_return"`
+	SslReturnMulti *ebpf.ProgramSpec `ebpf:"ssl_return_multi"`
+	SslWrite       *ebpf.ProgramSpec `ebpf:"ssl_write"`
+	SslWriteEx     *ebpf.ProgramSpec `ebpf:"ssl_write_ex"`
+	SysExit        *ebpf.ProgramSpec `ebpf:"sys_exit"`
 }
 
 // TraceMapSpecs contains maps before they are loaded into the kernel.
@@ -155,16 +229,25 @@ type TraceMapSpecs struct {
 	Conns      *ebpf.MapSpec `ebpf:"conns"`
 	Counters   *ebpf.MapSpec `ebpf:"counters"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
+	FileEvents *ebpf.MapSpec `ebpf:"file_events"`
+	FilesSeen  *ebpf.MapSpec `ebpf:"files_seen"`
 	ScratchBuf *ebpf.MapSpec `ebpf:"scratch_buf"`
 	SkipPids   *ebpf.MapSpec `ebpf:"skip_pids"`
+	SslCalls   *ebpf.MapSpec `ebpf:"ssl_calls"`
+	SslFds     *ebpf.MapSpec `ebpf:"ssl_fds"`
 }
 
 // TraceVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type TraceVariableSpecs struct {
-	UnusedConn  *ebpf.VariableSpec `ebpf:"unused_conn"`
-	UnusedEvent *ebpf.VariableSpec `ebpf:"unused_event"`
+	SslCallsActive  *ebpf.VariableSpec `ebpf:"ssl_calls_active"`
+	TlsEnabled      *ebpf.VariableSpec `ebpf:"tls_enabled"`
+	UnusedConn      *ebpf.VariableSpec `ebpf:"unused_conn"`
+	UnusedEvent     *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnusedFileEvent *ebpf.VariableSpec `ebpf:"unused_file_event"`
+	UnusedFileKey   *ebpf.VariableSpec `ebpf:"unused_file_key"`
+	UnusedSslKind   *ebpf.VariableSpec `ebpf:"unused_ssl_kind"`
 }
 
 // TraceObjects contains all objects after they have been loaded into the kernel.
@@ -192,8 +275,12 @@ type TraceMaps struct {
 	Conns      *ebpf.Map `ebpf:"conns"`
 	Counters   *ebpf.Map `ebpf:"counters"`
 	Events     *ebpf.Map `ebpf:"events"`
+	FileEvents *ebpf.Map `ebpf:"file_events"`
+	FilesSeen  *ebpf.Map `ebpf:"files_seen"`
 	ScratchBuf *ebpf.Map `ebpf:"scratch_buf"`
 	SkipPids   *ebpf.Map `ebpf:"skip_pids"`
+	SslCalls   *ebpf.Map `ebpf:"ssl_calls"`
+	SslFds     *ebpf.Map `ebpf:"ssl_fds"`
 }
 
 func (m *TraceMaps) Close() error {
@@ -203,8 +290,12 @@ func (m *TraceMaps) Close() error {
 		m.Conns,
 		m.Counters,
 		m.Events,
+		m.FileEvents,
+		m.FilesSeen,
 		m.ScratchBuf,
 		m.SkipPids,
+		m.SslCalls,
+		m.SslFds,
 	)
 }
 
@@ -212,21 +303,44 @@ func (m *TraceMaps) Close() error {
 //
 // It can be passed to LoadTraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TraceVariables struct {
-	UnusedConn  *ebpf.Variable `ebpf:"unused_conn"`
-	UnusedEvent *ebpf.Variable `ebpf:"unused_event"`
+	SslCallsActive  *ebpf.Variable `ebpf:"ssl_calls_active"`
+	TlsEnabled      *ebpf.Variable `ebpf:"tls_enabled"`
+	UnusedConn      *ebpf.Variable `ebpf:"unused_conn"`
+	UnusedEvent     *ebpf.Variable `ebpf:"unused_event"`
+	UnusedFileEvent *ebpf.Variable `ebpf:"unused_file_event"`
+	UnusedFileKey   *ebpf.Variable `ebpf:"unused_file_key"`
+	UnusedSslKind   *ebpf.Variable `ebpf:"unused_ssl_kind"`
 }
 
 // TracePrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to LoadTraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TracePrograms struct {
-	ProcessExit *ebpf.Program `ebpf:"process_exit"`
-	SysExit     *ebpf.Program `ebpf:"sys_exit"`
+	ProcessExec    *ebpf.Program `ebpf:"process_exec"`
+	ProcessExit    *ebpf.Program `ebpf:"process_exit"`
+	SslEnterMulti  *ebpf.Program `ebpf:"ssl_enter_multi"`
+	SslHandshake   *ebpf.Program `ebpf:"ssl_handshake"`
+	SslRead        *ebpf.Program `ebpf:"ssl_read"`
+	SslReadEx      *ebpf.Program `ebpf:"ssl_read_ex"`
+	SslReturn      *ebpf.Program `ebpf:"ssl_return"`
+	SslReturnMulti *ebpf.Program `ebpf:"ssl_return_multi"`
+	SslWrite       *ebpf.Program `ebpf:"ssl_write"`
+	SslWriteEx     *ebpf.Program `ebpf:"ssl_write_ex"`
+	SysExit        *ebpf.Program `ebpf:"sys_exit"`
 }
 
 func (p *TracePrograms) Close() error {
 	return _TraceClose(
+		p.ProcessExec,
 		p.ProcessExit,
+		p.SslEnterMulti,
+		p.SslHandshake,
+		p.SslRead,
+		p.SslReadEx,
+		p.SslReturn,
+		p.SslReturnMulti,
+		p.SslWrite,
+		p.SslWriteEx,
 		p.SysExit,
 	)
 }

@@ -23,6 +23,7 @@ typedef _Bool bool;
 #define true 1
 #define false 0
 typedef unsigned short umode_t;
+typedef __u32 dev_t;
 
 enum {
 	BPF_MAP_TYPE_HASH = 1,
@@ -63,13 +64,20 @@ struct trace_event_raw_sys_exit {
 	long ret;
 };
 
+/* The syscall exit program reads the registers saved at syscall entry;
+ * the uprobes read a function's arguments, return value and stack
+ * pointer. */
 #if defined(__TARGET_ARCH_x86)
 struct pt_regs {
+	unsigned long r10;
 	unsigned long r8;
+	unsigned long ax;
+	unsigned long cx;
 	unsigned long dx;
 	unsigned long si;
 	unsigned long di;
 	unsigned long orig_ax;
+	unsigned long sp;
 };
 
 struct thread_info {
@@ -79,6 +87,7 @@ struct thread_info {
 /* regs[] sits in an anonymous union in the kernel; CO-RE finds it by name. */
 struct pt_regs {
 	__u64 regs[31];
+	__u64 sp;
 	__u64 orig_x0;
 	__s32 syscallno;
 };
@@ -88,13 +97,23 @@ struct thread_info {
 };
 #endif
 
+struct super_block {
+	dev_t s_dev;
+};
+
 struct inode {
 	umode_t i_mode;
+	struct super_block *i_sb;
+	unsigned long i_ino;
 };
 
 struct file {
 	struct inode *f_inode;
 	void *private_data;
+};
+
+struct linux_binprm {
+	struct file *file;
 };
 
 struct fdtable {

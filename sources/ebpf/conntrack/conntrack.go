@@ -60,10 +60,24 @@ type Event struct {
 	Pos  uint64
 	Span uint32
 	Data []byte
+	// TLS says what the bytes of a Data event of a TLS connection are:
+	// the plaintext of an SSL call (offsets count plaintext bytes), or
+	// ciphertext, counted but not copied.
+	TLS TLSKind
 
 	// Close: the bytes the connection sent and received in all.
 	Sent, Recv uint64
 }
+
+// TLSKind is what the bytes of a data event of a TLS connection are.
+type TLSKind uint8
+
+// TLS kinds, as numbered by the BPF side.
+const (
+	NotTLS    TLSKind = 0 // socket bytes of a connection not known to be TLS
+	TLSPlain  TLSKind = 1 // plaintext, from a TLS library's read or write
+	TLSCipher TLSKind = 2 // ciphertext of a TLS connection: Span only
+)
 
 // Conn is one traced connection.
 type Conn struct {
@@ -135,6 +149,9 @@ type Stats struct {
 	ConnsOpened  uint64
 	ConnsClosed  uint64 // ended: closed, evicted, exited
 	ConnsEvicted uint64 // ended for idleness or a full table
+	// TLSConns counts connections whose plaintext replaced their socket
+	// bytes.
+	TLSConns uint64
 	// ExitPending counts requests left unanswered by processes that exited.
 	ExitPending uint64
 }
@@ -232,10 +249,21 @@ func (t *Tracker) data(ev *Event) {
 	end := ev.Pos + uint64(ev.Span)
 	t.Stats.DataBytes += uint64(len(ev.Data))
 	dir := ev.Dir
-	if dir == protocols.Egress {
-		c.Sent = max(c.Sent, end)
-	} else {
-		c.Recv = max(c.Recv, end)
+	if ev.TLS != NotTLS && !c.Info.Encrypted {
+		t.startTLS(c, ts)
+	}
+	if ev.TLS != TLSPlain {
+		// Socket bytes: the connection's byte counts. A TLS
+		// connection's are ciphertext, never parsed (those copied
+		// before the BPF side knew it was TLS included).
+		if dir == protocols.Egress {
+			c.Sent = max(c.Sent, end)
+		} else {
+			c.Recv = max(c.Recv, end)
+		}
+		if c.Info.Encrypted {
+			return
+		}
 	}
 	remote := netip.AddrPort{}
 	if ev.PeerSet {
@@ -262,6 +290,19 @@ func (t *Tracker) data(ev *Event) {
 	if s.Pending() {
 		t.touched = append(t.touched, c)
 	}
+}
+
+// startTLS switches c to its plaintext: the bytes parsed so far were the
+// TLS handshake, so the streams and the protocol inference start again,
+// on the offsets of the plaintext, with the connection marked encrypted.
+func (t *Tracker) startTLS(c *Conn, now int64) {
+	c.Next.Close(now)
+	c.Streams = [2]stream.Stream{{Dir: protocols.Egress}, {Dir: protocols.Ingress}}
+	c.Info.Encrypted = true
+	c.Info.Protocol = 0
+	c.Info.Unparsed = false
+	c.Next = t.cfg.Next(&c.Info)
+	t.Stats.TLSConns++
 }
 
 func (t *Tracker) settle(c *Conn, d protocols.Direction) {

@@ -7,9 +7,13 @@ package all
 
 import (
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols"
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols/amqp"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/dns"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/http"
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols/http2"
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols/kafka"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/mysql"
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols/nats"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/pgsql"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/redis"
 )
@@ -17,8 +21,10 @@ import (
 // Protocols returns the protocols, in inference order.
 func Protocols() []protocols.Protocol {
 	return []protocols.Protocol{
-		http.Protocol{},
+		http.Protocol{}, http2.Protocol{},
 		dns.Protocol{},
 		pgsql.Protocol{}, mysql.Protocol{}, redis.Protocol{},
+		nats.Protocol{}, amqp.Protocol{},
+		kafka.Protocol{},
 	}
 }
