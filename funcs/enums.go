@@ -89,10 +89,12 @@ var amqpMethods = map[int64]struct {
 	name    string
 	methods map[int64]string
 }{
-	10: {"Connection", map[int64]string{10: "Start", 11: "StartOk", 20: "Secure", 21: "SecureOk", 30: "Tune", 31: "TuneOk", 40: "Open", 41: "OpenOk", 50: "Close", 51: "CloseOk"}},
+	10: {"Connection", map[int64]string{10: "Start", 11: "StartOk", 20: "Secure", 21: "SecureOk", 30: "Tune", 31: "TuneOk", 40: "Open", 41: "OpenOk", 50: "Close", 51: "CloseOk",
+		60: "Blocked", 61: "Unblocked", 70: "UpdateSecret", 71: "UpdateSecretOk"}},
 	20: {"Channel", map[int64]string{10: "Open", 11: "OpenOk", 20: "Flow", 21: "FlowOk", 40: "Close", 41: "CloseOk"}},
-	40: {"Exchange", map[int64]string{10: "Declare", 11: "DeclareOk", 20: "Delete", 21: "DeleteOk"}},
+	40: {"Exchange", map[int64]string{10: "Declare", 11: "DeclareOk", 20: "Delete", 21: "DeleteOk", 30: "Bind", 31: "BindOk", 40: "Unbind", 51: "UnbindOk"}},
 	50: {"Queue", map[int64]string{10: "Declare", 11: "DeclareOk", 20: "Bind", 21: "BindOk", 30: "Purge", 31: "PurgeOk", 40: "Delete", 41: "DeleteOk", 50: "Unbind", 51: "UnbindOk"}},
-	60: {"Basic", map[int64]string{10: "Qos", 11: "QosOk", 20: "Consume", 21: "ConsumeOk", 30: "Cancel", 31: "CancelOk", 40: "Publish", 50: "Return", 60: "Deliver", 70: "Get", 71: "GetOk", 72: "GetEmpty", 80: "Ack", 90: "Reject", 100: "RecoverAsync", 110: "Recover", 111: "RecoverOk"}},
+	60: {"Basic", map[int64]string{10: "Qos", 11: "QosOk", 20: "Consume", 21: "ConsumeOk", 30: "Cancel", 31: "CancelOk", 40: "Publish", 50: "Return", 60: "Deliver", 70: "Get", 71: "GetOk", 72: "GetEmpty", 80: "Ack", 90: "Reject", 100: "RecoverAsync", 110: "Recover", 111: "RecoverOk", 120: "Nack"}},
+	85: {"Confirm", map[int64]string{10: "Select", 11: "SelectOk"}},
 	90: {"Tx", map[int64]string{10: "Select", 11: "SelectOk", 20: "Commit", 21: "CommitOk", 30: "Rollback", 31: "RollbackOk"}},
 }
