@@ -283,3 +283,14 @@ func FuzzHTTPParser(f *testing.F) {
 		}
 	})
 }
+
+// TestInferNotNATS: a NATS client's CONNECT is not an HTTP request; an
+// HTTP CONNECT is.
+func TestInferNotNATS(t *testing.T) {
+	if ok, _ := (Protocol{}).Infer([]byte(`CONNECT {"verbose":false,"pedantic":false}`+"\r\n"), true); ok {
+		t.Error("a NATS CONNECT was taken for HTTP")
+	}
+	if ok, req := (Protocol{}).Infer([]byte("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n"), true); !ok || !req {
+		t.Error("an HTTP CONNECT was not recognised")
+	}
+}

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"bytes"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -34,10 +35,23 @@ func (Protocol) Infer(data []byte, stream bool) (match, request bool) {
 	}
 	for _, m := range methods {
 		if len(data) >= len(m) && string(data[:len(m)]) == string(m) {
+			if string(m) == "CONNECT " && !bytes.Contains(firstLine(data), []byte(" HTTP/1.")) {
+				// NATS clients open with "CONNECT {…}": an HTTP CONNECT
+				// names its version on the request line.
+				return false, false
+			}
 			return true, true
 		}
 	}
 	return false, false
+}
+
+// firstLine is data up to its first CR or LF.
+func firstLine(data []byte) []byte {
+	if i := bytes.IndexAny(data, "\r\n"); i >= 0 {
+		return data[:i]
+	}
+	return data
 }
 
 // NewParser implements protocols.Protocol.
