@@ -1,10 +1,7 @@
 package metadata_test
 
 import (
-	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -23,50 +20,17 @@ import (
 
 	"github.com/pxq-dev/pxq/engine"
 	"github.com/pxq-dev/pxq/format"
+	"github.com/pxq-dev/pxq/internal/plantest"
 	"github.com/pxq-dev/pxq/internal/procfs"
+	"github.com/pxq-dev/pxq/internal/testenv"
 	"github.com/pxq-dev/pxq/metadata"
 	"github.com/pxq-dev/pxq/scripts"
 	"github.com/pxq-dev/pxq/sources/k8s"
+	"github.com/pxq-dev/pxq/sources/k8s/k8stest"
 	"github.com/pxq-dev/pxq/sources/proc"
 	"github.com/pxq-dev/pxq/table"
 	"github.com/pxq-dev/pxq/types"
 )
-
-// skipOrFail skips a test that cannot run here; under CI=true it fails.
-func skipOrFail(t *testing.T, reason string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true and %s", reason)
-	}
-	t.Skip(reason)
-}
-
-// cgroupRoots finds where cgroup v2 and systemd's v1 hierarchy
-// (name=systemd) are mounted, from /proc/self/mountinfo ("" when absent).
-func cgroupRoots(t *testing.T) (v2, systemd string) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// "… mountpoint … - fstype source superoptions"
-		fields := strings.Fields(sc.Text())
-		sep := slices.Index(fields, "-")
-		if sep < 5 || sep+3 >= len(fields) {
-			continue
-		}
-		mnt, fstype, opts := fields[4], fields[sep+1], strings.Split(fields[sep+3], ",")
-		switch {
-		case fstype == "cgroup2" && v2 == "":
-			v2 = mnt
-		case fstype == "cgroup" && systemd == "" && slices.Contains(opts, "name=systemd"):
-			systemd = mnt
-		}
-	}
-	return v2, systemd
-}
 
 // place says where a test process goes: a cgroup rel under each mount
 // ("" for the mount's root).
@@ -115,28 +79,6 @@ func inCgroups(t *testing.T, where place) types.UInt128Value {
 	return types.UPID(0, uint32(pid), st.StartNS())
 }
 
-func newContainerID(t *testing.T) string {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
-
-func writeJSON(t *testing.T, path string, v any) {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // entityWant is what a test process must be named.
 type entityWant struct {
 	pod, namespace, service, container string
@@ -151,23 +93,22 @@ type entityWant struct {
 // docker and podman files laid out in temporary folders.
 func hostFixture(t *testing.T) (*metadata.Host, map[string]*entityWant) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		skipOrFail(t, "needs root to create cgroups")
-	}
-	v2, v1 := cgroupRoots(t)
+	testenv.RequireRoot(t, "create cgroups")
+	// cgroup v2, and systemd's v1 hierarchy of a hybrid host.
+	v2, v1 := testenv.CgroupMount(t, ""), testenv.CgroupMount(t, "name=systemd")
 	if v2 == "" {
-		skipOrFail(t, "no cgroup v2 mount")
+		testenv.SkipOrFail(t, "no cgroup v2 mount")
 	}
 	docker, podman := t.TempDir(), t.TempDir()
 	// Names of this run's own, should the test run twice at once.
 	sfx := strconv.Itoa(os.Getpid())
 	unit, v1unit, project := "pxqtest-demo-"+sfx+".service", "pxqtest-v1-"+sfx+".service", "pxqshop"+sfx
-	web, bare, cache := newContainerID(t), newContainerID(t), newContainerID(t)
-	writeJSON(t, filepath.Join(docker, "containers", web, "config.v2.json"), map[string]any{
+	web, bare, cache := k8stest.ContainerID(t), k8stest.ContainerID(t), k8stest.ContainerID(t)
+	metadata.WriteJSON(t, filepath.Join(docker, "containers", web, "config.v2.json"), map[string]any{
 		"ID": web, "Name": "/pxqtest-web-" + sfx, "Config": map[string]any{"Labels": map[string]string{
 			"com.docker.compose.project": project, "com.docker.compose.service": "web", "com.docker.compose.oneoff": "False"}},
 	})
-	writeJSON(t, filepath.Join(podman, "overlay-containers", "containers.json"), []map[string]any{
+	metadata.WriteJSON(t, filepath.Join(podman, "overlay-containers", "containers.json"), []map[string]any{
 		{"id": cache, "names": []string{"pxqtest-cache-" + sfx}, "image": "redis"},
 	})
 	h, err := metadata.NewHostConfig(metadata.HostConfig{DockerRoot: docker, PodmanRoot: podman})
@@ -308,16 +249,11 @@ func firstIPv4(t *testing.T) string {
 
 // entityScript names each row's entity through every path a script may
 // take: ctx keys, function chains from the UPID and back from names.
-const entityScript = `import px
+var entityScript = `import px
 df = px.DataFrame(table='entity_rows', start_time='-10m')
 df.pid = px.upid_to_pid(df.upid)
-df.pod = df.ctx['pod']
-df.pod_id = df.ctx['pod_id']
-df.service = df.ctx['service']
-df.namespace = df.ctx['namespace']
-df.node = df.ctx['node']
-df.container = df.ctx['container']
-df.chain_pod = px.pod_id_to_pod_name(px.upid_to_pod_id(df.upid))
+` + plantest.CtxColumns("pod", "pod_id", "service", "namespace", "node", "container") +
+	`df.chain_pod = px.pod_id_to_pod_name(px.upid_to_pod_id(df.upid))
 df.chain_ns = px.pod_id_to_namespace(df.pod_id)
 df.chain_svc = px.pod_id_to_service_name(df.pod_id)
 df.chain_node = px.pod_id_to_node_name(df.pod_id)
@@ -336,13 +272,8 @@ px.display(df.drop(['time_', 'upid']), 'entities')
 // and checks what every metadata function says of them.
 func TestHostEntitiesThroughEngine(t *testing.T) {
 	h, want := hostFixture(t)
-	eng := newEngine(t, h)
-	var upids []types.UInt128Value
-	for _, w := range want {
-		upids = append(upids, w.procs...)
-	}
-	appendUPIDs(t, eng, upids)
-	checkEntityRows(t, "live", rowsOf(t, collect(t, eng, entityScript, nil)["entities"]), want, h.Hostname())
+	rows, _ := entityRows(t, newEngine(t, h), want)
+	checkEntityRows(t, "live", rows, want, h.Hostname())
 }
 
 // TestClusterKeepsKubernetesNames: on a cluster the Kubernetes store
@@ -352,13 +283,7 @@ func TestHostEntitiesThroughEngine(t *testing.T) {
 func TestClusterKeepsKubernetesNames(t *testing.T) {
 	h, want := hostFixture(t)
 	store := k8s.NewStore(k8s.StoreConfig{Hostname: h.Hostname()})
-	eng := newEngine(t, store)
-	var upids []types.UInt128Value
-	for _, w := range want {
-		upids = append(upids, w.procs...)
-	}
-	appendUPIDs(t, eng, upids)
-	rows := rowsOf(t, collect(t, eng, entityScript, nil)["entities"])
+	rows, upids := entityRows(t, newEngine(t, store), want)
 	if len(rows) != len(upids) {
 		t.Fatalf("%d rows, want %d", len(rows), len(upids))
 	}
@@ -490,32 +415,14 @@ px.display(df, 'by_pod')
 // same rows.
 func TestHostEntitiesReplay(t *testing.T) {
 	h, want := hostFixture(t)
-	eng := newEngine(t, h)
-	var upids []types.UInt128Value
-	for _, w := range want {
-		upids = append(upids, w.procs...)
-	}
-	appendUPIDs(t, eng, upids)
-	live := rowsOf(t, collect(t, eng, entityScript, nil)["entities"])
+	live, upids := entityRows(t, newEngine(t, h), want)
 
 	snap := metadata.Take(h, 0, time.Now().UnixNano(), upids)
-	b, err := json.Marshal(snap)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var back metadata.Snapshot
-	if err := json.Unmarshal(b, &back); err != nil {
-		t.Fatal(err)
-	}
+	jsonRoundTrip(t, snap, &back)
 	for _, p := range snap.Processes { // processes.json keeps them apart
-		pb, err := json.Marshal(p)
-		if err != nil {
-			t.Fatal(err)
-		}
 		var q metadata.Process
-		if err := json.Unmarshal(pb, &q); err != nil {
-			t.Fatal(err)
-		}
+		jsonRoundTrip(t, p, &q)
 		q.UPID = p.UPID
 		back.Processes = append(back.Processes, &q)
 	}
@@ -562,6 +469,31 @@ func newEngine(t *testing.T, meta metadata.Provider) *engine.Engine {
 }
 
 // appendUPIDs writes one (time_, upid) row per upid to table entity_rows.
+// jsonRoundTrip decodes into out what in encodes to as JSON, as a
+// capture's files keep it.
+func jsonRoundTrip(t *testing.T, in, out any) {
+	t.Helper()
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// entityRows appends a row of each process of want to eng's entity_rows
+// and returns what entityScript makes of them, and their UPIDs.
+func entityRows(t *testing.T, eng *engine.Engine, want map[string]*entityWant) ([]map[string]any, []types.UInt128Value) {
+	t.Helper()
+	var upids []types.UInt128Value
+	for _, w := range want {
+		upids = append(upids, w.procs...)
+	}
+	appendUPIDs(t, eng, upids)
+	return rowsOf(t, collect(t, eng, entityScript, nil)["entities"]), upids
+}
+
 func appendUPIDs(t *testing.T, eng *engine.Engine, upids []types.UInt128Value) {
 	t.Helper()
 	rel := types.Relation{{Name: "time_", Type: types.Time64NS, Semantic: types.STTimeNS}, {Name: "upid", Type: types.UInt128, Semantic: types.STUPID}}

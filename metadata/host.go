@@ -129,20 +129,10 @@ func (h *Host) Hostname() string { return h.procs.Hostname() }
 func (h *Host) Processes() *Processes { return h.procs }
 
 // Pod looks an entity's pod up by UID.
-func (h *Host) Pod(uid string) *Pod {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	p, _ := h.idx.pods.Get(uid)
-	return p
-}
+func (h *Host) Pod(uid string) *Pod { return byUID(h, pods, uid) }
 
 // PodByName looks an entity's pod up by "namespace/name".
-func (h *Host) PodByName(nsName string) *Pod {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	p, _ := h.idx.pods.Named(nsName)
-	return p
-}
+func (h *Host) PodByName(nsName string) *Pod { return byName(h, pods, nsName) }
 
 // PodByIP returns the host's own pod for a local address, else nil.
 func (h *Host) PodByIP(ip string, t int64) *Pod {
@@ -163,70 +153,66 @@ func (h *Host) IPHistory(ip string) []IPLease {
 }
 
 // Service looks a systemd or compose service up by UID.
-func (h *Host) Service(uid string) *Service {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	s, _ := h.idx.services.Get(uid)
-	return s
-}
+func (h *Host) Service(uid string) *Service { return byUID(h, services, uid) }
 
 // ServiceByName looks a systemd or compose service up by
 // "namespace/name".
-func (h *Host) ServiceByName(nsName string) *Service {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	s, _ := h.idx.services.Named(nsName)
-	return s
-}
+func (h *Host) ServiceByName(nsName string) *Service { return byName(h, services, nsName) }
 
 // Container looks a container up by runtime id.
-func (h *Host) Container(id string) *Container {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	c, _ := h.idx.containers.Get(id)
-	return c
-}
+func (h *Host) Container(id string) *Container { return byUID(h, containers, id) }
 
 // ContainerByName looks a container up by the name its entity has.
-func (h *Host) ContainerByName(name string) *Container {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	c, _ := h.idx.containers.Named(name)
-	return c
-}
+func (h *Host) ContainerByName(name string) *Container { return byName(h, containers, name) }
 
 // Namespace looks a namespace of host entities up by name.
-func (h *Host) Namespace(name string) *Namespace {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	n, _ := h.idx.namespaces.Named(name)
-	return n
-}
+func (h *Host) Namespace(name string) *Namespace { return byName(h, namespaces, name) }
 
 // Node looks a node up by name: this host.
-func (h *Host) Node(name string) *Node {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	n, _ := h.idx.nodes.Named(name)
-	return n
-}
+func (h *Host) Node(name string) *Node { return byName(h, nodes, name) }
 
 // Names lists the names of the known entities of a kind ("pod",
 // "service", "namespace" or "node"), sorted, as the UI suggests them.
 func (h *Host) Names(kind string) []string {
+	names := liveNames[kind]
+	if names == nil {
+		return nil
+	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	switch kind {
-	case "pod":
-		return h.idx.pods.LiveNames()
-	case "service":
-		return h.idx.services.LiveNames()
-	case "namespace":
-		return h.idx.namespaces.LiveNames()
-	case "node":
-		return h.idx.nodes.LiveNames()
-	}
-	return nil
+	return names(h.idx)
+}
+
+// The histories of a host index, for byUID, byName and Names.
+func pods(x *hostIndex) *History[*Pod]             { return &x.pods }
+func services(x *hostIndex) *History[*Service]     { return &x.services }
+func containers(x *hostIndex) *History[*Container] { return &x.containers }
+func namespaces(x *hostIndex) *History[*Namespace] { return &x.namespaces }
+func nodes(x *hostIndex) *History[*Node]           { return &x.nodes }
+
+// liveNames lists the live names of the kinds Names answers for.
+var liveNames = map[string]func(*hostIndex) []string{
+	"pod":       func(x *hostIndex) []string { return pods(x).LiveNames() },
+	"service":   func(x *hostIndex) []string { return services(x).LiveNames() },
+	"namespace": func(x *hostIndex) []string { return namespaces(x).LiveNames() },
+	"node":      func(x *hostIndex) []string { return nodes(x).LiveNames() },
+}
+
+// byUID looks an entity up by UID in the history in picks of h's index,
+// under h's read lock (the index changes as processes are resolved).
+func byUID[T Entity](h *Host, in func(*hostIndex) *History[T], uid string) T {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	v, _ := in(h.idx).Get(uid)
+	return v
+}
+
+// byName is byUID by name.
+func byName[T Entity](h *Host, in func(*hostIndex) *History[T], name string) T {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	v, _ := in(h.idx).Named(name)
+	return v
 }
 
 var _ Provider = (*Host)(nil)

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -42,4 +43,24 @@ func withoutCI(env []string) []string {
 		}
 	}
 	return out
+}
+
+// TestCgroupMount finds cgroup v2 where the kernel says a cgroup2 file
+// system is (its statfs magic).
+func TestCgroupMount(t *testing.T) {
+	v2 := CgroupMount(t, "")
+	if v2 == "" {
+		SkipOrFail(t, "no cgroup v2 mount")
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(v2, &st); err != nil {
+		t.Fatal(err)
+	}
+	const cgroup2Magic = 0x63677270
+	if st.Type != cgroup2Magic {
+		t.Errorf("%s: file system type %#x, not cgroup2", v2, st.Type)
+	}
+	if m := CgroupMount(t, "no-such-controller"); m != "" {
+		t.Errorf("a hierarchy of no-such-controller at %s", m)
+	}
 }

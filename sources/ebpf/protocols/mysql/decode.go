@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols/wire"
 )
 
 // reader decodes the fields of a payload; a read past the end sets bad.
@@ -13,16 +15,14 @@ type reader struct {
 	bad bool
 }
 
-func (r *reader) n(k int) []byte {
-	if k < 0 || k > len(r.b) {
-		r.bad = true
-		s := r.b
-		r.b = nil
-		return s
-	}
-	s := r.b[:k]
-	r.b = r.b[k:]
-	return s
+// n reads k bytes, or what is left (bad) when fewer remain.
+func (r *reader) n(k int) []byte { return r.split(wire.Take(r.b, k)) }
+
+// split takes a field split off r's bytes (ok false when cut short);
+// rest is left to read.
+func (r *reader) split(field, rest []byte, ok bool) []byte {
+	r.b, r.bad = rest, r.bad || !ok
+	return field
 }
 
 func (r *reader) uint(k int) uint64 {
@@ -75,19 +75,7 @@ func (r *reader) lenencString() []byte {
 }
 
 // cstring reads a NUL-terminated string.
-func (r *reader) cstring() []byte {
-	for i, c := range r.b {
-		if c == 0 {
-			s := r.b[:i]
-			r.b = r.b[i+1:]
-			return s
-		}
-	}
-	r.bad = true
-	s := r.b
-	r.b = nil
-	return s
-}
+func (r *reader) cstring() []byte { return r.split(wire.CString(r.b)) }
 
 // Column types of the binary protocol.
 const (

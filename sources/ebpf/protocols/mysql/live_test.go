@@ -1,77 +1,12 @@
 package mysql
 
 import (
-	"net/netip"
-	"os/exec"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/pxq-dev/pxq/sources/ebpf/protocols"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/internal/dbtest"
-	"github.com/pxq-dev/pxq/sources/ebpf/protocols/protocoltest"
 )
-
-// live parses the connections through a dbtest.Proxy as the tracer
-// would on each side: one parser as the client, one as the server.
-type live struct {
-	t      *testing.T
-	conns  map[int]*[2]*protocoltest.Harness
-	chunks []dbtest.Chunk
-}
-
-func newLive(t *testing.T) *live { return &live{t: t, conns: map[int]*[2]*protocoltest.Harness{}} }
-
-var roles = [2]protocols.Role{protocols.RoleClient, protocols.RoleServer}
-
-var testConfig = protocols.Config{MaxBodyBytes: 1024, MaxHeaderBytes: 16 << 10, MaxPending: 64, RequestTimeout: time.Minute}
-
-func (l *live) feed(c dbtest.Chunk) {
-	l.chunks = append(l.chunks, c)
-	h := l.conns[c.Conn]
-	if h == nil {
-		h = &[2]*protocoltest.Harness{}
-		for i, role := range roles {
-			h[i] = protocoltest.New(l.t, Protocol{}, protocols.Conn{
-				Role: role, Stream: true,
-				Local: netip.MustParseAddrPort("127.0.0.1:3306"), Remote: netip.MustParseAddrPort("127.0.0.1:40000"),
-			}, testConfig)
-		}
-		l.conns[c.Conn] = h
-	}
-	for i, role := range roles {
-		h[i].Parser.Data(dbtest.Segment(c, role))
-	}
-}
-
-// rows closes every connection's parsers and returns the rows of each
-// side, connections in order.
-func (l *live) rows() (client, server []map[string]any) {
-	ids := make([]int, 0, len(l.conns))
-	for id := range l.conns {
-		ids = append(ids, id)
-	}
-	sort.Ints(ids)
-	for _, id := range ids {
-		h := l.conns[id]
-		for _, x := range h {
-			x.Parser.Close(time.Now().UnixNano())
-		}
-		client = append(client, h[0].Rows(Table.Name())...)
-		server = append(server, h[1].Rows(Table.Name())...)
-	}
-	return client, server
-}
-
-func (l *live) counts(side int, name string) int64 {
-	var n int64
-	for _, h := range l.conns {
-		n += h[side].Counts[name]
-	}
-	return n
-}
 
 type want struct {
 	cmd    int64
@@ -80,42 +15,18 @@ type want struct {
 	resp   string
 }
 
-// checkRows checks the rows of both sides against want, field by field.
-func checkRows(t *testing.T, client, server []map[string]any, wants []want) {
-	t.Helper()
-	for side, rows := range [][]map[string]any{client, server} {
-		check(t, rows, wants)
-		for i, r := range rows {
-			if r["trace_role"] != int64(side+1) {
-				t.Errorf("side %d row %d: trace_role %v", side+1, i, r["trace_role"])
-			}
-			lat := r["latency"].(int64)
-			if lat < 0 || lat > int64(10*time.Second) || (lat == 0 && r["resp_status"] != int64(statusNone)) {
-				t.Errorf("side %d row %d: latency %d", side+1, i, lat)
-			}
-		}
-	}
-}
-
+// check checks rows against wants, in order; a resp ending in "*"
+// stands for any that begins so (dbtest.Wild).
 func check(t *testing.T, rows []map[string]any, wants []want) {
 	t.Helper()
-	if len(rows) != len(wants) {
-		for _, r := range rows {
-			t.Logf("row %d %q %d %q", r["req_cmd"], trim(r["req_body"]), r["resp_status"], r["resp_body"])
-		}
-		t.Fatalf("%d rows, want %d", len(rows), len(wants))
-	}
-	for i, w := range wants {
-		r := rows[i]
-		resp := r["resp_body"]
-		if prefix, ok := strings.CutSuffix(w.resp, "*"); ok && strings.HasPrefix(resp.(string), prefix) {
-			resp = w.resp // a value that changes from run to run
-		}
-		if r["req_cmd"] != w.cmd || r["req_body"] != w.req || r["resp_status"] != w.status || resp != w.resp {
-			t.Errorf("row %d:\n got %d %q %d %q\nwant %d %q %d %q", i, r["req_cmd"], trim(r["req_body"]), r["resp_status"], r["resp_body"], w.cmd, trim(w.req), w.status, w.resp)
-		}
-	}
+	dbtest.CheckRows(t, rows, wants, func(r map[string]any, w want) want {
+		return want{r["req_cmd"].(int64), r["req_body"].(string), r["resp_status"].(int64), dbtest.Wild(r["resp_body"], w.resp)}
+	})
 }
+
+// noResponse selects the rows of commands that have no response, whose
+// latency is 0.
+func noResponse(r map[string]any) bool { return r["resp_status"] == int64(statusNone) }
 
 func trim(v any) string {
 	s, _ := v.(string)
@@ -125,13 +36,13 @@ func trim(v any) string {
 	return s
 }
 
+// mariadb runs the mariadb client with stdin and args on port; its errors
+// are in what it prints.
 func mariadb(t *testing.T, port int, stdin string, args ...string) string {
 	t.Helper()
-	bin := dbtest.Need(t, "mariadb")
-	cmd := exec.Command(bin, append([]string{"--no-defaults", "-h", "127.0.0.1", "-P", strconv.Itoa(port), "-u", "pxq", "-ppxq", "--ssl=0"}, args...)...)
-	cmd.Stdin = strings.NewReader(stdin)
-	out, _ := cmd.CombinedOutput()
-	return string(out)
+	out, _ := dbtest.RunInputErr(nil, stdin, dbtest.Need(t, "mariadb"),
+		append([]string{"--no-defaults", "-h", "127.0.0.1", "-P", strconv.Itoa(port), "-u", "pxq", "-ppxq", "--ssl=0"}, args...)...)
+	return out
 }
 
 // TestMariaDBClient runs the mariadb client and mariadb-admin against a
@@ -139,8 +50,8 @@ func mariadb(t *testing.T, port int, stdin string, args ...string) string {
 // with several results, COM_PING, COM_STATISTICS, COM_QUIT.
 func TestMariaDBClient(t *testing.T) {
 	s := dbtest.StartMariaDB(t)
-	l := newLive(t)
-	p := dbtest.NewProxy(t, s.Addr(), l.feed)
+	l := target.Live(t)
+	p := dbtest.NewProxy(t, s.Addr(), l.Feed)
 	out := mariadb(t, p.Port, `use pxq
 create table t (id int primary key auto_increment, name varchar(20));
 insert into t (name) values ('a'), (null);
@@ -159,17 +70,10 @@ call pr();
 		dbtest.Run(t, nil, admin, "--no-defaults", "-h", "127.0.0.1", "-P", strconv.Itoa(p.Port), "-u", "pxq", "-ppxq", c)
 	}
 	p.Close()
-	dbtest.Record(t, "testdata/mariadb.bin", l.chunks, 0)
-	dbtest.Record(t, "testdata/mariadb_admin.bin", l.chunks, 1)
-	client, server := l.rows()
-	checkRows(t, client, server, mariadbRows)
-	for side := range roles {
-		for _, c := range []string{"parse_errors", "unmatched_responses", "stray_packets", "gap_resyncs", "closed_before_response"} {
-			if n := l.counts(side, c); n != 0 {
-				t.Errorf("side %d: %s = %d", side+1, c, n)
-			}
-		}
-	}
+	dbtest.Record(t, "testdata/mariadb.bin", l.Chunks, 0)
+	dbtest.Record(t, "testdata/mariadb_admin.bin", l.Chunks, 1)
+	l.CheckSides(t, func(rows []map[string]any) { check(t, rows, mariadbRows) }, noResponse)
+	l.Zero(t, "parse_errors", "unmatched_responses", "stray_packets", "gap_resyncs", "closed_before_response")
 }
 
 var mariadbRows = []want{
@@ -215,16 +119,15 @@ func TestPerlPrepared(t *testing.T) {
 		dbtest.Skip(t, "DBD::MariaDB missing (apt-get install libdbd-mariadb-perl): %s", out)
 	}
 	s := dbtest.StartMariaDB(t)
-	l := newLive(t)
-	p := dbtest.NewProxy(t, s.Addr(), l.feed)
+	l := target.Live(t)
+	p := dbtest.NewProxy(t, s.Addr(), l.Feed)
 	out := dbtest.Run(t, nil, perl, "-e", perlPrepared, strconv.Itoa(p.Port))
 	if !strings.Contains(out, "2 rows") || !strings.Contains(out, "doesn't exist") {
 		t.Fatalf("perl: %s", out)
 	}
 	p.Close()
-	dbtest.Record(t, "testdata/perl_prepared.bin", l.chunks, 0)
-	client, server := l.rows()
-	checkRows(t, client, server, perlRows)
+	dbtest.Record(t, "testdata/perl_prepared.bin", l.Chunks, 0)
+	l.CheckSides(t, func(rows []map[string]any) { check(t, rows, perlRows) }, noResponse)
 }
 
 var perlRows = []want{
@@ -250,8 +153,8 @@ var perlRows = []want{
 // two wire packets. The row keeps the start of the text and the result.
 func TestLargeQuery(t *testing.T) {
 	s := dbtest.StartMariaDB(t)
-	l := newLive(t)
-	p := dbtest.NewProxy(t, s.Addr(), l.feed)
+	l := target.Live(t)
+	p := dbtest.NewProxy(t, s.Addr(), l.Feed)
 	q := "select length('" + strings.Repeat("x", 17<<20) + "') as n"
 	out := mariadb(t, p.Port, "set global max_allowed_packet = 64*1024*1024;\n", "--max-allowed-packet=64M", "-e", "set global max_allowed_packet = 67108864")
 	if out != "" {
@@ -262,11 +165,12 @@ func TestLargeQuery(t *testing.T) {
 		t.Fatalf("mariadb: %.300s", out)
 	}
 	p.Close()
-	client, server := l.rows()
+	client, server := l.Rows()
+	l.Zero(t, "parse_errors", "stray_packets", "unmatched_responses")
 	for side, rows := range [][]map[string]any{client, server} {
 		var found bool
 		for _, r := range rows {
-			if r["req_cmd"] == int64(comQuery) && strings.HasPrefix(q, r["req_body"].(string)) && len(r["req_body"].(string)) == testConfig.MaxHeaderBytes {
+			if r["req_cmd"] == int64(comQuery) && strings.HasPrefix(q, r["req_body"].(string)) && len(r["req_body"].(string)) == dbtest.Config.MaxHeaderBytes {
 				found = true
 				if r["resp_status"] != int64(statusOK) || r["resp_body"] != "columns=1 rows=1" {
 					t.Errorf("side %d: large query answered %v %q", side+1, r["resp_status"], r["resp_body"])
@@ -275,11 +179,6 @@ func TestLargeQuery(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("side %d: no row of the large query", side+1)
-		}
-		for _, c := range []string{"parse_errors", "stray_packets", "unmatched_responses"} {
-			if n := l.counts(side, c); n != 0 {
-				t.Errorf("side %d: %s = %d", side+1, c, n)
-			}
 		}
 		if t.Failed() {
 			for _, r := range rows {

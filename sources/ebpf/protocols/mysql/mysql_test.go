@@ -3,53 +3,18 @@ package mysql
 import (
 	"encoding/binary"
 	"math"
-	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/internal/dbtest"
-	"github.com/pxq-dev/pxq/sources/ebpf/protocols/protocoltest"
 	"github.com/pxq-dev/pxq/types"
 )
 
-// harness is one connection's parser, traced on one side, with its rows
-// in a real mysql_events table.
-type harness struct {
-	*protocoltest.Harness
-	c    *conn
-	role protocols.Role
-	ts   int64
-}
-
-func newHarness(t testing.TB, role protocols.Role, cfg protocols.Config) *harness {
-	h := protocoltest.New(t, Protocol{}, protocols.Conn{
-		Role: role, Stream: true,
-		Local: netip.MustParseAddrPort("127.0.0.1:3306"), Remote: netip.MustParseAddrPort("127.0.0.1:40000"),
-	}, cfg)
-	return &harness{Harness: h, c: h.Parser.(*conn), role: role, ts: 1_000_000}
-}
-
-// send feeds b as written by the client (toServer) or the server, in
-// pieces of split bytes (all at once when split is 0), 1 µs apart.
-func (h *harness) send(toServer bool, b []byte, split int) {
-	for len(b) > 0 {
-		n := len(b)
-		if split > 0 {
-			n = min(split, n)
-		}
-		h.ts += 1000
-		h.c.Data(dbtest.Segment(dbtest.Chunk{ToServer: toServer, TS: h.ts, Data: b[:n]}, h.role))
-		b = b[n:]
-	}
-}
-
-func (h *harness) replay(chunks []dbtest.Chunk, split int) {
-	for _, c := range chunks {
-		h.send(c.ToServer, c.Data, split)
-	}
-}
-
-func (h *harness) rows() []map[string]any { return h.Rows(Table.Name()) }
+// target is the parser under test, with its server on MySQL's port:
+// target.Side is one connection's parser, traced on one side, with its
+// rows in a real mysql_events table.
+var target = dbtest.Target{Protocol: Protocol{}, Port: 3306}
 
 // pkt builds a wire packet.
 func pkt(seq byte, payload ...[]byte) []byte {
@@ -61,13 +26,8 @@ func pkt(seq byte, payload ...[]byte) []byte {
 	return append(b, p...)
 }
 
-func cat(bs ...[]byte) []byte {
-	var out []byte
-	for _, b := range bs {
-		out = append(out, b...)
-	}
-	return out
-}
+// cat joins messages (or their parts).
+func cat(bs ...[]byte) []byte { return slices.Concat(bs...) }
 
 func le16(v int) []byte    { return binary.LittleEndian.AppendUint16(nil, uint16(v)) }
 func le32(v int) []byte    { return binary.LittleEndian.AppendUint32(nil, uint32(v)) }
@@ -104,71 +64,50 @@ func TestReplay(t *testing.T) {
 		{"mariadb_admin", mariadbRows[len(mariadbRows)-4 : len(mariadbRows)-2]},
 		{"perl_prepared", perlRows},
 	} {
-		chunks := dbtest.Replay(t, "testdata/"+c.file+".bin")
-		for _, role := range roles {
-			for _, split := range []int{0, 1, 2, 3, 5, 64} {
-				h := newHarness(t, role, testConfig)
-				h.replay(chunks, split)
-				check(t, h.rows(), c.rows)
-				if len(h.Counts) != 0 {
-					t.Errorf("%s role %d split %d: counters %v", c.file, role, split, h.Counts)
-				}
-			}
-		}
+		target.CheckReplay(t, c.file, dbtest.Replay(t, "testdata/"+c.file+".bin"), []int{0, 1, 2, 3, 5, 64},
+			func(rows []map[string]any) { check(t, rows, c.rows) })
 	}
 }
 
 // TestEveryColumn checks every column of a row.
 func TestEveryColumn(t *testing.T) {
-	h := newHarness(t, protocols.RoleClient, testConfig)
+	h := target.Side(t, protocols.RoleClient, dbtest.Config)
 	h.Conn.UPID = types.UInt128Value{High: 5, Low: 6}
-	h.send(true, pkt(0, s("\x03select 1")), 0)
-	start := h.ts
-	h.send(false, cat(pkt(1, s("\x01")), pkt(2, colDef), pkt(3, eofPkt), pkt(4, s("\x011")), pkt(5, eofPkt)), 0)
-	rows := h.rows()
-	if len(rows) != 1 {
-		t.Fatalf("%d rows", len(rows))
-	}
-	want := map[string]any{
-		"time_": h.ts, "upid": h.Conn.UPID,
+	h.Send(true, pkt(0, s("\x03select 1")), 0)
+	start := h.TS
+	h.Send(false, cat(pkt(1, s("\x01")), pkt(2, colDef), pkt(3, eofPkt), pkt(4, s("\x011")), pkt(5, eofPkt)), 0)
+	dbtest.CheckEveryColumn(t, h.Rows(), Table, map[string]any{
+		"time_": h.TS, "upid": h.Conn.UPID,
 		"remote_addr": "127.0.0.1", "remote_port": int64(40000), "local_addr": "127.0.0.1", "local_port": int64(3306),
 		"trace_role": int64(1), "encrypted": false,
-		"req_cmd": int64(3), "req_body": "select 1", "resp_status": int64(2), "resp_body": "columns=1 rows=1", "latency": h.ts - start,
-	}
-	if len(rows[0]) != len(Table.Relation()) || len(want) != len(rows[0]) {
-		t.Fatalf("%d columns, declared %d, checked %d", len(rows[0]), len(Table.Relation()), len(want))
-	}
-	for k, v := range want {
-		if rows[0][k] != v {
-			t.Errorf("%s = %#v, want %#v", k, rows[0][k], v)
-		}
-	}
+		"req_cmd": int64(3), "req_body": "select 1", "resp_status": int64(2), "resp_body": "columns=1 rows=1", "latency": h.TS - start,
+	})
 }
 
 // TestDeprecateEOF: with CLIENT_DEPRECATE_EOF agreed, result sets and
 // prepares have no EOF packets; an empty result ends with an OK.
 func TestDeprecateEOF(t *testing.T) {
 	caps := uint32(capProtocol41 | capDeprecateEOF | 0x80000)
-	h := newHarness(t, protocols.RoleServer, testConfig)
-	h.send(false, greeting(caps|capMySQL), 0)
-	h.send(true, handshakeResponse(caps|capMySQL), 0)
-	h.send(false, pkt(2, okPkt), 0)
-	h.send(true, pkt(0, s("\x03select a from t")), 0)
-	h.send(false, cat(pkt(1, s("\x01")), pkt(2, colDef), pkt(3, s("\x01x")), pkt(4, s("\x01y")), pkt(5, okEOFPkt)), 0)
-	h.send(true, pkt(0, s("\x03select a from t where 0")), 0)
-	h.send(false, cat(pkt(1, s("\x01")), pkt(2, colDef), pkt(3, okEOFPkt)), 0)
-	h.send(true, pkt(0, s("\x16select ? + ?")), 0)
-	h.send(false, cat(pkt(1, s("\x00"), le32(9), le16(1), le16(2), s("\x00"), le16(0)), pkt(2, colDef), pkt(3, colDef), pkt(4, colDef)), 0)
-	h.send(true, pkt(0, s("\x0e")), 0)
-	h.send(false, pkt(1, okPkt), 0)
-	check(t, h.rows(), []want{
+	h := target.Side(t, protocols.RoleServer, dbtest.Config)
+	h.Send(false, greeting(caps|capMySQL), 0)
+	h.Send(true, handshakeResponse(caps|capMySQL), 0)
+	h.Send(false, pkt(2, okPkt), 0)
+	h.Send(true, pkt(0, s("\x03select a from t")), 0)
+	h.Send(false, cat(pkt(1, s("\x01")), pkt(2, colDef), pkt(3, s("\x01x")), pkt(4, s("\x01y")), pkt(5, okEOFPkt)), 0)
+	h.Send(true, pkt(0, s("\x03select a from t where 0")), 0)
+	h.Send(false, cat(pkt(1, s("\x01")), pkt(2, colDef), pkt(3, okEOFPkt)), 0)
+	h.Send(true, pkt(0, s("\x16select ? + ?")), 0)
+	h.Send(false, cat(pkt(1, s("\x00"), le32(9), le16(1), le16(2), s("\x00"), le16(0)), pkt(2, colDef), pkt(3, colDef), pkt(4, colDef)), 0)
+	h.Send(true, pkt(0, s("\x0e")), 0)
+	h.Send(false, pkt(1, okPkt), 0)
+	check(t, h.Rows(), []want{
 		{comQuery, "select a from t", statusOK, "columns=1 rows=2"},
 		{comQuery, "select a from t where 0", statusOK, "columns=1 rows=0"},
 		{comStmtPrepare, "select ? + ?", statusOK, "stmt_id=9 params=2 columns=1"},
 		{comPing, "", statusOK, "affected_rows=0"},
 	})
-	if !h.c.capsKnown || h.c.caps&capDeprecateEOF == 0 {
-		t.Errorf("capabilities %x known %v", h.c.caps, h.c.capsKnown)
+	if c := h.Parser.(*conn); !c.capsKnown || c.caps&capDeprecateEOF == 0 {
+		t.Errorf("capabilities %x known %v", c.caps, c.capsKnown)
 	}
 }
 
@@ -177,16 +116,16 @@ func TestDeprecateEOF(t *testing.T) {
 // not it comes.
 func TestMidStreamPrepare(t *testing.T) {
 	for _, eof := range []bool{false, true} {
-		h := newHarness(t, protocols.RoleClient, testConfig)
-		h.send(true, pkt(0, s("\x16insert into t values (?)")), 0)
+		h := target.Side(t, protocols.RoleClient, dbtest.Config)
+		h.Send(true, pkt(0, s("\x16insert into t values (?)")), 0)
 		resp := cat(pkt(1, s("\x00"), le32(4), le16(0), le16(1), s("\x00"), le16(0)), pkt(2, colDef))
 		if eof {
 			resp = cat(resp, pkt(3, eofPkt))
 		}
-		h.send(false, resp, 0)
-		h.send(true, pkt(0, s("\x17"), le32(4), s("\x00"), le32(1), s("\x00\x01"), s("\x08\x00"), le64(42)), 0)
-		h.send(false, pkt(1, s("\x00\x01\x00\x02\x00\x00\x00")), 0)
-		check(t, h.rows(), []want{
+		h.Send(false, resp, 0)
+		h.Send(true, pkt(0, s("\x17"), le32(4), s("\x00"), le32(1), s("\x00\x01"), s("\x08\x00"), le64(42)), 0)
+		h.Send(false, pkt(1, s("\x00\x01\x00\x02\x00\x00\x00")), 0)
+		check(t, h.Rows(), []want{
 			{comStmtPrepare, "insert into t values (?)", statusOK, "stmt_id=4 params=1 columns=0"},
 			{comStmtExecute, "query=[insert into t values (?)] params=[42]", statusOK, "affected_rows=1"},
 		})
@@ -197,21 +136,21 @@ func TestMidStreamPrepare(t *testing.T) {
 // from the bitmap, types carried from an earlier execute, and MariaDB's
 // "last prepared" statement id.
 func TestExecuteValues(t *testing.T) {
-	h := newHarness(t, protocols.RoleClient, testConfig)
-	h.send(true, pkt(0, s("\x16select ?,?,?,?,?,?,?,?,?")), 0)
-	h.send(false, cat(pkt(1, s("\x00"), le32(1), le16(0), le16(9), s("\x00"), le16(0)),
+	h := target.Side(t, protocols.RoleClient, dbtest.Config)
+	h.Send(true, pkt(0, s("\x16select ?,?,?,?,?,?,?,?,?")), 0)
+	h.Send(false, cat(pkt(1, s("\x00"), le32(1), le16(0), le16(9), s("\x00"), le16(0)),
 		pkt(2, colDef), pkt(3, colDef), pkt(4, colDef), pkt(5, colDef), pkt(6, colDef), pkt(7, colDef), pkt(8, colDef), pkt(9, colDef), pkt(10, colDef), pkt(11, eofPkt)), 0)
 	types := s("\x01\x00\x02\x80\x03\x00\x08\x00\x05\x00\xfd\x00\x0c\x00\x0b\x00\xf6\x00")
 	vals := cat(s("\xfe"), le16(65535), le32(-5), le64(1<<60), le64(math.Float64bits(2.5)), s("\x05hello"),
 		s("\x07"), le16(2024), s("\x02\x1d\x0c\x22\x38"), s("\x08\x01"), le32(1), s("\x02\x03\x04"), s("\x041.50"))
 	nulls := []byte{0, 0} // 9 parameters: 2 bytes
-	h.send(true, pkt(0, s("\x17"), le32(1), s("\x00"), le32(1), nulls, s("\x01"), types, vals), 0)
-	h.send(false, pkt(1, okPkt), 0)
+	h.Send(true, pkt(0, s("\x17"), le32(1), s("\x00"), le32(1), nulls, s("\x01"), types, vals), 0)
+	h.Send(false, pkt(1, okPkt), 0)
 	// Again, with parameter 2 NULL and the types not sent, by id -1.
 	vals2 := cat(s("\x01"), le32(7), le64(1), le64(math.Float64bits(0)), s("\x00"), s("\x00"), s("\x00"), s("\x010"))
-	h.send(true, pkt(0, s("\x17"), le32(-1), s("\x00"), le32(1), []byte{0x02, 0}, s("\x00"), vals2), 0)
-	h.send(false, pkt(1, okPkt), 0)
-	rows := h.rows()
+	h.Send(true, pkt(0, s("\x17"), le32(-1), s("\x00"), le32(1), []byte{0x02, 0}, s("\x00"), vals2), 0)
+	h.Send(false, pkt(1, okPkt), 0)
+	rows := h.Rows()
 	check(t, rows[1:], []want{
 		{comStmtExecute, "query=[select ?,?,?,?,?,?,?,?,?] params=[-2, 65535, -5, 1152921504606846976, 2.5, hello, 2024-02-29 12:34:56, -26:03:04, 1.50]", statusOK, "affected_rows=0"},
 		{comStmtExecute, "query=[select ?,?,?,?,?,?,?,?,?] params=[1, NULL, 7, 1, 0, , 0000-00-00 00:00:00, 00:00:00, 0]", statusOK, "affected_rows=0"},
@@ -221,22 +160,22 @@ func TestExecuteValues(t *testing.T) {
 // TestMultiPacket: a command of more than 16 MiB spans two wire packets;
 // its response starts at sequence 2. The payload is kept to the bound.
 func TestMultiPacket(t *testing.T) {
-	h := newHarness(t, protocols.RoleServer, testConfig)
+	h := target.Side(t, protocols.RoleServer, dbtest.Config)
 	q := append(s("\x03select '"), make([]byte, maxWire)...)
 	q = append(q, "'"...)
 	first := cat([]byte{0xff, 0xff, 0xff, 0}, q[:maxWire])
 	second := pkt(1, q[maxWire:])
-	h.send(true, cat(first, second), 1<<16)
-	h.send(false, pkt(2, okPkt), 0)
-	rows := h.rows()
-	if len(rows) != 1 || rows[0]["resp_status"] != int64(statusOK) || len(rows[0]["req_body"].(string)) != testConfig.MaxHeaderBytes {
+	h.Send(true, cat(first, second), 1<<16)
+	h.Send(false, pkt(2, okPkt), 0)
+	rows := h.Rows()
+	if len(rows) != 1 || rows[0]["resp_status"] != int64(statusOK) || len(rows[0]["req_body"].(string)) != dbtest.Config.MaxHeaderBytes {
 		t.Fatalf("rows %d, %v", len(rows), rows)
 	}
 	// Exactly 16 MiB − 1: an empty wire packet ends it.
 	q = append(s("\x03"), make([]byte, maxWire-1)...)
-	h.send(true, cat([]byte{0xff, 0xff, 0xff, 0}, q, pkt(1)), 0)
-	h.send(false, pkt(2, s("\xff\x99\x04#08S01Got a packet bigger than 'max_allowed_packet' bytes")), 0)
-	rows = h.rows()
+	h.Send(true, cat([]byte{0xff, 0xff, 0xff, 0}, q, pkt(1)), 0)
+	h.Send(false, pkt(2, s("\xff\x99\x04#08S01Got a packet bigger than 'max_allowed_packet' bytes")), 0)
+	rows = h.Rows()
 	if len(rows) != 2 || rows[1]["resp_body"] != "ERROR 1177 (08S01): Got a packet bigger than 'max_allowed_packet' bytes" {
 		t.Fatalf("rows %v", rows[1:])
 	}
@@ -245,18 +184,18 @@ func TestMultiPacket(t *testing.T) {
 // TestGaps: bytes lost inside a row keep the response; lost across
 // packets, the next response pairs with the last command sent before it.
 func TestGaps(t *testing.T) {
-	h := newHarness(t, protocols.RoleClient, testConfig)
-	h.send(true, pkt(0, s("\x03select big")), 0)
+	h := target.Side(t, protocols.RoleClient, dbtest.Config)
+	h.Send(true, pkt(0, s("\x03select big")), 0)
 	row := pkt(4, s("\xfc\x10\x27"), make([]byte, 10000))
-	h.send(false, cat(pkt(1, s("\x01")), pkt(2, colDef), pkt(3, eofPkt), row[:100]), 0)
-	h.c.Gap(protocols.Ingress, 5000)
-	h.send(false, cat(row[5100:], pkt(5, eofPkt)), 0)
-	h.send(true, pkt(0, s("\x03select 1")), 0)
-	h.send(false, cat(pkt(1, s("\x01")), pkt(2, colDef)), 0)
-	h.c.Gap(protocols.Ingress, 20)
-	h.send(true, pkt(0, s("\x03select 2")), 0)
-	h.send(false, cat(pkt(1, okPkt)), 0)
-	check(t, h.rows(), []want{
+	h.Send(false, cat(pkt(1, s("\x01")), pkt(2, colDef), pkt(3, eofPkt), row[:100]), 0)
+	h.Parser.Gap(protocols.Ingress, 5000)
+	h.Send(false, cat(row[5100:], pkt(5, eofPkt)), 0)
+	h.Send(true, pkt(0, s("\x03select 1")), 0)
+	h.Send(false, cat(pkt(1, s("\x01")), pkt(2, colDef)), 0)
+	h.Parser.Gap(protocols.Ingress, 20)
+	h.Send(true, pkt(0, s("\x03select 2")), 0)
+	h.Send(false, cat(pkt(1, okPkt)), 0)
+	check(t, h.Rows(), []want{
 		{comQuery, "select big", statusOK, "columns=1 rows=1"},
 		{comQuery, "select 2", statusOK, "affected_rows=0"},
 	})
@@ -267,42 +206,42 @@ func TestGaps(t *testing.T) {
 
 // TestSSLRequest: the client asks for TLS; nothing more is parsed.
 func TestSSLRequest(t *testing.T) {
-	h := newHarness(t, protocols.RoleClient, testConfig)
-	h.send(false, greeting(capProtocol41|capSSL|capMySQL), 0)
-	h.send(true, pkt(1, le32(capProtocol41|capSSL|capMySQL), le32(1<<24), s("\x21"), make([]byte, 23)), 0)
-	h.send(true, s("\x16\x03\x01\x02\x00"), 0)
-	h.send(false, pkt(1, okPkt), 0)
-	if len(h.rows()) != 0 || h.Counts["tls_conns"] != 1 {
-		t.Fatalf("rows %v counters %v", h.rows(), h.Counts)
+	h := target.Side(t, protocols.RoleClient, dbtest.Config)
+	h.Send(false, greeting(capProtocol41|capSSL|capMySQL), 0)
+	h.Send(true, pkt(1, le32(capProtocol41|capSSL|capMySQL), le32(1<<24), s("\x21"), make([]byte, 23)), 0)
+	h.Send(true, s("\x16\x03\x01\x02\x00"), 0)
+	h.Send(false, pkt(1, okPkt), 0)
+	if len(h.Rows()) != 0 || h.Counts["tls_conns"] != 1 {
+		t.Fatalf("rows %v counters %v", h.Rows(), h.Counts)
 	}
 }
 
 // TestLocalInfileAndProgress: LOCAL INFILE's data from the client is not
 // a command; MariaDB's progress reports are not errors.
 func TestLocalInfileAndProgress(t *testing.T) {
-	h := newHarness(t, protocols.RoleClient, testConfig)
-	h.send(true, pkt(0, s("\x03load data local infile 'x.csv' into table t")), 0)
-	h.send(false, pkt(1, s("\xfbx.csv")), 0)
-	h.send(true, cat(pkt(2, s("1,a\n2,b\n")), pkt(3)), 0)
-	h.send(false, pkt(4, s("\x00\x02\x00\x02\x00\x00\x00")), 0)
-	h.send(true, pkt(0, s("\x03alter table t add c int")), 0)
-	h.send(false, cat(pkt(1, s("\xff\xff\xff\x01\x01\x00\x00\x00")), pkt(2, okPkt)), 0)
-	check(t, h.rows(), []want{
+	h := target.Side(t, protocols.RoleClient, dbtest.Config)
+	h.Send(true, pkt(0, s("\x03load data local infile 'x.csv' into table t")), 0)
+	h.Send(false, pkt(1, s("\xfbx.csv")), 0)
+	h.Send(true, cat(pkt(2, s("1,a\n2,b\n")), pkt(3)), 0)
+	h.Send(false, pkt(4, s("\x00\x02\x00\x02\x00\x00\x00")), 0)
+	h.Send(true, pkt(0, s("\x03alter table t add c int")), 0)
+	h.Send(false, cat(pkt(1, s("\xff\xff\xff\x01\x01\x00\x00\x00")), pkt(2, okPkt)), 0)
+	check(t, h.Rows(), []want{
 		{comQuery, "load data local infile 'x.csv' into table t", statusOK, "LOCAL INFILE x.csv; affected_rows=2"},
 		{comQuery, "alter table t add c int", statusOK, "affected_rows=0"},
 	})
 }
 
 func TestCloseAndTimeout(t *testing.T) {
-	h := newHarness(t, protocols.RoleClient, testConfig)
-	h.send(true, pkt(0, s("\x03select sleep(100)")), 0)
-	h.c.Poll(h.ts + testConfig.RequestTimeout.Nanoseconds() + 1)
-	if h.c.Pending() != 0 || h.Counts["requests_timed_out"] != 1 {
-		t.Fatalf("pending %d counters %v", h.c.Pending(), h.Counts)
+	h := target.Side(t, protocols.RoleClient, dbtest.Config)
+	h.Send(true, pkt(0, s("\x03select sleep(100)")), 0)
+	h.Parser.Poll(h.TS + dbtest.Config.RequestTimeout.Nanoseconds() + 1)
+	if h.Parser.Pending() != 0 || h.Counts["requests_timed_out"] != 1 {
+		t.Fatalf("pending %d counters %v", h.Parser.Pending(), h.Counts)
 	}
-	h.send(true, pkt(0, s("\x03select 3")), 0)
-	h.c.Close(h.ts)
-	if h.Counts["closed_before_response"] != 1 || len(h.rows()) != 0 {
+	h.Send(true, pkt(0, s("\x03select 3")), 0)
+	h.Parser.Close(h.TS)
+	if h.Counts["closed_before_response"] != 1 || len(h.Rows()) != 0 {
 		t.Fatalf("counters %v", h.Counts)
 	}
 }

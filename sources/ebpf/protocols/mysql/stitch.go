@@ -6,7 +6,8 @@ import (
 	"strconv"
 
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols"
-	"github.com/pxq-dev/pxq/table"
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols/stitch"
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols/wire"
 )
 
 // Commands (the first byte of a client's packet in the command phase).
@@ -59,6 +60,9 @@ type command struct {
 	stmt    *stmt // the statement a prepare makes
 }
 
+// StartTS implements stitch.Request.
+func (c *command) StartTS() int64 { return c.startTS }
+
 // stmt is a prepared statement.
 type stmt struct {
 	query  []byte
@@ -101,15 +105,10 @@ const maxStmtBytes = 1 << 20
 // response's form depends on the command (a result set for a query, an
 // OK with a statement id for a prepare, nothing for COM_QUIT).
 type conn struct {
-	env     protocols.Env
-	client  *framer
-	server  *framer
-	maxReq  int
-	maxResp int
-	row     *table.Row
+	stitch.Stitcher[*command]
+	client *framer
+	server *framer
 
-	cmds  []*command // the queue is cmds[head:]
-	head  int
 	stmts map[uint32]*stmt
 	// lastStmt is the last prepared statement: MariaDB executes it as
 	// statement id 0xFFFFFFFF.
@@ -135,87 +134,50 @@ type conn struct {
 }
 
 func newConn(env protocols.Env) *conn {
-	maxReq := env.Cfg.MaxHeaderBytes
-	if maxReq <= 0 {
-		maxReq = 16 << 10
-	}
-	maxResp := env.Cfg.MaxBodyBytes
-	if maxResp <= 0 {
-		maxResp = 1024
-	}
-	c := &conn{env: env, maxReq: maxReq, maxResp: maxResp, stmts: map[uint32]*stmt{}}
+	c := &conn{Stitcher: stitch.New[*command](env, Table), stmts: map[uint32]*stmt{}}
 	// The server's packets are kept up to the longest first part needed:
 	// an OK's counters, an ERR's message.
-	c.client = &framer{keep: maxReq + 1, done: c.clientPacket, plausible: plausibleCommand}
-	c.server = &framer{keep: max(maxResp, 512), done: c.serverPacket, plausible: plausibleResponse}
-	if env.Row != nil {
-		c.row = env.Row(Table)
-	}
+	c.client = &framer{keep: c.MaxReq + 1, done: c.clientPacket, plausible: plausibleCommand}
+	c.server = &framer{keep: max(c.MaxResp, 512), done: c.serverPacket, plausible: plausibleResponse}
 	return c
 }
 
-func (c *conn) count(name string, n int64) {
-	if c.env.Count != nil && n != 0 {
-		c.env.Count(name, n)
-	}
-}
-
-// fromClient reports whether bytes of dir were written by the client.
-func (c *conn) fromClient(dir protocols.Direction) bool {
-	client := c.env.Conn == nil || c.env.Conn.Role != protocols.RoleServer
-	return (dir == protocols.Egress) == client
-}
-
 func (c *conn) Data(seg protocols.Segment) {
-	if c.tls || len(seg.Data) == 0 {
-		return
-	}
-	if c.fromClient(seg.Dir) {
+	switch {
+	case c.tls || len(seg.Data) == 0:
+		// TLS: nothing more is parsed.
+	case c.FromClient(seg.Dir):
 		c.client.feed(seg.Data, seg.TS)
-	} else {
+	default:
 		c.server.feed(seg.Data, seg.TS)
 	}
 }
 
 func (c *conn) Gap(dir protocols.Direction, n int) {
-	if c.tls {
-		return
-	}
-	f := c.server
-	if c.fromClient(dir) {
-		f = c.client
-	}
-	if !f.gap(n) {
-		c.count("gap_resyncs", 1)
-		c.count("requests_lost_in_gap", int64(c.Pending()))
-		c.clearQueue()
-		c.resync = true
+	if !c.tls && c.Skip(dir, n, c.client.gap, c.server.gap) {
+		c.drop("lost_in_gap")
 	}
 }
 
-func (c *conn) Pending() int { return len(c.cmds) - c.head }
-
 func (c *conn) Poll(now int64) {
-	timeout := c.env.Cfg.RequestTimeout.Nanoseconds()
-	if timeout <= 0 || c.Pending() == 0 || now-c.cmds[c.head].startTS <= timeout {
-		return
+	if c.Overdue(now) {
+		c.drop("timed_out")
 	}
-	c.count("requests_timed_out", int64(c.Pending()))
+}
+
+func (c *conn) Close(now int64) { c.Closed(c.client.pending() || c.server.pending(), c.Pending()) }
+
+// drop forgets the queued commands, counting them as requests_<reason>,
+// and loses sync: the next response pairs with the last command sent
+// before it.
+func (c *conn) drop(reason string) {
+	c.Count("requests_"+reason, int64(c.Pending()))
 	c.clearQueue()
 	c.resync = true
 }
 
-func (c *conn) Close(now int64) {
-	if c.client.pending() || c.server.pending() {
-		c.count("incomplete_at_close", 1)
-	}
-	c.count("closed_before_response", int64(c.Pending()))
-	c.clearQueue()
-}
-
 func (c *conn) clearQueue() {
-	clear(c.cmds)
-	c.cmds, c.head = c.cmds[:0], 0
+	c.Reqs.Clear()
 	c.resetResp()
 }
 
@@ -310,7 +272,7 @@ func (c *conn) handshakeResponse(p *packet) {
 	ext := r.uint(4)
 	if caps&capSSL != 0 && p.size == 32 {
 		c.tls = true
-		c.count("tls_conns", 1)
+		c.Count("tls_conns", 1)
 		return
 	}
 	if caps&capProtocol41 == 0 {
@@ -340,7 +302,7 @@ func (c *conn) serverPacket(p *packet) {
 		case 0x00:
 			c.phase = phaseCommand
 		case 0xff:
-			c.count("auth_errors", 1)
+			c.Count("auth_errors", 1)
 			c.phase = phaseCommand
 		}
 		return // 0xFE switches the method, 0x01 carries more of its data
@@ -351,15 +313,12 @@ func (c *conn) serverPacket(p *packet) {
 		if p.seq != 1 || c.Pending() == 0 {
 			return
 		}
-		i := len(c.cmds) - 1
-		for i >= c.head && c.cmds[i].startTS > p.startTS {
-			i--
-		}
-		if i < c.head {
+		lost := c.Reqs.Older(p.startTS)
+		if lost < 0 {
 			return
 		}
-		c.count("requests_lost_in_gap", int64(i-c.head))
-		for c.head < i {
+		c.Count("requests_lost_in_gap", int64(lost))
+		for range lost {
 			c.pop()
 		}
 		c.resync = false
@@ -371,38 +330,26 @@ func (c *conn) serverPacket(p *packet) {
 // answerHead hands p to the response of the head command.
 func (c *conn) answerHead(p *packet) {
 	if c.Pending() == 0 {
-		c.count("unmatched_responses", 1)
+		c.Count("unmatched_responses", 1)
 		return
 	}
-	c.answer(c.cmds[c.head], p)
+	c.answer(c.Reqs.Head(), p)
 }
 
 // push queues a command.
 func (c *conn) push(cmd *command) {
-	limit := c.env.Cfg.MaxPending
-	if limit <= 0 {
-		limit = 64
-	}
-	if c.Pending() >= limit {
+	// Each command is answered before the next is sent.
+	if c.Pending() >= stitch.MaxPending(c.Env.Cfg, false) {
 		// The oldest has waited longest; its response, if it comes, is
 		// paired with the next (counted, as in HTTP's stitcher).
-		c.count("requests_dropped_pending_full", 1)
+		c.Count("requests_dropped_pending_full", 1)
 		c.pop()
 	}
-	if c.head > 0 && len(c.cmds) == cap(c.cmds) {
-		n := copy(c.cmds, c.cmds[c.head:])
-		clear(c.cmds[n:])
-		c.cmds, c.head = c.cmds[:n], 0
-	}
-	c.cmds = append(c.cmds, cmd)
+	c.Reqs.Push(cmd)
 }
 
 func (c *conn) pop() {
-	c.cmds[c.head] = nil
-	c.head++
-	if c.head == len(c.cmds) {
-		c.cmds, c.head = c.cmds[:0], 0
-	}
+	c.Reqs.Pop()
 	c.resetResp()
 }
 
@@ -438,8 +385,8 @@ func (c *conn) command(p *packet) {
 			c.forget(binary.LittleEndian.Uint32(body))
 		}
 	}
-	if len(cmd.text) > c.maxReq {
-		cmd.text = cmd.text[:c.maxReq]
+	if len(cmd.text) > c.MaxReq {
+		cmd.text = cmd.text[:c.MaxReq]
 	}
 	switch cmd.cmd {
 	case comQuit, comStmtClose, comStmtLongData:
@@ -500,7 +447,7 @@ func (c *conn) remember(id uint32, s *stmt) {
 	for c.stmtBytes+len(s.query) > maxStmtBytes && len(c.stmts) > 0 {
 		for k := range c.stmts {
 			c.forget(k)
-			c.count("statements_evicted", 1)
+			c.Count("statements_evicted", 1)
 			break
 		}
 	}
@@ -515,7 +462,7 @@ func (c *conn) execute(b []byte, body []byte) []byte {
 	s := c.stmt(body)
 	b = append(b, "query=["...)
 	if s != nil {
-		b = append(b, s.query[:min(len(s.query), c.maxReq)]...)
+		b = append(b, s.query[:min(len(s.query), c.MaxReq)]...)
 	}
 	b = append(b, "] params=["...)
 	if s != nil {
@@ -568,7 +515,7 @@ func (c *conn) params(b []byte, r *reader, n int, s *stmt, named bool) ([]byte, 
 		}
 		var ok bool
 		b, ok = appendBinaryValue(b, r, types[2*i], types[2*i+1]&0x80 != 0)
-		if !ok || len(b) > c.maxReq {
+		if !ok || len(b) > c.MaxReq {
 			return b, false
 		}
 	}
@@ -582,7 +529,7 @@ func (c *conn) answer(cmd *command, p *packet) {
 		// for a command of several wire packets): this is the tail of
 		// an earlier one (an optional EOF the capabilities did not
 		// tell).
-		c.count("stray_packets", 1)
+		c.Count("stray_packets", 1)
 		return
 	}
 	first := p.first()
@@ -645,7 +592,7 @@ func (c *conn) answer(cmd *command, p *packet) {
 			return
 		}
 		c.sep()
-		c.resp = appendCapped(c.resp, c.maxResp, "columns=", strconv.Itoa(c.cols), " rows=", strconv.Itoa(c.rows))
+		c.resp = wire.AppendCapped(c.resp, c.MaxResp, "columns=", strconv.Itoa(c.cols), " rows=", strconv.Itoa(c.rows))
 		c.rows = 0
 		if terminatorStatus(p)&statusMoreResults != 0 {
 			c.rs = rsNext
@@ -715,14 +662,14 @@ func (c *conn) result(cmd *command, p *packet) {
 		c.done(cmd, statusOK, p.endTS)
 		return
 	case first == 0xfb && p.size > 1:
-		c.resp = appendCapped(c.resp, c.maxResp, "LOCAL INFILE ", string(p.payload[1:]), "; ")
+		c.resp = wire.AppendCapped(c.resp, c.MaxResp, "LOCAL INFILE ", string(p.payload[1:]), "; ")
 		c.rs = rsInfile
 		return
 	}
 	r := reader{b: p.payload}
 	n, _ := r.lenenc()
 	if r.bad || n == 0 || n > 1<<16 {
-		c.count("parse_errors", 1)
+		c.Count("parse_errors", 1)
 		c.done(cmd, statusUnknown, p.endTS)
 		return
 	}
@@ -744,7 +691,7 @@ func (c *conn) result(cmd *command, p *packet) {
 // parameter and column definitions follow.
 func (c *conn) prepareOK(cmd *command, p *packet) {
 	if p.first() != 0x00 || len(p.payload) < 12 {
-		c.count("parse_errors", 1)
+		c.Count("parse_errors", 1)
 		c.done(cmd, statusUnknown, p.endTS)
 		return
 	}
@@ -756,7 +703,7 @@ func (c *conn) prepareOK(cmd *command, p *packet) {
 		cmd.stmt.params = params
 		c.remember(id, cmd.stmt)
 	}
-	c.resp = appendCapped(c.resp, c.maxResp, "stmt_id=", strconv.FormatUint(uint64(id), 10),
+	c.resp = wire.AppendCapped(c.resp, c.MaxResp, "stmt_id=", strconv.FormatUint(uint64(id), 10),
 		" params=", strconv.Itoa(params), " columns=", strconv.Itoa(cols))
 	if c.capsKnown && c.caps&capOptionalMetadata != 0 && len(b) > 12 && b[12] == 0 {
 		c.done(cmd, statusOK, p.endTS)
@@ -813,12 +760,12 @@ func (c *conn) ok(payload []byte) bool {
 	if r.bad {
 		return false
 	}
-	c.resp = appendCapped(c.resp, c.maxResp, "affected_rows=", strconv.FormatUint(affected, 10))
+	c.resp = wire.AppendCapped(c.resp, c.MaxResp, "affected_rows=", strconv.FormatUint(affected, 10))
 	if insertID != 0 {
-		c.resp = appendCapped(c.resp, c.maxResp, " last_insert_id=", strconv.FormatUint(insertID, 10))
+		c.resp = wire.AppendCapped(c.resp, c.MaxResp, " last_insert_id=", strconv.FormatUint(insertID, 10))
 	}
 	if warnings != 0 {
-		c.resp = appendCapped(c.resp, c.maxResp, " warnings=", strconv.FormatUint(warnings, 10))
+		c.resp = wire.AppendCapped(c.resp, c.MaxResp, " warnings=", strconv.FormatUint(warnings, 10))
 	}
 	return status&statusMoreResults != 0
 }
@@ -827,7 +774,7 @@ func (c *conn) ok(payload []byte) bool {
 // "ERROR 1146 (42S02): Table 'x.y' doesn't exist".
 func (c *conn) appendErr(payload []byte) {
 	if len(payload) < 3 {
-		c.resp = appendCapped(c.resp, c.maxResp, "ERROR")
+		c.resp = wire.AppendCapped(c.resp, c.MaxResp, "ERROR")
 		return
 	}
 	code := binary.LittleEndian.Uint16(payload[1:])
@@ -836,29 +783,18 @@ func (c *conn) appendErr(payload []byte) {
 	if len(msg) >= 6 && msg[0] == '#' {
 		state, msg = " ("+string(msg[1:6])+")", msg[6:]
 	}
-	c.resp = appendCapped(c.resp, c.maxResp, "ERROR ", strconv.Itoa(int(code)), state, ": ", string(msg))
+	c.resp = wire.AppendCapped(c.resp, c.MaxResp, "ERROR ", strconv.Itoa(int(code)), state, ": ", string(msg))
 }
 
 // sep separates the parts of a multi-result response.
 func (c *conn) sep() {
 	if len(c.resp) > 0 {
-		c.resp = appendCapped(c.resp, c.maxResp, "; ")
+		c.resp = wire.AppendCapped(c.resp, c.MaxResp, "; ")
 	}
 }
 
 func (c *conn) appendResp(b []byte) {
-	c.resp = appendCapped(c.resp, c.maxResp, string(b))
-}
-
-// appendCapped appends s to b, b growing to at most limit bytes.
-func appendCapped(b []byte, limit int, s ...string) []byte {
-	for _, p := range s {
-		if room := limit - len(b); room < len(p) {
-			return append(b, p[:max(room, 0)]...)
-		}
-		b = append(b, p...)
-	}
-	return b
+	c.resp = wire.AppendCapped(c.resp, c.MaxResp, b)
 }
 
 // done ends the head command's response with status.

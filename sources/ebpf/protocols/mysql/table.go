@@ -23,11 +23,11 @@ var cols struct {
 
 // emit writes the row of cmd, answered at ts with status and resp.
 func (c *conn) emit(cmd *command, status int64, resp []byte, ts int64) {
-	row := c.row
+	row := c.Row
 	if row == nil {
 		return
 	}
-	cols.Set(row, ts, c.env.Conn, netip.AddrPort{})
+	cols.Set(row, ts, c.Env.Conn, netip.AddrPort{})
 	cols.ReqCmd.Set(row, int64(cmd.cmd))
 	cols.ReqBody.SetBytes(row, cmd.text)
 	cols.RespStatus.Set(row, status)

@@ -13,34 +13,17 @@ import (
 	"github.com/pxq-dev/pxq/sources/ebpf"
 	"github.com/pxq-dev/pxq/sources/ebpf/ebpftest"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/internal/dbtest"
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols/internal/dbtrace"
 )
 
 type row = map[string]any
 
-func sides(port int) []struct {
-	name string
-	keep func(row) bool
-} {
-	return []struct {
-		name string
-		keep func(row) bool
-	}{{"client", ebpftest.ClientRow(port)}, {"server", ebpftest.ServerRow(port)}}
-}
-
+// checkRows checks the rows traced on one side; a command with no
+// response (resp_status 1) has a latency of 0.
 func checkRows(t *testing.T, side string, got, wants []row) {
 	t.Helper()
-	if len(got) != len(wants) {
-		for _, r := range got {
-			t.Logf("%s row %d %q %d %q", side, r["req_cmd"], r["req_body"], r["resp_status"], r["resp_body"])
-		}
-		t.Fatalf("%s: %d rows, want %d", side, len(got), len(wants))
-	}
-	for i, w := range wants {
-		ebpftest.Expect(t, got[i], w)
-		if lat := got[i]["latency"].(int64); lat < 0 || lat > int64(5*time.Second) || (lat == 0 && got[i]["resp_status"] != int64(1)) {
-			t.Errorf("%s row %d: latency %d", side, i, lat)
-		}
-	}
+	noResponse := func(r row) bool { return r["resp_status"] == int64(1) }
+	dbtest.ExpectTraced(t, side, got, wants, noResponse, "req_cmd", "req_body", "resp_status", "resp_body")
 }
 
 const mariadbInput = "create table t (id int primary key auto_increment, name varchar(20));\n" +
@@ -62,37 +45,23 @@ func mariadb(t *testing.T, port int) *dbtest.Held {
 }
 
 // TestTraceMariaDB traces the mariadb client and the server: both ends
-// are traced, so each command is one row, the server's.
+// are traced, so each command is one row, the server's. Then it traces
+// the client alone (the server is not traced, as a managed database
+// would not be): its side makes the rows.
 func TestTraceMariaDB(t *testing.T) {
-	s := dbtest.StartMariaDB(t)
-	// Every process: the client's pid is not known before it starts.
-	tr, store := ebpftest.Tracer(t, ebpf.Config{OnlyPIDs: []uint32{}})
-	if out, _ := mariadb(t, s.Port).Run(); !strings.Contains(out, "doesn't exist") {
-		t.Fatalf("mariadb: %s", out)
+	for _, side := range []dbtrace.Side{dbtrace.Both, dbtrace.Client} {
+		t.Run(side.String(), func(t *testing.T) {
+			s := dbtest.StartMariaDB(t)
+			r := dbtrace.Run(t, dbtrace.Want{Table: "mysql_events", Port: s.Port, N: len(mariadbWants)}, side, mariadb(t, s.Port))
+			if !strings.Contains(r.Out, "doesn't exist") {
+				t.Fatalf("mariadb: %s", r.Out)
+			}
+			checkRows(t, side.String(), r.Rows, mariadbWants)
+			if side == dbtrace.Both {
+				dbtest.Zero(t, "tracer", r.Tracer.Stats().Counters, "mysql.parse_errors", "mysql.unmatched_responses", "mysql.stray_packets")
+			}
+		})
 	}
-	got := ebpftest.WaitRows(t, store, "mysql_events", len(mariadbWants), 5*time.Second, ebpftest.ServerRow(s.Port))
-	checkRows(t, "server", got, mariadbWants)
-	if n := len(ebpftest.Rows(t, store, "mysql_events")) - len(got); n != 0 {
-		t.Errorf("%d rows besides the server's", n)
-	}
-	for _, c := range []string{"mysql.parse_errors", "mysql.unmatched_responses", "mysql.stray_packets"} {
-		if n := tr.Stats().Counters[c]; n != 0 {
-			t.Errorf("%s = %d", c, n)
-		}
-	}
-}
-
-// TestTraceMariaDBClientSide traces the client alone (the server is not
-// traced, as a managed database would not be): its side makes the rows.
-func TestTraceMariaDBClientSide(t *testing.T) {
-	s := dbtest.StartMariaDB(t)
-	c := mariadb(t, s.Port)
-	_, store := ebpftest.Tracer(t, ebpf.Config{OnlyPIDs: []uint32{uint32(c.Pid)}})
-	if out, _ := c.Run(); !strings.Contains(out, "doesn't exist") {
-		t.Fatalf("mariadb: %s", out)
-	}
-	got := ebpftest.WaitRows(t, store, "mysql_events", len(mariadbWants), 5*time.Second, ebpftest.ClientRow(s.Port))
-	checkRows(t, "client", got, mariadbWants)
 }
 
 // TestTracePerlPrepared traces server-side prepared statements (client
@@ -117,16 +86,16 @@ undef $ins; undef $sel; $dbh->disconnect;`
 	if out := dbtest.Run(t, nil, perl, "-e", script, strconv.Itoa(s.Port), strconv.Itoa(n)); strings.TrimSpace(out) != strconv.Itoa(n) {
 		t.Fatalf("perl: %s", out)
 	}
-	for _, side := range sides(s.Port)[1:] { // both traced: the server's rows
-		keep := func(r row) bool { return side.keep(r) && r["req_cmd"] == int64(23) }
-		got := ebpftest.WaitRows(t, store, "mysql_events", n+2, 5*time.Second, keep)
-		if len(got) != n+2 {
-			t.Fatalf("%s: %d execute rows, want %d", side.name, len(got), n+2)
-		}
-		for i, r := range got[1 : n+1] {
-			want := "query=[insert into e values (?, ?)] params=[" + strconv.Itoa(i+1) + ", name" + strconv.Itoa(i+1) + "]"
-			ebpftest.Expect(t, r, row{"req_body": want, "resp_status": int64(2), "resp_body": "affected_rows=1"})
-		}
-		ebpftest.Expect(t, got[n+1], row{"req_body": "query=[select count(*) from e where id <= ?] params=[" + strconv.Itoa(n) + "]", "resp_body": "columns=1 rows=1"})
+	// Both ends are traced: the server's rows.
+	server := ebpftest.ServerRow(s.Port)
+	keep := func(r row) bool { return server(r) && r["req_cmd"] == int64(23) }
+	got := ebpftest.WaitRows(t, store, "mysql_events", n+2, 5*time.Second, keep)
+	if len(got) != n+2 {
+		t.Fatalf("server: %d execute rows, want %d", len(got), n+2)
 	}
+	for i, r := range got[1 : n+1] {
+		want := "query=[insert into e values (?, ?)] params=[" + strconv.Itoa(i+1) + ", name" + strconv.Itoa(i+1) + "]"
+		ebpftest.Expect(t, r, row{"req_body": want, "resp_status": int64(2), "resp_body": "affected_rows=1"})
+	}
+	ebpftest.Expect(t, got[n+1], row{"req_body": "query=[select count(*) from e where id <= ?] params=[" + strconv.Itoa(n) + "]", "resp_body": "columns=1 rows=1"})
 }

@@ -6,6 +6,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols/wire"
 )
 
 // reader decodes the fields of a payload. A read past the end sets bad
@@ -15,64 +17,37 @@ type reader struct {
 	bad bool
 }
 
-func (r *reader) byte1() byte {
-	if len(r.b) < 1 {
-		r.bad = true
-		return 0
+func (r *reader) byte1() byte { return r.fixed(1)[0] }
+
+func (r *reader) int16() int { return int(int16(binary.BigEndian.Uint16(r.fixed(2)))) }
+
+func (r *reader) int32() int { return int(int32(binary.BigEndian.Uint32(r.fixed(4)))) }
+
+// fixed reads k bytes of a fixed-size field; when fewer remain it reads
+// none and returns k zero bytes (bad).
+func (r *reader) fixed(k int) []byte {
+	if len(r.b) < k {
+		r.bad, r.b = true, nil
+		return zeros[:k]
 	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c
+	b := r.b[:k]
+	r.b = r.b[k:]
+	return b
 }
 
-func (r *reader) int16() int {
-	if len(r.b) < 2 {
-		r.bad = true
-		r.b = nil
-		return 0
-	}
-	v := int16(binary.BigEndian.Uint16(r.b))
-	r.b = r.b[2:]
-	return int(v)
-}
-
-func (r *reader) int32() int {
-	if len(r.b) < 4 {
-		r.bad = true
-		r.b = nil
-		return 0
-	}
-	v := int32(binary.BigEndian.Uint32(r.b))
-	r.b = r.b[4:]
-	return int(v)
-}
+var zeros [4]byte
 
 // cstring reads a NUL-terminated string (without its NUL).
-func (r *reader) cstring() []byte {
-	for i, c := range r.b {
-		if c == 0 {
-			s := r.b[:i]
-			r.b = r.b[i+1:]
-			return s
-		}
-	}
-	r.bad = true
-	s := r.b
-	r.b = nil
-	return s
-}
+func (r *reader) cstring() []byte { return r.split(wire.CString(r.b)) }
 
 // bytes reads n bytes, or what is left (bad) when fewer remain.
-func (r *reader) bytes(n int) []byte {
-	if n < 0 || n > len(r.b) {
-		r.bad = true
-		s := r.b
-		r.b = nil
-		return s
-	}
-	s := r.b[:n]
-	r.b = r.b[n:]
-	return s
+func (r *reader) bytes(n int) []byte { return r.split(wire.Take(r.b, n)) }
+
+// split takes a field split off r's bytes (ok false when cut short);
+// rest is left to read.
+func (r *reader) split(field, rest []byte, ok bool) []byte {
+	r.b, r.bad = rest, r.bad || !ok
+	return field
 }
 
 // Type OIDs whose binary values are rendered as text; others are hex.

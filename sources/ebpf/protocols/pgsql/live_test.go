@@ -1,114 +1,22 @@
 package pgsql
 
 import (
-	"net/netip"
-	"os/exec"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/pxq-dev/pxq/sources/ebpf/protocols"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/internal/dbtest"
-	"github.com/pxq-dev/pxq/sources/ebpf/protocols/protocoltest"
 )
 
-// live parses the connections through a dbtest.Proxy as the tracer
-// would on each side: one parser as the client, one as the server.
-type live struct {
-	t      *testing.T
-	conns  map[int]*[2]*protocoltest.Harness
-	chunks []dbtest.Chunk
-}
-
-func newLive(t *testing.T) *live { return &live{t: t, conns: map[int]*[2]*protocoltest.Harness{}} }
-
-var roles = [2]protocols.Role{protocols.RoleClient, protocols.RoleServer}
-
-func (l *live) feed(c dbtest.Chunk) {
-	l.chunks = append(l.chunks, c)
-	h := l.conns[c.Conn]
-	if h == nil {
-		h = &[2]*protocoltest.Harness{}
-		for i, role := range roles {
-			h[i] = protocoltest.New(l.t, Protocol{}, protocols.Conn{
-				Role: role, Stream: true,
-				Local: netip.MustParseAddrPort("127.0.0.1:5432"), Remote: netip.MustParseAddrPort("127.0.0.1:40000"),
-			}, testConfig)
-		}
-		l.conns[c.Conn] = h
-	}
-	for i, role := range roles {
-		h[i].Parser.Data(dbtest.Segment(c, role))
-	}
-}
-
-var testConfig = protocols.Config{MaxBodyBytes: 1024, MaxHeaderBytes: 16 << 10, MaxPending: 64, RequestTimeout: time.Minute}
-
-// rows closes every connection's parsers and returns the rows of each
-// side, connections in order.
-func (l *live) rows() (client, server []map[string]any) {
-	ids := make([]int, 0, len(l.conns))
-	for id := range l.conns {
-		ids = append(ids, id)
-	}
-	sort.Ints(ids)
-	for _, id := range ids {
-		h := l.conns[id]
-		for _, x := range h {
-			x.Parser.Close(time.Now().UnixNano())
-		}
-		client = append(client, h[0].Rows(Table.Name())...)
-		server = append(server, h[1].Rows(Table.Name())...)
-	}
-	return client, server
-}
-
-// counts sums a counter over the connections' parsers of one side.
-func (l *live) counts(side int, name string) int64 {
-	var n int64
-	for _, h := range l.conns {
-		n += h[side].Counts[name]
-	}
-	return n
-}
-
-type want struct{ cmd, req, resp string }
-
-// checkRows checks the rows of both sides against want, field by field.
-func checkRows(t *testing.T, client, server []map[string]any, wants []want) {
-	t.Helper()
-	for side, rows := range [][]map[string]any{client, server} {
-		if len(rows) != len(wants) {
-			for _, r := range rows {
-				t.Logf("row %q %q %q", r["req_cmd"], r["req"], r["resp"])
-			}
-			t.Fatalf("side %d: %d rows, want %d", side+1, len(rows), len(wants))
-		}
-		for i, w := range wants {
-			r := rows[i]
-			if r["req_cmd"] != w.cmd || r["req"] != w.req || r["resp"] != w.resp {
-				t.Errorf("side %d row %d:\n got %q %q %q\nwant %q %q %q", side+1, i, r["req_cmd"], r["req"], r["resp"], w.cmd, w.req, w.resp)
-			}
-			if r["trace_role"] != int64(side+1) {
-				t.Errorf("side %d row %d: trace_role %v", side+1, i, r["trace_role"])
-			}
-			if lat := r["latency"].(int64); lat <= 0 || lat > int64(10*time.Second) {
-				t.Errorf("side %d row %d: latency %d", side+1, i, lat)
-			}
-		}
-	}
-}
-
+// psql runs psql with stdin and args on port; its errors are in what it
+// prints.
 func psql(t *testing.T, port int, stdin string, args ...string) string {
 	t.Helper()
 	bin := dbtest.Need(t, "psql", dbtest.PostgresBin()...)
-	cmd := exec.Command(bin, append([]string{"-X", "-q", "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "pxq", "-d", "postgres", "-v", "ON_ERROR_STOP=0"}, args...)...)
-	cmd.Env = append(cmd.Environ(), "PGPASSWORD="+dbtest.PostgresPassword, "PGSSLMODE=disable")
-	cmd.Stdin = strings.NewReader(stdin)
-	out, _ := cmd.CombinedOutput()
-	return string(out)
+	out, _ := dbtest.RunInputErr([]string{"PGPASSWORD=" + dbtest.PostgresPassword, "PGSSLMODE=disable"}, stdin,
+		bin, append([]string{"-X", "-q", "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "pxq", "-d", "postgres", "-v", "ON_ERROR_STOP=0"}, args...)...)
+	return out
 }
 
 // TestPsql runs psql against a real server: simple queries, several
@@ -116,8 +24,8 @@ func psql(t *testing.T, port int, stdin string, args ...string) string {
 // refused.
 func TestPsql(t *testing.T) {
 	s := dbtest.StartPostgres(t)
-	l := newLive(t)
-	p := dbtest.NewProxy(t, s.Addr(), l.feed)
+	l := target.Live(t)
+	p := dbtest.NewProxy(t, s.Addr(), l.Feed)
 	out := psql(t, p.Port, "",
 		"-c", "create table t(id int primary key, name text)",
 		"-c", "insert into t values (1,'a'),(2,null)",
@@ -134,45 +42,32 @@ func TestPsql(t *testing.T) {
 	}
 	// sslmode=prefer: the server refuses SSL ('N'), psql goes on in
 	// plaintext.
-	cmd := exec.Command(dbtest.Need(t, "psql", dbtest.PostgresBin()...), "-X", "-q", "-h", "127.0.0.1", "-p", strconv.Itoa(p.Port), "-U", "pxq", "-d", "postgres", "-c", "select 42")
-	cmd.Env = append(cmd.Environ(), "PGPASSWORD="+dbtest.PostgresPassword, "PGSSLMODE=prefer")
-	if b, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(b), "42") {
-		t.Fatalf("psql sslmode=prefer: %v %s", err, b)
+	out = dbtest.Run(t, []string{"PGPASSWORD=" + dbtest.PostgresPassword, "PGSSLMODE=prefer"}, dbtest.Need(t, "psql", dbtest.PostgresBin()...),
+		"-X", "-q", "-h", "127.0.0.1", "-p", strconv.Itoa(p.Port), "-U", "pxq", "-d", "postgres", "-c", "select 42")
+	if !strings.Contains(out, "42") {
+		t.Fatalf("psql sslmode=prefer: %s", out)
 	}
 	p.Close()
-	dbtest.Record(t, "testdata/psql.bin", l.chunks, 0)
-	dbtest.Record(t, "testdata/psql_copy_in.bin", l.chunks, 1)
-	dbtest.Record(t, "testdata/psql_ssl_refused.bin", l.chunks, 3)
-	client, server := l.rows()
-	checkRows(t, client, server, []want{
-		{"Query", "create table t(id int primary key, name text)", "CREATE TABLE"},
-		{"Query", "insert into t values (1,'a'),(2,null)", "INSERT 0 2"},
-		{"Query", "select * from t order by id; select count(*) from t", "id,name\n1,a\n2,[NULL]\nSELECT 2\ncount\n2\nSELECT 1"},
-		{"Query", "select * from nope", `ERROR RESPONSE [Severity=ERROR Code=42P01 Message=relation "nope" does not exist Position=15]`},
-		{"Query", "update t set name = 'b' where id = 2", "UPDATE 1"},
-		{"Query", "copy t from stdin", "COPY 2"},
-		{"Query", "copy t to stdout", "1\ta\n2\tb\n3\tc\n4\td\nCOPY 4"},
-		{"Query", "select 42", "?column?\n42\nSELECT 1"},
-	})
-	for side := range roles {
-		for _, c := range []string{"parse_errors", "unmatched_responses", "unexpected_responses", "gap_resyncs", "closed_before_response"} {
-			if n := l.counts(side, c); n != 0 {
-				t.Errorf("side %d: %s = %d", side+1, c, n)
-			}
-		}
-	}
+	dbtest.Record(t, "testdata/psql.bin", l.Chunks, 0)
+	dbtest.Record(t, "testdata/psql_copy_in.bin", l.Chunks, 1)
+	dbtest.Record(t, "testdata/psql_ssl_refused.bin", l.Chunks, 3)
+	l.CheckSides(t, func(rows []map[string]any) { check(t, rows, psqlLiveRows) }, nil)
+	l.Zero(t, "parse_errors", "unmatched_responses", "unexpected_responses", "gap_resyncs", "closed_before_response")
 }
+
+// psqlLiveRows are TestPsql's rows: psql's session (psqlRows), then COPY
+// in and out and a query after an SSLRequest refused.
+var psqlLiveRows = slices.Concat(psqlRows, []want{
+	{"Query", "copy t from stdin", "COPY 2"},
+	{"Query", "copy t to stdout", "1\ta\n2\tb\n3\tc\n4\td\nCOPY 4"},
+	{"Query", "select 42", "?column?\n42\nSELECT 1"},
+})
 
 func pgbench(t *testing.T, port int, args ...string) string {
 	t.Helper()
 	bin := dbtest.Need(t, "pgbench", dbtest.PostgresBin()...)
-	cmd := exec.Command(bin, append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "pxq"}, append(args, "postgres")...)...)
-	cmd.Env = append(cmd.Environ(), "PGPASSWORD="+dbtest.PostgresPassword, "PGSSLMODE=disable")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("pgbench %v: %v\n%s", args, err, out)
-	}
-	return string(out)
+	return dbtest.Run(t, []string{"PGPASSWORD=" + dbtest.PostgresPassword, "PGSSLMODE=disable"},
+		bin, append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "pxq"}, append(args, "postgres")...)...)
 }
 
 // TestPgbenchExtended runs pgbench's select-only script in the extended
@@ -184,13 +79,13 @@ func TestPgbenchExtended(t *testing.T) {
 	pgbench(t, s.Port, "-i", "-s", "1", "-q")
 	for _, mode := range []string{"prepared", "extended"} {
 		t.Run(mode, func(t *testing.T) {
-			l := newLive(t)
-			p := dbtest.NewProxy(t, s.Addr(), l.feed)
+			l := target.Live(t)
+			p := dbtest.NewProxy(t, s.Addr(), l.Feed)
 			const tx = 20
 			pgbench(t, p.Port, "-n", "-S", "-M", mode, "-t", strconv.Itoa(tx), "-c", "2")
 			p.Close()
-			dbtest.Record(t, "testdata/pgbench_"+mode+".bin", l.chunks, 1) // 0 is its setup connection
-			client, server := l.rows()
+			dbtest.Record(t, "testdata/pgbench_"+mode+".bin", l.Chunks, 1) // 0 is its setup connection
+			client, server := l.Rows()
 			for side, rows := range [][]map[string]any{client, server} {
 				byCmd := map[string]int{}
 				for _, r := range rows {
@@ -212,12 +107,8 @@ func TestPgbenchExtended(t *testing.T) {
 					t.Errorf("side %d: rows by command %v, want %d Execute and Bind", side+1, byCmd, 2*tx)
 				}
 				t.Logf("side %d: rows by command %v", side+1, byCmd)
-				for _, c := range []string{"parse_errors", "unmatched_responses", "unexpected_responses", "gap_resyncs"} {
-					if n := l.counts(side, c); n != 0 {
-						t.Errorf("side %d: %s = %d", side+1, c, n)
-					}
-				}
 			}
+			l.Zero(t, "parse_errors", "unmatched_responses", "unexpected_responses", "gap_resyncs")
 		})
 	}
 }

@@ -6,7 +6,8 @@ import (
 	"strconv"
 
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols"
-	"github.com/pxq-dev/pxq/table"
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols/stitch"
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols/wire"
 )
 
 // request is a frontend message waiting for its response.
@@ -20,6 +21,9 @@ type request struct {
 	stmt   *stmt   // the statement a Describe describes
 	portal *portal // the portal a Describe describes or an Execute runs
 }
+
+// StartTS implements stitch.Request.
+func (r *request) StartTS() int64 { return r.startTS }
 
 // stmt is a prepared statement, from its Parse.
 type stmt struct {
@@ -48,22 +52,17 @@ const (
 // Parse, rows and a CommandComplete an Execute, everything up to
 // ReadyForQuery a Query).
 type conn struct {
-	env     protocols.Env
-	front   *framer
-	back    *framer
-	maxReq  int // bytes of req kept
-	maxResp int // bytes of resp kept
-	row     *table.Row
+	stitch.Stitcher[*request]
+	front *framer
+	back  *framer
 
-	reqs     []*request // the queue is reqs[head:]
-	head     int
-	reqBytes int
+	reqBytes int // text of the queued requests
 	spare    []*request
 	stmts    map[string]*stmt
 	portals  map[string]*portal
 	stmtSize int
 
-	// The answer being read for reqs[0].
+	// The answer being read for the head request.
 	resp   []byte
 	cols   []column // the current result's columns (a Query's RowDescription)
 	header bool     // the column names are written for cols
@@ -78,46 +77,19 @@ type conn struct {
 }
 
 func newConn(env protocols.Env) *conn {
-	maxReq := env.Cfg.MaxHeaderBytes
-	if maxReq <= 0 {
-		maxReq = 16 << 10
-	}
-	maxResp := env.Cfg.MaxBodyBytes
-	if maxResp <= 0 {
-		maxResp = 1024
-	}
-	c := &conn{
-		env: env, maxReq: maxReq, maxResp: maxResp,
-		front: newFramer(false, maxReq), back: newFramer(true, max(maxReq, maxResp)),
-		stmts: map[string]*stmt{}, portals: map[string]*portal{},
-	}
-	if env.Row != nil {
-		c.row = env.Row(Table)
-	}
+	c := &conn{Stitcher: stitch.New[*request](env, Table), stmts: map[string]*stmt{}, portals: map[string]*portal{}}
+	c.front, c.back = newFramer(false, c.MaxReq), newFramer(true, max(c.MaxReq, c.MaxResp))
 	c.front.done, c.back.done = c.frontend, c.backend
-	fail := func() { c.count("parse_errors", 1) }
+	fail := func() { c.Count("parse_errors", 1) }
 	c.front.fail, c.back.fail = fail, fail
 	return c
-}
-
-func (c *conn) count(name string, n int64) {
-	if c.env.Count != nil && n != 0 {
-		c.env.Count(name, n)
-	}
-}
-
-// isFront reports whether bytes of dir are the frontend's: the client
-// writes them.
-func (c *conn) isFront(dir protocols.Direction) bool {
-	client := c.env.Conn == nil || c.env.Conn.Role != protocols.RoleServer
-	return (dir == protocols.Egress) == client
 }
 
 func (c *conn) Data(seg protocols.Segment) {
 	if c.tls || len(seg.Data) == 0 {
 		return
 	}
-	if c.isFront(seg.Dir) {
+	if c.FromClient(seg.Dir) {
 		c.front.feed(seg.Data, seg.TS)
 		return
 	}
@@ -130,7 +102,7 @@ func (c *conn) Data(seg protocols.Segment) {
 		c.sslPending = false
 		if data[0] != 'N' {
 			c.tls = true
-			c.count("tls_conns", 1)
+			c.Count("tls_conns", 1)
 			c.dropAll("encrypted")
 			return
 		}
@@ -141,15 +113,7 @@ func (c *conn) Data(seg protocols.Segment) {
 }
 
 func (c *conn) Gap(dir protocols.Direction, n int) {
-	if c.tls {
-		return
-	}
-	f := c.back
-	if c.isFront(dir) {
-		f = c.front
-	}
-	if !f.gap(n) {
-		c.count("gap_resyncs", 1)
+	if !c.tls && c.Skip(dir, n, c.front.gap, c.back.gap) {
 		c.lostSync()
 	}
 }
@@ -158,8 +122,7 @@ func (c *conn) Gap(dir protocols.Direction, n int) {
 // the answers that follow are dropped up to the next ReadyForQuery,
 // after which both sides are in step again.
 func (c *conn) lostSync() {
-	c.count("requests_lost_in_gap", int64(c.pendingRows()))
-	c.clearQueue()
+	c.dropAll("lost_in_gap")
 	c.resync = true
 	c.discard = false
 }
@@ -167,7 +130,7 @@ func (c *conn) lostSync() {
 // pendingRows counts the queued requests that would have made rows.
 func (c *conn) pendingRows() int {
 	n := 0
-	for _, r := range c.reqs[c.head:] {
+	for _, r := range c.Reqs.All() {
 		if r.cmd != "" {
 			n++
 		}
@@ -176,45 +139,33 @@ func (c *conn) pendingRows() int {
 }
 
 func (c *conn) clearQueue() {
-	for _, r := range c.reqs[c.head:] {
+	for _, r := range c.Reqs.All() {
 		c.release(r)
 	}
-	clear(c.reqs)
-	c.reqs, c.head = c.reqs[:0], 0
+	c.Reqs.Clear()
 	c.reqBytes = 0
 	c.resetResp()
 }
 
+// dropAll forgets the queued requests, counting those that would have
+// made rows as requests_<reason>.
 func (c *conn) dropAll(reason string) {
 	if n := c.pendingRows(); n > 0 {
-		c.count("requests_"+reason, int64(n))
+		c.Count("requests_"+reason, int64(n))
 	}
 	c.clearQueue()
 }
-
-func (c *conn) Pending() int { return len(c.reqs) - c.head }
 
 func (c *conn) Poll(now int64) {
-	timeout := c.env.Cfg.RequestTimeout.Nanoseconds()
-	if timeout <= 0 || c.Pending() == 0 || now-c.reqs[c.head].startTS <= timeout {
-		return
+	if c.Overdue(now) {
+		// Whatever comes next cannot be paired with confidence:
+		// resynchronise at the next ReadyForQuery.
+		c.dropAll("timed_out")
+		c.resync = true
 	}
-	// The head's answer is overdue; whatever comes next cannot be paired
-	// with confidence, so resynchronise at the next ReadyForQuery.
-	c.count("requests_timed_out", int64(c.pendingRows()))
-	c.clearQueue()
-	c.resync = true
 }
 
-func (c *conn) Close(now int64) {
-	if c.front.pending() || c.back.pending() {
-		c.count("incomplete_at_close", 1)
-	}
-	if n := c.pendingRows(); n > 0 {
-		c.count("closed_before_response", int64(n))
-	}
-	c.clearQueue()
-}
+func (c *conn) Close(now int64) { c.Closed(c.front.pending() || c.back.pending(), c.pendingRows()) }
 
 // newRequest returns a request for m (recycled when possible).
 func (c *conn) newRequest(m *message, cmd string) *request {
@@ -243,41 +194,21 @@ func (c *conn) push(r *request) {
 	if c.resync {
 		// Until the next ReadyForQuery the answers cannot be told apart.
 		if r.cmd != "" {
-			c.count("requests_lost_in_gap", 1)
+			c.Count("requests_lost_in_gap", 1)
 		}
 		c.release(r)
 		return
 	}
-	limit := c.env.Cfg.MaxPending * 8
-	if limit <= 0 {
-		limit = 512
-	}
-	if c.Pending() >= limit || c.reqBytes+len(r.text) > maxReqBytes {
-		c.count("requests_dropped_pending_full", int64(c.pendingRows()+1))
+	// Clients pipeline the messages of the extended protocol.
+	if c.Pending() >= stitch.MaxPending(c.Env.Cfg, true) || c.reqBytes+len(r.text) > maxReqBytes {
+		c.Count("requests_dropped_pending_full", int64(c.pendingRows()+1))
 		c.release(r)
 		c.clearQueue()
 		c.resync = true
 		return
 	}
-	if c.head > 0 && len(c.reqs) == cap(c.reqs) {
-		// Slide the queue down rather than grow it.
-		n := copy(c.reqs, c.reqs[c.head:])
-		clear(c.reqs[n:])
-		c.reqs, c.head = c.reqs[:n], 0
-	}
 	c.reqBytes += len(r.text)
-	c.reqs = append(c.reqs, r)
-}
-
-// appendCapped appends s to b, b growing to at most limit bytes.
-func appendCapped(b []byte, limit int, s ...[]byte) []byte {
-	for _, p := range s {
-		if room := limit - len(b); room < len(p) {
-			return append(b, p[:max(room, 0)]...)
-		}
-		b = append(b, p...)
-	}
-	return b
+	c.Reqs.Push(r)
 }
 
 // frontend handles one message from the client.
@@ -289,7 +220,7 @@ func (c *conn) frontend(m *message) {
 	if c.discard && m.tag != 'S' && m.tag != 'X' {
 		// The server skips every message up to the Sync after an error.
 		if m.tag != 'H' && m.tag != 'd' && m.tag != 'c' && m.tag != 'f' && m.tag != 'p' {
-			c.count("skipped_after_error", 1)
+			c.Count("skipped_after_error", 1)
 		}
 		return
 	}
@@ -331,11 +262,11 @@ func (c *conn) frontend(m *message) {
 		// "query=[…] params=[…]", the form normalize_pgsql reads.
 		q.text = append(q.text, "query=["...)
 		if q.portal != nil && q.portal.stmt != nil {
-			q.text = appendCapped(q.text, c.maxReq-1, q.portal.stmt.query)
+			q.text = wire.AppendCapped(q.text, c.MaxReq-1, q.portal.stmt.query)
 		}
 		q.text = append(q.text, "] params=["...)
 		if q.portal != nil {
-			q.text = appendCapped(q.text, c.maxReq-1, q.portal.params)
+			q.text = wire.AppendCapped(q.text, c.MaxReq-1, q.portal.params)
 		}
 		q.text = append(q.text, ']')
 		c.push(q)
@@ -387,7 +318,7 @@ func (c *conn) setStmt(name string, s *stmt) {
 		for k, v := range c.stmts { // any one
 			c.stmtSize -= len(v.query)
 			delete(c.stmts, k)
-			c.count("statements_evicted", 1)
+			c.Count("statements_evicted", 1)
 			break
 		}
 	}
@@ -425,8 +356,8 @@ func (c *conn) bind(m *message, r *reader) {
 			oid = p.stmt.paramOIDs[i]
 		}
 		p.params = appendValue(p.params, v, l == -1, format, oid)
-		if len(p.params) >= c.maxReq {
-			p.params = p.params[:c.maxReq]
+		if len(p.params) >= c.MaxReq {
+			p.params = p.params[:c.MaxReq]
 			break
 		}
 	}
@@ -451,7 +382,7 @@ func (c *conn) bind(m *message, r *reader) {
 	q.text = append(q.text, " statement="...)
 	q.text = append(q.text, stmtName...)
 	q.text = append(q.text, " parameters=["...)
-	q.text = appendCapped(q.text, c.maxReq-1, p.params)
+	q.text = wire.AppendCapped(q.text, c.MaxReq-1, p.params)
 	q.text = append(q.text, ']')
 	c.push(q)
 }
@@ -486,7 +417,7 @@ func (c *conn) backend(m *message) {
 		case 'Z':
 			c.startup = false
 		case 'E':
-			c.count("startup_errors", 1)
+			c.Count("startup_errors", 1)
 		}
 		return
 	}
@@ -502,11 +433,11 @@ func (c *conn) backend(m *message) {
 			// The end of a startup not seen, or the ReadyForQuery of
 			// requests not seen.
 		default:
-			c.count("unmatched_responses", 1)
+			c.Count("unmatched_responses", 1)
 		}
 		return
 	}
-	c.answer(c.reqs[c.head], m)
+	c.answer(c.Reqs.Head(), m)
 }
 
 // answer handles m, a message of the answer to r.
@@ -585,8 +516,7 @@ func (c *conn) answer(r *request, m *message) {
 			}
 			c.done(r, m)
 		case 'n':
-			c.appendResp([]byte("NO DATA"))
-			c.done(r, m)
+			c.doneWith(r, m, "NO DATA")
 		case 'E':
 			c.failed(r, m)
 		default:
@@ -608,11 +538,9 @@ func (c *conn) answer(r *request, m *message) {
 			c.appendResp(cstr(m.payload))
 			c.done(r, m)
 		case 'I':
-			c.appendResp([]byte("EMPTY QUERY"))
-			c.done(r, m)
+			c.doneWith(r, m, "EMPTY QUERY")
 		case 's':
-			c.appendResp([]byte("PORTAL SUSPENDED"))
-			c.done(r, m)
+			c.doneWith(r, m, "PORTAL SUSPENDED")
 		case 'E':
 			c.failed(r, m)
 		case 'G', 'H', 'W', 'c':
@@ -628,7 +556,7 @@ func (c *conn) answer(r *request, m *message) {
 		case 'E':
 			// An error at Sync (a failed implicit COMMIT): it answers
 			// no request of its own.
-			c.count("sync_errors", 1)
+			c.Count("sync_errors", 1)
 		default:
 			c.unexpected(m)
 		}
@@ -642,8 +570,7 @@ func (c *conn) answer(r *request, m *message) {
 func (c *conn) simple(r *request, m *message, ok byte, text string) {
 	switch m.tag {
 	case ok:
-		c.appendResp([]byte(text))
-		c.done(r, m)
+		c.doneWith(r, m, text)
 	case 'E':
 		c.failed(r, m)
 	default:
@@ -658,13 +585,13 @@ func (c *conn) failed(r *request, m *message) {
 	c.appendError(m.payload)
 	c.done(r, m)
 	skipped := 0
-	for c.Pending() > 0 && c.reqs[c.head].tag != 'S' {
-		if c.reqs[c.head].cmd != "" {
+	for c.Pending() > 0 && c.Reqs.Head().tag != 'S' {
+		if c.Reqs.Head().cmd != "" {
 			skipped++
 		}
 		c.pop()
 	}
-	c.count("skipped_after_error", int64(skipped))
+	c.Count("skipped_after_error", int64(skipped))
 	if c.Pending() == 0 {
 		c.discard = true
 	}
@@ -673,7 +600,7 @@ func (c *conn) failed(r *request, m *message) {
 // unexpected handles a message that cannot answer the head request: the
 // two sides are out of step.
 func (c *conn) unexpected(m *message) {
-	c.count("unexpected_responses", 1)
+	c.Count("unexpected_responses", 1)
 	c.lostSync()
 	if m.tag == 'Z' {
 		c.resync = false // at a ReadyForQuery both sides are in step
@@ -689,21 +616,21 @@ func (c *conn) part() {
 }
 
 func (c *conn) appendResp(s ...[]byte) {
-	c.resp = appendCapped(c.resp, c.maxResp, s...)
+	c.resp = wire.AppendCapped(c.resp, c.MaxResp, s...)
 }
 
 func (c *conn) appendError(payload []byte) {
 	mark := len(c.resp)
 	c.resp = appendError(c.resp, payload)
-	if len(c.resp) > c.maxResp {
-		c.resp = c.resp[:max(c.maxResp, mark)]
+	if len(c.resp) > c.MaxResp {
+		c.resp = c.resp[:max(c.MaxResp, mark)]
 	}
 }
 
 // rowRoom is the part of resp that rows may use: the rest is kept for
 // the command tags and errors that follow them.
 func (c *conn) rowRoom() int {
-	return c.maxResp - min(128, c.maxResp/2)
+	return c.MaxResp - min(128, c.MaxResp/2)
 }
 
 // dataRow appends a DataRow to resp (after the column names when
@@ -730,7 +657,7 @@ func (c *conn) dataRow(payload []byte, cols []column, formats []int, header bool
 	c.resp = append(c.resp, '\n')
 	if len(c.resp) > c.rowRoom() {
 		c.resp = c.resp[:mark]
-		c.resp = appendCapped(c.resp, c.rowRoom(), []byte("...\n"))
+		c.resp = wire.AppendCapped(c.resp, c.rowRoom(), []byte("...\n"))
 		c.cut = true
 	}
 }
@@ -741,7 +668,7 @@ func (c *conn) copyData(payload []byte) {
 		return
 	}
 	if len(c.resp)+len(payload) > c.rowRoom() {
-		c.resp = appendCapped(c.resp, c.rowRoom(), []byte("...\n"))
+		c.resp = wire.AppendCapped(c.resp, c.rowRoom(), []byte("...\n"))
 		c.cut = true
 		return
 	}
@@ -758,19 +685,20 @@ func cstr(b []byte) []byte {
 // done ends the answer of r, the head request, with m: it writes r's row
 // (when r makes one) and dequeues it.
 func (c *conn) done(r *request, m *message) {
-	if r.cmd != "" && c.row != nil {
+	if r.cmd != "" && c.Row != nil {
 		c.emit(r, m.endTS)
 	}
 	c.pop()
 }
 
+// doneWith ends the answer of r with m, whose text is text.
+func (c *conn) doneWith(r *request, m *message, text string) {
+	c.appendResp([]byte(text))
+	c.done(r, m)
+}
+
 func (c *conn) pop() {
-	r := c.reqs[c.head]
-	c.reqs[c.head] = nil
-	c.head++
-	if c.head == len(c.reqs) {
-		c.reqs, c.head = c.reqs[:0], 0
-	}
+	r := c.Reqs.Pop()
 	c.reqBytes -= len(r.text)
 	c.release(r)
 	c.resetResp()

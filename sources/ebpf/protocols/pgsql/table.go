@@ -23,8 +23,8 @@ var cols struct {
 
 // emit writes the row of r, answered at ts.
 func (c *conn) emit(r *request, ts int64) {
-	row := c.row
-	cols.Set(row, ts, c.env.Conn, netip.AddrPort{})
+	row := c.Row
+	cols.Set(row, ts, c.Env.Conn, netip.AddrPort{})
 	cols.ReqCmd.Set(row, r.cmd)
 	cols.Req.SetBytes(row, r.text)
 	cols.Resp.SetBytes(row, c.resp)

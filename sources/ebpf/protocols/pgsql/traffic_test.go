@@ -13,6 +13,7 @@ import (
 	"github.com/pxq-dev/pxq/sources/ebpf"
 	"github.com/pxq-dev/pxq/sources/ebpf/ebpftest"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/internal/dbtest"
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols/internal/dbtrace"
 	"github.com/pxq-dev/pxq/types"
 )
 
@@ -41,21 +42,14 @@ func psql(t *testing.T, port int) *dbtest.Held {
 	return dbtest.Hold(t, []string{"PGPASSWORD=" + dbtest.PostgresPassword, "PGSSLMODE=prefer"}, "", bin, args...)
 }
 
+// checkPsqlRows checks the rows of psqlArgs traced on one side, by pid
+// when pid is not 0.
 func checkPsqlRows(t *testing.T, side string, got []map[string]any, pid int) {
 	t.Helper()
-	if len(got) != len(psqlWants) {
-		for _, r := range got {
-			t.Logf("%s row %q %q", side, r["req"], r["resp"])
-		}
-		t.Fatalf("%s: %d rows, want %d", side, len(got), len(psqlWants))
-	}
-	for i, w := range psqlWants {
-		ebpftest.Expect(t, got[i], w)
-		ebpftest.Expect(t, got[i], map[string]any{"remote_addr": "127.0.0.1", "local_addr": "127.0.0.1", "encrypted": false})
-		if lat := got[i]["latency"].(int64); lat <= 0 || lat > int64(5*time.Second) {
-			t.Errorf("%s row %d: latency %d", side, i, lat)
-		}
-		if u := got[i]["upid"].(types.UInt128Value); pid != 0 && int(u.PID()) != pid {
+	dbtest.ExpectTraced(t, side, got, psqlWants, nil, "req", "resp")
+	for i, r := range got {
+		ebpftest.Expect(t, r, map[string]any{"remote_addr": "127.0.0.1", "local_addr": "127.0.0.1", "encrypted": false})
+		if u := r["upid"].(types.UInt128Value); pid != 0 && int(u.PID()) != pid {
 			t.Errorf("%s row %d: pid %d, want %d", side, i, u.PID(), pid)
 		}
 	}
@@ -64,80 +58,71 @@ func checkPsqlRows(t *testing.T, side string, got []map[string]any, pid int) {
 // TestTracePsql traces psql and the server backend it talks to: every
 // statement is one row, the server's (both ends are traced, so the
 // client's side is left out, as for HTTP), with its text, its result or
-// error.
-func TestTracePsql(t *testing.T) {
-	s := dbtest.StartPostgres(t)
-	// Every process: each connection has a backend process of its own.
-	tr, store := ebpftest.Tracer(t, ebpf.Config{OnlyPIDs: []uint32{}})
-	if out, _ := psql(t, s.Port).Run(); !strings.Contains(out, "does not exist") {
-		t.Fatalf("psql: %s", out)
-	}
-	got := ebpftest.WaitRows(t, store, "pgsql_events", len(psqlWants), 5*time.Second, ebpftest.ServerRow(s.Port))
-	checkPsqlRows(t, "server", got, 0)
-	if n := len(ebpftest.Rows(t, store, "pgsql_events")) - len(got); n != 0 {
-		t.Errorf("%d rows besides the server's", n)
-	}
-	st := tr.Stats()
-	if st.Counters["client_side_of_traced_server_conns"] < 1 {
-		t.Errorf("psql's side was not left out: %v", st.Counters)
-	}
-	for _, c := range []string{"pgsql.parse_errors", "pgsql.unmatched_responses", "pgsql.unexpected_responses"} {
-		if n := st.Counters[c]; n != 0 {
-			t.Errorf("%s = %d", c, n)
-		}
-	}
-}
-
-// TestTracePsqlClient traces psql alone (the server is not traced, as a
+// error. Then it traces psql alone (the server is not traced, as a
 // managed database would not be): its side makes the rows.
-func TestTracePsqlClient(t *testing.T) {
-	s := dbtest.StartPostgres(t)
-	p := psql(t, s.Port)
-	_, store := ebpftest.Tracer(t, ebpf.Config{OnlyPIDs: []uint32{uint32(p.Pid)}})
-	if out, _ := p.Run(); !strings.Contains(out, "does not exist") {
-		t.Fatalf("psql: %s", out)
+func TestTracePsql(t *testing.T) {
+	for _, side := range []dbtrace.Side{dbtrace.Both, dbtrace.Client} {
+		t.Run(side.String(), func(t *testing.T) {
+			s := dbtest.StartPostgres(t)
+			p := psql(t, s.Port)
+			r := dbtrace.Run(t, dbtrace.Want{Table: "pgsql_events", Port: s.Port, N: len(psqlWants)}, side, p)
+			if !strings.Contains(r.Out, "does not exist") {
+				t.Fatalf("psql: %s", r.Out)
+			}
+			if side == dbtrace.Client {
+				checkPsqlRows(t, side.String(), r.Rows, p.Pid)
+				return
+			}
+			checkPsqlRows(t, side.String(), r.Rows, 0)
+			st := r.Tracer.Stats()
+			if st.Counters["client_side_of_traced_server_conns"] < 1 {
+				t.Errorf("psql's side was not left out: %v", st.Counters)
+			}
+			dbtest.Zero(t, "tracer", st.Counters, "pgsql.parse_errors", "pgsql.unmatched_responses", "pgsql.unexpected_responses")
+		})
 	}
-	got := ebpftest.WaitRows(t, store, "pgsql_events", len(psqlWants), 5*time.Second, ebpftest.ClientRow(s.Port))
-	checkPsqlRows(t, "client", got, p.Pid)
 }
 
 // TestTracePgbench traces pgbench's select-only script over the extended
 // protocol at its full rate, with the server: every transaction it
 // reports must be an Execute row, with the statement and its bound value.
 func TestTracePgbench(t *testing.T) {
-	s := dbtest.StartPostgres(t)
-	bench := dbtest.Need(t, "pgbench", dbtest.PostgresBin()...)
-	env := []string{"PGPASSWORD=" + dbtest.PostgresPassword, "PGSSLMODE=disable"}
-	conn := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(s.Port), "-U", "pxq"}
-	dbtest.Run(t, env, bench, append(append([]string{"-i", "-s", "1", "-q"}, conn...), "postgres")...)
+	s, pgbench := startPgbench(t)
 	tr, store := ebpftest.Tracer(t, ebpf.Config{OnlyPIDs: []uint32{}})
 	const clients, tx = 4, 2500
-	out := dbtest.Run(t, env, bench, append(append([]string{"-n", "-S", "-M", "prepared", "-c", strconv.Itoa(clients), "-j", "2", "-t", strconv.Itoa(tx)}, conn...), "postgres")...)
+	out := pgbench("-n", "-S", "-M", "prepared", "-c", strconv.Itoa(clients), "-j", "2", "-t", strconv.Itoa(tx))
 	if !strings.Contains(out, "number of transactions actually processed: "+strconv.Itoa(clients*tx)) {
 		t.Fatalf("pgbench: %s", out)
 	}
-	isExec := func(keep func(map[string]any) bool) func(map[string]any) bool {
-		return func(r map[string]any) bool { return keep(r) && r["req_cmd"] == "Execute" }
+	// Both ends are traced: the server's rows.
+	server := ebpftest.ServerRow(s.Port)
+	isExec := func(r map[string]any) bool { return server(r) && r["req_cmd"] == "Execute" }
+	got := ebpftest.WaitRows(t, store, "pgsql_events", clients*tx, 10*time.Second, isExec)
+	bad := 0
+	for _, r := range got {
+		req, _ := r["req"].(string)
+		if !strings.HasPrefix(req, "query=[SELECT abalance FROM pgbench_accounts WHERE aid = $1;] params=[") || r["resp"] != "0\nSELECT 1" {
+			bad++
+		}
 	}
-	for _, side := range []struct {
-		name string
-		keep func(map[string]any) bool
-	}{{"server", ebpftest.ServerRow(s.Port)}} {
-		got := ebpftest.WaitRows(t, store, "pgsql_events", clients*tx, 10*time.Second, isExec(side.keep))
-		bad := 0
-		for _, r := range got {
-			req, _ := r["req"].(string)
-			if !strings.HasPrefix(req, "query=[SELECT abalance FROM pgbench_accounts WHERE aid = $1;] params=[") || r["resp"] != "0\nSELECT 1" {
-				bad++
-			}
-		}
-		t.Logf("%s: %d Execute rows for %d transactions, %d malformed", side.name, len(got), clients*tx, bad)
-		if len(got) != clients*tx || bad != 0 {
-			t.Errorf("%s: %d Execute rows (%d malformed), want %d", side.name, len(got), bad, clients*tx)
-		}
+	t.Logf("server: %d Execute rows for %d transactions, %d malformed", len(got), clients*tx, bad)
+	if len(got) != clients*tx || bad != 0 {
+		t.Errorf("server: %d Execute rows (%d malformed), want %d", len(got), bad, clients*tx)
 	}
 	st := tr.Stats()
 	t.Logf("lost events %d, pgsql counters %v", st.LostEvents, pick(st.Counters, "pgsql."))
+}
+
+// startPgbench starts a server with pgbench's tables (scale 1) and
+// returns it and a function that runs pgbench with args against it.
+func startPgbench(t testing.TB) (*dbtest.Server, func(args ...string) string) {
+	s := dbtest.StartPostgres(t)
+	bench := dbtest.Need(t, "pgbench", dbtest.PostgresBin()...)
+	env := []string{"PGPASSWORD=" + dbtest.PostgresPassword, "PGSSLMODE=disable"}
+	conn := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(s.Port), "-U", "pxq", "postgres"}
+	run := func(args ...string) string { return dbtest.Run(t, env, bench, append(args, conn...)...) }
+	run("-i", "-s", "1", "-q")
+	return s, run
 }
 
 func pick(m map[string]int64, prefix string) map[string]int64 {
@@ -158,14 +143,10 @@ func pick(m map[string]int64, prefix string) map[string]int64 {
 // statements captured (the server's Execute rows) against those pgbench
 // reports. Run with -bench Pgbench -benchtime 1x.
 func BenchmarkPgbench(b *testing.B) {
-	s := dbtest.StartPostgres(b)
-	bench := dbtest.Need(b, "pgbench", dbtest.PostgresBin()...)
-	env := []string{"PGPASSWORD=" + dbtest.PostgresPassword, "PGSSLMODE=disable"}
-	conn := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(s.Port), "-U", "pxq"}
-	dbtest.Run(b, env, bench, append(append([]string{"-i", "-s", "1", "-q"}, conn...), "postgres")...)
+	s, pgbench := startPgbench(b)
 	tr, store := ebpftest.Tracer(b, ebpf.Config{OnlyPIDs: []uint32{}})
 	run := func() (tx int, tps float64) {
-		out := dbtest.Run(b, env, bench, append(append([]string{"-n", "-S", "-M", "prepared", "-c", "2", "-j", "2", "-T", "3"}, conn...), "postgres")...)
+		out := pgbench("-n", "-S", "-M", "prepared", "-c", "2", "-j", "2", "-T", "3")
 		for _, l := range strings.Split(out, "\n") {
 			if v, ok := strings.CutPrefix(l, "number of transactions actually processed: "); ok {
 				tx, _ = strconv.Atoi(strings.Fields(v)[0])

@@ -1,109 +1,30 @@
 package redis
 
 import (
-	"net/netip"
 	"os/exec"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/pxq-dev/pxq/sources/ebpf/protocols"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/internal/dbtest"
-	"github.com/pxq-dev/pxq/sources/ebpf/protocols/protocoltest"
 )
-
-// live parses the connections through a dbtest.Proxy as the tracer
-// would on each side: one parser as the client, one as the server.
-type live struct {
-	t      *testing.T
-	conns  map[int]*[2]*protocoltest.Harness
-	chunks []dbtest.Chunk
-}
-
-func newLive(t *testing.T) *live { return &live{t: t, conns: map[int]*[2]*protocoltest.Harness{}} }
-
-var roles = [2]protocols.Role{protocols.RoleClient, protocols.RoleServer}
-
-var testConfig = protocols.Config{MaxBodyBytes: 1024, MaxHeaderBytes: 16 << 10, MaxPending: 64, RequestTimeout: time.Minute}
-
-func (l *live) feed(c dbtest.Chunk) {
-	l.chunks = append(l.chunks, c)
-	h := l.conns[c.Conn]
-	if h == nil {
-		h = &[2]*protocoltest.Harness{}
-		for i, role := range roles {
-			h[i] = protocoltest.New(l.t, Protocol{}, protocols.Conn{
-				Role: role, Stream: true,
-				Local: netip.MustParseAddrPort("127.0.0.1:6379"), Remote: netip.MustParseAddrPort("127.0.0.1:40000"),
-			}, testConfig)
-		}
-		l.conns[c.Conn] = h
-	}
-	for i, role := range roles {
-		h[i].Parser.Data(dbtest.Segment(c, role))
-	}
-}
-
-// rows closes every connection's parsers and returns the rows of each
-// side, connections in order.
-func (l *live) rows() (client, server [][]map[string]any) {
-	ids := make([]int, 0, len(l.conns))
-	for id := range l.conns {
-		ids = append(ids, id)
-	}
-	sort.Ints(ids)
-	for _, id := range ids {
-		h := l.conns[id]
-		for _, x := range h {
-			x.Parser.Close(time.Now().UnixNano())
-		}
-		client = append(client, h[0].Rows(Table.Name()))
-		server = append(server, h[1].Rows(Table.Name()))
-	}
-	return client, server
-}
-
-func (l *live) counts(side int, name string) int64 {
-	var n int64
-	for _, h := range l.conns {
-		n += h[side].Counts[name]
-	}
-	return n
-}
 
 type want struct{ cmd, args, resp string }
 
+// check checks rows against wants, in order; a resp ending in "*"
+// stands for any that begins so (dbtest.Wild).
 func check(t *testing.T, rows []map[string]any, wants []want) {
 	t.Helper()
-	if len(rows) != len(wants) {
-		for _, r := range rows {
-			t.Logf("row %q %q %q", r["req_cmd"], r["req_args"], r["resp"])
-		}
-		t.Fatalf("%d rows, want %d", len(rows), len(wants))
-	}
-	for i, w := range wants {
-		r := rows[i]
-		resp := r["resp"]
-		if prefix, ok := strings.CutSuffix(w.resp, "*"); ok && strings.HasPrefix(resp.(string), prefix) {
-			resp = w.resp // a value that changes from run to run
-		}
-		if r["req_cmd"] != w.cmd || r["req_args"] != w.args || resp != w.resp {
-			t.Errorf("row %d:\n got %q %q %q\nwant %q %q %q", i, r["req_cmd"], r["req_args"], r["resp"], w.cmd, w.args, w.resp)
-		}
-	}
+	dbtest.CheckRows(t, rows, wants, func(r map[string]any, w want) want {
+		return want{r["req_cmd"].(string), r["req_args"].(string), dbtest.Wild(r["resp"], w.resp)}
+	})
 }
 
+// cli runs redis-cli with stdin and args on port.
 func cli(t *testing.T, port int, stdin string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(dbtest.Need(t, "redis-cli"), append([]string{"-p", strconv.Itoa(port)}, args...)...)
-	cmd.Stdin = strings.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("redis-cli %v: %v\n%s", args, err, out)
-	}
-	return string(out)
+	return dbtest.RunInput(t, nil, stdin, dbtest.Need(t, "redis-cli"), append([]string{"-p", strconv.Itoa(port)}, args...)...)
 }
 
 // TestRedisCLI runs redis-cli against a real server in RESP2 and RESP3:
@@ -111,23 +32,19 @@ func cli(t *testing.T, port int, stdin string, args ...string) string {
 // command, and the COMMAND DOCS redis-cli sends first.
 func TestRedisCLI(t *testing.T) {
 	s := dbtest.StartRedis(t)
-	l := newLive(t)
-	p := dbtest.NewProxy(t, s.Addr(), l.feed)
+	l := target.Live(t)
+	p := dbtest.NewProxy(t, s.Addr(), l.Feed)
 	cli(t, p.Port, "SET k v\nGET k\nGET nope\nINCR k\nRPUSH l a b c\nLRANGE l 0 -1\nHSET h f1 1 f2 2\nHGETALL h\nCLIENT SETNAME me\nDEL k l h\n")
 	cli(t, p.Port, "HSET h f1 1\nHGETALL h\nGET nope\nSET n 1.5\nINCRBYFLOAT n 1\nSISMEMBER nope x\n", "-3")
 	p.Close()
-	dbtest.Record(t, "testdata/redis_cli.bin", l.chunks, 0)
-	dbtest.Record(t, "testdata/redis_cli_resp3.bin", l.chunks, 1)
-	client, server := l.rows()
-	for side, conns := range [][][]map[string]any{client, server} {
+	dbtest.Record(t, "testdata/redis_cli.bin", l.Chunks, 0)
+	dbtest.Record(t, "testdata/redis_cli_resp3.bin", l.Chunks, 1)
+	client, server := l.ConnRows()
+	for _, conns := range [][][]map[string]any{client, server} {
 		check(t, conns[0], cliRows)
 		check(t, conns[1], cliRESP3Rows)
-		for _, c := range []string{"parse_errors", "unmatched_responses", "gap_resyncs", "closed_before_response"} {
-			if n := l.counts(side, c); n != 0 {
-				t.Errorf("side %d: %s = %d", side+1, c, n)
-			}
-		}
 	}
+	l.Zero(t, "parse_errors", "unmatched_responses", "gap_resyncs", "closed_before_response")
 }
 
 var cliRows = []want{
@@ -155,6 +72,20 @@ var cliRESP3Rows = []want{
 	{"SISMEMBER", `["nope","x"]`, "0"},
 }
 
+// pubsubRows are the rows of a subscriber to c1 and c2 that gets a
+// message on each, in RESP2, or in RESP3 after its HELLO 3.
+func pubsubRows(resp3 bool) []want {
+	w := []want{
+		{"SUBSCRIBE", `["c1","c2"]`, "[\"subscribe\",\"c1\",\"1\"]\n[\"subscribe\",\"c2\",\"2\"]"},
+		{"PUSH PUB", "", `["message","c1","hello"]`},
+		{"PUSH PUB", "", `["message","c2","world"]`},
+	}
+	if resp3 {
+		w = append([]want{{"HELLO", `["3"]`, `{"server":"redis","version":"*`}}, w...)
+	}
+	return w
+}
+
 // TestPubSub subscribes with redis-cli (RESP2 and RESP3) to two
 // channels, publishes to them and checks the subscriber's rows: the
 // SUBSCRIBE with both confirmations, then one PUSH PUB row per message.
@@ -162,8 +93,8 @@ func TestPubSub(t *testing.T) {
 	s := dbtest.StartRedis(t)
 	for _, proto := range []string{"-2", "-3"} {
 		t.Run(proto, func(t *testing.T) {
-			l := newLive(t)
-			p := dbtest.NewProxy(t, s.Addr(), l.feed)
+			l := target.Live(t)
+			p := dbtest.NewProxy(t, s.Addr(), l.Feed)
 			sub := exec.Command(dbtest.Need(t, "redis-cli"), "-p", strconv.Itoa(p.Port), proto, "SUBSCRIBE", "c1", "c2")
 			out, err := sub.StdoutPipe()
 			if err != nil {
@@ -216,16 +147,9 @@ func TestPubSub(t *testing.T) {
 			sub.Process.Kill()
 			sub.Wait()
 			p.Close()
-			dbtest.Record(t, "testdata/pubsub"+proto+".bin", l.chunks, 0)
-			client, server := l.rows()
-			wants := []want{
-				{"SUBSCRIBE", `["c1","c2"]`, "[\"subscribe\",\"c1\",\"1\"]\n[\"subscribe\",\"c2\",\"2\"]"},
-				{"PUSH PUB", "", `["message","c1","hello"]`},
-				{"PUSH PUB", "", `["message","c2","world"]`},
-			}
-			if proto == "-3" {
-				wants = append([]want{{"HELLO", `["3"]`, `{"server":"redis","version":"*`}}, wants...)
-			}
+			dbtest.Record(t, "testdata/pubsub"+proto+".bin", l.Chunks, 0)
+			client, server := l.ConnRows()
+			wants := pubsubRows(proto == "-3")
 			check(t, client[0], wants)
 			check(t, server[0], wants)
 		})
@@ -236,12 +160,12 @@ func TestPubSub(t *testing.T) {
 // write: every SET and GET must make a row with its reply.
 func TestBenchmarkPipelined(t *testing.T) {
 	s := dbtest.StartRedis(t)
-	l := newLive(t)
-	p := dbtest.NewProxy(t, s.Addr(), l.feed)
+	l := target.Live(t)
+	p := dbtest.NewProxy(t, s.Addr(), l.Feed)
 	const n = 2000
 	dbtest.Run(t, nil, dbtest.Need(t, "redis-benchmark"), "-p", strconv.Itoa(p.Port), "-n", strconv.Itoa(n), "-P", "16", "-c", "4", "-t", "set,get", "-q")
 	p.Close()
-	client, server := l.rows()
+	client, server := l.ConnRows()
 	for side, conns := range [][][]map[string]any{client, server} {
 		by := map[string]int{}
 		for _, rows := range conns {
@@ -263,10 +187,6 @@ func TestBenchmarkPipelined(t *testing.T) {
 			t.Errorf("side %d: rows by command %v, want %d SET and GET", side+1, by, n)
 		}
 		t.Logf("side %d: rows by command %v", side+1, by)
-		for _, c := range []string{"parse_errors", "unmatched_responses", "gap_resyncs"} {
-			if n := l.counts(side, c); n != 0 {
-				t.Errorf("side %d: %s = %d", side+1, c, n)
-			}
-		}
 	}
+	l.Zero(t, "parse_errors", "unmatched_responses", "gap_resyncs")
 }

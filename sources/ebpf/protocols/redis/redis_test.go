@@ -2,121 +2,63 @@ package redis
 
 import (
 	"encoding/json"
-	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/internal/dbtest"
-	"github.com/pxq-dev/pxq/sources/ebpf/protocols/protocoltest"
 	"github.com/pxq-dev/pxq/types"
 )
 
-// harness is one connection's parser, traced on one side, with its rows
-// in a real redis_events table.
-type harness struct {
-	*protocoltest.Harness
-	c    *conn
-	role protocols.Role
-	ts   int64
-}
+// target is the parser under test, with its server on Redis's port.
+var target = dbtest.Target{Protocol: Protocol{}, Port: 6379}
 
-func newHarness(t testing.TB, role protocols.Role, cfg protocols.Config) *harness {
-	h := protocoltest.New(t, Protocol{}, protocols.Conn{
-		Role: role, Stream: true,
-		Local: netip.MustParseAddrPort("127.0.0.1:6379"), Remote: netip.MustParseAddrPort("127.0.0.1:40000"),
-	}, cfg)
-	return &harness{Harness: h, c: h.Parser.(*conn), role: role, ts: 1_000_000}
+// harness is one connection's parser, traced on one side, with its rows
+// in a real redis_events table (target.Side), fed RESP as text.
+type harness struct{ *dbtest.Side }
+
+func newHarness(t testing.TB, role protocols.Role, cfg protocols.Config) harness {
+	return harness{target.Side(t, role, cfg)}
 }
 
 // send feeds b as written by the client (toServer) or the server, in
-// pieces of split bytes (all at once when split is 0), 1 µs apart.
-func (h *harness) send(toServer bool, b string, split int) {
-	for len(b) > 0 {
-		n := len(b)
-		if split > 0 {
-			n = min(split, n)
-		}
-		h.ts += 1000
-		h.c.Data(dbtest.Segment(dbtest.Chunk{ToServer: toServer, TS: h.ts, Data: []byte(b[:n])}, h.role))
-		b = b[n:]
-	}
-}
-
-func (h *harness) replay(chunks []dbtest.Chunk, split int) {
-	for _, c := range chunks {
-		h.send(c.ToServer, string(c.Data), split)
-	}
-}
-
-func (h *harness) rows() []map[string]any { return h.Rows(Table.Name()) }
+// pieces of split bytes (all at once when split is 0).
+func (h harness) send(toServer bool, b string, split int) { h.Send(toServer, []byte(b), split) }
 
 // TestReplay replays the recorded redis-cli sessions (RESP2, RESP3,
 // subscribers) as read and cut at every byte and at odd sizes, on both
 // sides.
 func TestReplay(t *testing.T) {
-	sub := func(hello bool) []want {
-		w := []want{
-			{"SUBSCRIBE", `["c1","c2"]`, "[\"subscribe\",\"c1\",\"1\"]\n[\"subscribe\",\"c2\",\"2\"]"},
-			{"PUSH PUB", "", `["message","c1","hello"]`},
-			{"PUSH PUB", "", `["message","c2","world"]`},
-		}
-		if hello {
-			w = append([]want{{"HELLO", `["3"]`, `{"server":"redis","version":"*`}}, w...)
-		}
-		return w
-	}
 	for _, c := range []struct {
 		file string
 		rows []want
 	}{
 		{"redis_cli", cliRows}, {"redis_cli_resp3", cliRESP3Rows},
-		{"pubsub-2", sub(false)}, {"pubsub-3", sub(true)},
+		{"pubsub-2", pubsubRows(false)}, {"pubsub-3", pubsubRows(true)},
 	} {
-		chunks := dbtest.Replay(t, "testdata/"+c.file+".bin")
-		for _, role := range roles {
-			for _, split := range []int{0, 1, 3, 7, 1000} {
-				h := newHarness(t, role, testConfig)
-				h.replay(chunks, split)
-				check(t, h.rows(), c.rows)
-				if len(h.Counts) != 0 {
-					t.Errorf("%s role %d split %d: counters %v", c.file, role, split, h.Counts)
-				}
-			}
-		}
+		target.CheckReplay(t, c.file, dbtest.Replay(t, "testdata/"+c.file+".bin"), []int{0, 1, 3, 7, 1000},
+			func(rows []map[string]any) { check(t, rows, c.rows) })
 	}
 }
 
 func TestEveryColumn(t *testing.T) {
-	h := newHarness(t, protocols.RoleServer, testConfig)
+	h := newHarness(t, protocols.RoleServer, dbtest.Config)
 	h.Conn.UPID = types.UInt128Value{High: 3, Low: 4}
 	h.send(true, "*2\r\n$3\r\nget\r\n$1\r\nk\r\n", 0)
-	start := h.ts
+	start := h.TS
 	h.send(false, "$1\r\nv\r\n", 0)
-	rows := h.rows()
-	if len(rows) != 1 {
-		t.Fatalf("%d rows", len(rows))
-	}
-	want := map[string]any{
-		"time_": h.ts, "upid": h.Conn.UPID,
+	dbtest.CheckEveryColumn(t, h.Rows(), Table, map[string]any{
+		"time_": h.TS, "upid": h.Conn.UPID,
 		"remote_addr": "127.0.0.1", "remote_port": int64(40000), "local_addr": "127.0.0.1", "local_port": int64(6379),
 		"trace_role": int64(2), "encrypted": false,
-		"req_cmd": "GET", "req_args": `["k"]`, "resp": "v", "latency": h.ts - start,
-	}
-	if len(rows[0]) != len(Table.Relation()) || len(want) != len(rows[0]) {
-		t.Fatalf("%d columns, declared %d, checked %d", len(rows[0]), len(Table.Relation()), len(want))
-	}
-	for k, v := range want {
-		if rows[0][k] != v {
-			t.Errorf("%s = %#v, want %#v", k, rows[0][k], v)
-		}
-	}
+		"req_cmd": "GET", "req_args": `["k"]`, "resp": "v", "latency": h.TS - start,
+	})
 }
 
 // TestReplyTypes renders every RESP2 and RESP3 type, nested, with
 // attributes, nulls and an inline command.
 func TestReplyTypes(t *testing.T) {
-	h := newHarness(t, protocols.RoleClient, testConfig)
+	h := newHarness(t, protocols.RoleClient, dbtest.Config)
 	cases := []struct{ req, resp string }{
 		{"*1\r\n$4\r\nPING\r\n", "+PONG\r\n"},
 		{"*2\r\n$3\r\nGET\r\n$1\r\nx\r\n", "_\r\n"},
@@ -134,7 +76,7 @@ func TestReplyTypes(t *testing.T) {
 		h.send(true, c.req, 0)
 		h.send(false, c.resp, 0)
 	}
-	check(t, h.rows(), []want{
+	check(t, h.Rows(), []want{
 		{"PING", "[]", "PONG"},
 		{"GET", `["x"]`, "<NULL>"},
 		{"TIME", "[]", `["1700000000","12"]`},
@@ -147,7 +89,7 @@ func TestReplyTypes(t *testing.T) {
 		{"G", "[]", `["\"","\n\u0001","\ufffd\ufffd\ufffd"]`},
 		{"SET", `["a","\"b\""]`, "OK"},
 	})
-	for _, r := range h.rows() {
+	for _, r := range h.Rows() {
 		if s := r["resp"].(string); strings.HasPrefix(s, "[") || strings.HasPrefix(s, "{") {
 			if s != "[NULL]" && !json.Valid([]byte(s)) {
 				t.Errorf("resp %q is not JSON", s)
@@ -171,11 +113,11 @@ func TestPipelinedAndSplit(t *testing.T) {
 		wants = append(wants, want{"GET", `["` + k + `"]`, strings.Repeat("v", i)})
 	}
 	for _, split := range []int{0, 1, 2, 5, 13} {
-		for _, role := range roles {
-			h := newHarness(t, role, testConfig)
+		for _, role := range dbtest.Roles {
+			h := newHarness(t, role, dbtest.Config)
 			h.send(true, req.String(), split)
 			h.send(false, resp.String(), split)
-			check(t, h.rows(), wants)
+			check(t, h.Rows(), wants)
 		}
 	}
 }
@@ -195,7 +137,7 @@ func itoa(n int) string {
 // inside it keep the row; lost across messages, the next reply pairs
 // with the last command sent before it.
 func TestTruncationAndGaps(t *testing.T) {
-	cfg := testConfig
+	cfg := dbtest.Config
 	cfg.MaxBodyBytes, cfg.MaxHeaderBytes = 64, 64
 	h := newHarness(t, protocols.RoleClient, cfg)
 	big := strings.Repeat("x", 10000)
@@ -204,14 +146,14 @@ func TestTruncationAndGaps(t *testing.T) {
 	h.send(true, "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", 0)
 	reply := "$10000\r\n" + big + "\r\n"
 	h.send(false, reply[:100], 0)
-	h.c.Gap(protocols.Ingress, 5000)
+	h.Parser.Gap(protocols.Ingress, 5000)
 	h.send(false, reply[5100:], 0)
 	h.send(true, "*1\r\n$4\r\nPING\r\n", 0)
 	h.send(false, "+PO", 0)
-	h.c.Gap(protocols.Ingress, 10)
+	h.Parser.Gap(protocols.Ingress, 10)
 	h.send(true, "*1\r\n$4\r\nPING\r\n", 0)
 	h.send(false, "+PONG\r\n", 0)
-	rows := h.rows()
+	rows := h.Rows()
 	check(t, rows, []want{
 		{"SET", `["k","` + big[:57] + `]`, "OK"},
 		{"GET", `["k"]`, big[:64]},
@@ -225,7 +167,7 @@ func TestTruncationAndGaps(t *testing.T) {
 // TestUnsubscribeAllAndMonitor: an UNSUBSCRIBE without channels ends at
 // a count of 0; MONITOR's stream answers nothing.
 func TestUnsubscribeAllAndMonitor(t *testing.T) {
-	h := newHarness(t, protocols.RoleClient, testConfig)
+	h := newHarness(t, protocols.RoleClient, dbtest.Config)
 	h.send(true, "*2\r\n$10\r\nPSUBSCRIBE\r\n$2\r\nn*\r\n", 0)
 	h.send(false, "*3\r\n$10\r\npsubscribe\r\n$2\r\nn*\r\n:1\r\n", 0)
 	h.send(false, "*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$2\r\nn1\r\n$2\r\nhi\r\n", 0)
@@ -237,7 +179,7 @@ func TestUnsubscribeAllAndMonitor(t *testing.T) {
 	h.send(false, "*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$1\r\nb\r\n", 0)
 	h.send(true, "*1\r\n$7\r\nMONITOR\r\n", 0)
 	h.send(false, "+OK\r\n+1700000000.123456 [0 127.0.0.1:5000] \"get\" \"k\"\r\n", 0)
-	check(t, h.rows(), []want{
+	check(t, h.Rows(), []want{
 		{"PSUBSCRIBE", `["n*"]`, `["psubscribe","n*","1"]`},
 		{"PUSH PUB", "", `["pmessage","n*","n1","hi"]`},
 		{"PUNSUBSCRIBE", "[]", `["punsubscribe","n*","0"]`},
@@ -250,15 +192,15 @@ func TestUnsubscribeAllAndMonitor(t *testing.T) {
 }
 
 func TestCloseAndTimeout(t *testing.T) {
-	h := newHarness(t, protocols.RoleClient, testConfig)
+	h := newHarness(t, protocols.RoleClient, dbtest.Config)
 	h.send(true, "*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n", 0)
-	h.c.Poll(h.ts + testConfig.RequestTimeout.Nanoseconds() + 1)
-	if h.c.Pending() != 0 || h.Counts["requests_timed_out"] != 1 {
-		t.Fatalf("pending %d counters %v", h.c.Pending(), h.Counts)
+	h.Parser.Poll(h.TS + dbtest.Config.RequestTimeout.Nanoseconds() + 1)
+	if h.Parser.Pending() != 0 || h.Counts["requests_timed_out"] != 1 {
+		t.Fatalf("pending %d counters %v", h.Parser.Pending(), h.Counts)
 	}
 	h.send(true, "*1\r\n$4\r\nPING\r\n", 0)
-	h.c.Close(h.ts)
-	if h.Counts["closed_before_response"] != 1 || len(h.rows()) != 0 {
+	h.Parser.Close(h.TS)
+	if h.Counts["closed_before_response"] != 1 || len(h.Rows()) != 0 {
 		t.Fatalf("counters %v", h.Counts)
 	}
 }

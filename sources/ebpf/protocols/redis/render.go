@@ -2,44 +2,9 @@ package redis
 
 import (
 	"strconv"
-	"unicode/utf8"
-)
 
-// appendJSONString appends s as a JSON string (control characters
-// escaped, invalid UTF-8 as U+FFFD).
-func appendJSONString(b []byte, s []byte) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c < 0x20 || c == 0x7f:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
-}
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols/wire"
+)
 
 // text is a bounded output buffer.
 type text struct {
@@ -50,21 +15,19 @@ type text struct {
 
 func (t *text) reset(max int) { t.b, t.max, t.cut = t.b[:0], max, false }
 
+// raw appends each of s as it is, up to the bound.
 func (t *text) raw(s ...string) {
 	for _, p := range s {
-		if t.cut {
-			return
-		}
-		if len(t.b)+len(p) > t.max {
-			t.b = append(t.b, p[:t.max-len(t.b)]...)
-			t.cut = true
-			return
-		}
-		t.b = append(t.b, p...)
+		add(t, p)
 	}
 }
 
-func (t *text) bytes(p []byte) {
+// bytes appends p as it is, up to the bound.
+func (t *text) bytes(p []byte) { add(t, p) }
+
+// add appends p to t, up to its bound; past the bound t is cut and takes
+// nothing more.
+func add[S string | []byte](t *text, p S) {
 	if t.cut {
 		return
 	}
@@ -81,7 +44,7 @@ func (t *text) quoted(p []byte) {
 		return
 	}
 	mark := len(t.b)
-	t.b = appendJSONString(t.b, p)
+	t.b = wire.AppendJSONString(t.b, p)
 	if len(t.b) > t.max {
 		t.b = t.b[:max(t.max, mark)]
 		t.cut = true

@@ -4,7 +4,7 @@ import (
 	"bytes"
 
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols"
-	"github.com/pxq-dev/pxq/table"
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols/stitch"
 )
 
 // request is a command waiting for its reply.
@@ -21,21 +21,20 @@ type request struct {
 	resp   []byte // the confirmations so far
 }
 
+// StartTS implements stitch.Request.
+func (r *request) StartTS() int64 { return r.startTS }
+
 // conn stitches one connection's commands to their replies: Redis
 // answers in order (pipelined commands included), so commands wait in a
 // FIFO. Pub/sub messages come without a command and make rows of their
 // own ("PUSH PUB", as Pixie names them).
 type conn struct {
-	env     protocols.Env
-	req     *decoder
-	resp    *decoder
-	cmd     command
-	reply   renderer
-	maxResp int
-	row     *table.Row
+	stitch.Stitcher[*request]
+	req   *decoder
+	resp  *decoder
+	cmd   command
+	reply renderer
 
-	reqs   []*request // the queue is reqs[head:]
-	head   int
 	spare  []*request
 	names  map[string]string // command names, interned
 	pubsub bool              // the connection has subscribed
@@ -49,41 +48,19 @@ type conn struct {
 }
 
 func newConn(env protocols.Env) *conn {
-	maxReq := env.Cfg.MaxHeaderBytes
-	if maxReq <= 0 {
-		maxReq = 16 << 10
-	}
-	maxResp := env.Cfg.MaxBodyBytes
-	if maxResp <= 0 {
-		maxResp = 1024
-	}
-	c := &conn{env: env, maxResp: maxResp, names: map[string]string{}}
+	c := &conn{Stitcher: stitch.New[*request](env, Table), names: map[string]string{}}
+	maxReq, maxResp := c.MaxReq, c.MaxResp
 	c.cmd.args.max = maxReq - 1
 	c.reply.out.max = maxResp
 	c.req = &decoder{keep: maxReq, maxLine: maxReq, inlineOK: true, v: &requestSink{c}}
 	c.resp = &decoder{keep: maxResp, maxLine: max(maxReq, maxResp), v: &replySink{c}}
-	fail := func() { c.count("parse_errors", 1) }
+	fail := func() { c.Count("parse_errors", 1) }
 	c.req.fail, c.resp.fail = fail, fail
-	if env.Row != nil {
-		c.row = env.Row(Table)
-	}
 	return c
 }
 
-func (c *conn) count(name string, n int64) {
-	if c.env.Count != nil && n != 0 {
-		c.env.Count(name, n)
-	}
-}
-
-// fromClient reports whether bytes of dir were written by the client.
-func (c *conn) fromClient(dir protocols.Direction) bool {
-	client := c.env.Conn == nil || c.env.Conn.Role != protocols.RoleServer
-	return (dir == protocols.Egress) == client
-}
-
 func (c *conn) Data(seg protocols.Segment) {
-	if c.fromClient(seg.Dir) {
+	if c.FromClient(seg.Dir) {
 		c.req.feed(seg.Data, seg.TS)
 	} else {
 		c.resp.feed(seg.Data, seg.TS)
@@ -91,54 +68,25 @@ func (c *conn) Data(seg protocols.Segment) {
 }
 
 func (c *conn) Gap(dir protocols.Direction, n int) {
-	d := c.resp
-	if c.fromClient(dir) {
-		d = c.req
-	}
-	if !d.gap(n) {
-		c.count("gap_resyncs", 1)
+	if c.Skip(dir, n, c.req.gap, c.resp.gap) {
 		c.resync = true
 	}
 }
 
-func (c *conn) Pending() int { return len(c.reqs) - c.head }
-
 func (c *conn) Poll(now int64) {
-	timeout := c.env.Cfg.RequestTimeout.Nanoseconds()
-	if timeout <= 0 {
-		return
-	}
 	n := 0
-	for c.Pending() > 0 && now-c.reqs[c.head].startTS > timeout && !c.blocking(c.reqs[c.head]) {
-		c.pop()
+	for c.Overdue(now) && !c.blocking(c.Reqs.Head()) {
+		c.Reqs.Pop()
 		n++
 	}
-	c.count("requests_timed_out", int64(n))
+	c.Count("requests_timed_out", int64(n))
 }
 
 // blocking reports whether r is a subscription, which may wait without
 // end for its confirmations to come.
 func (c *conn) blocking(r *request) bool { return r.expect != 0 && r.got > 0 }
 
-func (c *conn) Close(now int64) {
-	if c.req.pending() || c.resp.pending() {
-		c.count("incomplete_at_close", 1)
-	}
-	c.count("closed_before_response", int64(c.Pending()))
-	for c.Pending() > 0 {
-		c.pop()
-	}
-}
-
-func (c *conn) pop() *request {
-	r := c.reqs[c.head]
-	c.reqs[c.head] = nil
-	c.head++
-	if c.head == len(c.reqs) {
-		c.reqs, c.head = c.reqs[:0], 0
-	}
-	return r
-}
+func (c *conn) Close(now int64) { c.Closed(c.req.pending() || c.resp.pending(), c.Pending()) }
 
 func (c *conn) release(r *request) {
 	if len(c.spare) < 16 && cap(r.args) <= 4<<10 {
@@ -191,7 +139,7 @@ func (s *replySink) inline(l []byte, t int64) {}
 func (c *conn) command() {
 	b := &c.cmd
 	if !b.ok {
-		c.count("parse_errors", 1)
+		c.Count("parse_errors", 1)
 		return
 	}
 	var r *request
@@ -219,20 +167,12 @@ func (c *conn) command() {
 	case "RESET":
 		c.pubsub, c.monitor = false, false
 	}
-	limit := c.env.Cfg.MaxPending * 8
-	if limit <= 0 {
-		limit = 512
+	// Clients pipeline commands (redis-benchmark -P, MULTI … EXEC).
+	if c.Pending() >= stitch.MaxPending(c.Env.Cfg, true) {
+		c.Count("requests_dropped_pending_full", 1)
+		c.release(c.Reqs.Pop())
 	}
-	if c.Pending() >= limit {
-		c.count("requests_dropped_pending_full", 1)
-		c.release(c.pop())
-	}
-	if c.head > 0 && len(c.reqs) == cap(c.reqs) {
-		n := copy(c.reqs, c.reqs[c.head:])
-		clear(c.reqs[n:])
-		c.reqs, c.head = c.reqs[:n], 0
-	}
-	c.reqs = append(c.reqs, r)
+	c.Reqs.Push(r)
 }
 
 // Kinds of pub/sub replies, by their first element.
@@ -267,7 +207,7 @@ func (c *conn) replied() {
 			c.confirm(p)
 			return
 		case p.kind == '>':
-			c.count("pushes_ignored", 1) // client tracking's invalidations, …
+			c.Count("pushes_ignored", 1) // client tracking's invalidations, …
 			return
 		}
 	}
@@ -277,25 +217,22 @@ func (c *conn) replied() {
 	if c.resync {
 		// Pair with the last command sent before the reply began; the
 		// older ones lost their replies in the gap.
-		i := len(c.reqs) - 1
-		for i >= c.head && c.reqs[i].startTS > p.startTS {
-			i--
-		}
-		if i < c.head {
-			c.count("unmatched_responses", 1)
+		lost := c.Reqs.Older(p.startTS)
+		if lost < 0 {
+			c.Count("unmatched_responses", 1)
 			return
 		}
-		c.count("requests_lost_in_gap", int64(i-c.head))
-		for c.head < i {
-			c.release(c.pop())
+		c.Count("requests_lost_in_gap", int64(lost))
+		for range lost {
+			c.release(c.Reqs.Pop())
 		}
 		c.resync = false
 	}
 	if c.Pending() == 0 {
-		c.count("unmatched_responses", 1)
+		c.Count("unmatched_responses", 1)
 		return
 	}
-	r := c.pop()
+	r := c.Reqs.Pop()
 	if r.expect != 0 && p.isErr {
 		r.expect = 0 // refused: one error answers it
 	}
@@ -309,15 +246,15 @@ func (c *conn) replied() {
 // confirm adds a subscription confirmation to the (un)subscribe it
 // answers; the row is written with the last one.
 func (c *conn) confirm(p *renderer) {
-	if c.Pending() == 0 || c.reqs[c.head].expect == 0 {
-		c.count("unmatched_responses", 1)
+	if c.Pending() == 0 || c.Reqs.Head().expect == 0 {
+		c.Count("unmatched_responses", 1)
 		return
 	}
-	r := c.reqs[c.head]
+	r := c.Reqs.Head()
 	if len(r.resp) > 0 {
 		r.resp = append(r.resp, '\n')
 	}
-	r.resp = append(r.resp, p.out.b[:min(len(p.out.b), max(c.maxResp-len(r.resp), 0))]...)
+	r.resp = append(r.resp, p.out.b[:min(len(p.out.b), max(c.MaxResp-len(r.resp), 0))]...)
 	r.got++
 	if (r.expect > 0 && r.got < r.expect) || (r.expect < 0 && p.count != 0) {
 		return
@@ -325,7 +262,7 @@ func (c *conn) confirm(p *renderer) {
 	if p.count == 0 {
 		c.pubsub = false
 	}
-	c.pop()
+	c.Reqs.Pop()
 	c.emit(r.cmd, r.args, r.resp, r.startTS, p.endTS)
 	c.release(r)
 }

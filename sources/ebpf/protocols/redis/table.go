@@ -23,11 +23,11 @@ var cols struct {
 
 // emit writes a row.
 func (c *conn) emit(cmd string, args, resp []byte, start, ts int64) {
-	row := c.row
+	row := c.Row
 	if row == nil {
 		return
 	}
-	cols.Set(row, ts, c.env.Conn, netip.AddrPort{})
+	cols.Set(row, ts, c.Env.Conn, netip.AddrPort{})
 	cols.ReqCmd.Set(row, cmd)
 	cols.ReqArgs.SetBytes(row, args)
 	cols.Resp.SetBytes(row, resp)

@@ -255,7 +255,13 @@ func StartRedis(t testing.TB) *Server {
 // Run runs a client program, failing the test with its output on error.
 func Run(t testing.TB, env []string, name string, args ...string) string {
 	t.Helper()
-	out, err := RunErr(env, name, args...)
+	return RunInput(t, env, "", name, args...)
+}
+
+// RunInput is Run with stdin as the program's input.
+func RunInput(t testing.TB, env []string, stdin, name string, args ...string) string {
+	t.Helper()
+	out, err := RunInputErr(env, stdin, name, args...)
 	if err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
@@ -264,10 +270,17 @@ func Run(t testing.TB, env []string, name string, args ...string) string {
 
 // RunErr runs a client program and returns its output and error.
 func RunErr(env []string, name string, args ...string) (string, error) {
+	return RunInputErr(env, "", name, args...)
+}
+
+// RunInputErr is RunErr with stdin as the program's input. The program
+// gets 2 minutes.
+func RunInputErr(env []string, stdin, name string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

@@ -1,0 +1,4 @@
+package metadata
+
+// WriteJSON is writeJSON, for the external tests.
+var WriteJSON = writeJSON
