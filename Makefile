@@ -12,10 +12,14 @@ FUZZERS := \
 	./lang:FuzzScriptBudget \
 	./planner:FuzzUnmarshal \
 	./sources/ebpf/protocols/http:FuzzHTTPParser \
+	./sources/ebpf/protocols/http2:FuzzHTTP2Parser \
 	./sources/ebpf/protocols/dns:FuzzDNSParser \
 	./sources/ebpf/protocols/pgsql:FuzzPgsqlParser \
 	./sources/ebpf/protocols/mysql:FuzzMySQLParser \
 	./sources/ebpf/protocols/redis:FuzzRedisParser \
+	./sources/ebpf/protocols/nats:FuzzNATSParser \
+	./sources/ebpf/protocols/amqp:FuzzAMQPParser \
+	./sources/ebpf/protocols/kafka:FuzzKafkaParser \
 	./demo:FuzzDNSAnswer
 
 include sources/ebpf/Makefile.inc
@@ -35,14 +39,22 @@ help:
 build:
 	$(GO) build -ldflags "-X github.com/pxq-dev/pxq/engine.Version=$(VERSION)" -o $(BIN) ./cmd/pxq
 
-# test runs every test: the main module, the real-browser UI tests and
-# the DuckDB differential tests (each its own module, to keep chromedp and
-# cgo out of pxq). It first builds the kube-apiserver and etcd that the
-# Kubernetes tests run against (cached; about 6 min the first time).
+# test runs every test: the main module, the real-browser UI tests, the
+# DuckDB differential tests, the message buses' real-client tests and
+# the OpenTelemetry Collector's (each its own module, to keep chromedp,
+# cgo, the clients and the Collector out of pxq; the real-client and
+# Collector modules run with -mod=mod, so that they take pxq's
+# requirements as its go.mod has them). It first builds the
+# kube-apiserver and etcd that the Kubernetes tests run against (cached;
+# about 6 min the first time).
 test: k8s-bins
 	$(GO) test $(PKGS)
 	cd ui/browsertest && $(GO) test -count=1 ./...
 	cd bench && $(GO) test ./...
+	cd sources/ebpf/protocols/nats/realclient && $(GO) test -mod=mod -count=1 ./...
+	cd sources/ebpf/protocols/amqp/realclient && $(GO) test -mod=mod -count=1 ./...
+	cd test/kafka && $(GO) test -count=1 ./...
+	cd test/otel && $(GO) test -mod=mod -count=1 ./...
 
 k8s-bins:
 	./test/k8s/build.sh >/dev/null

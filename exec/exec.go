@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sync/atomic"
 
 	"github.com/apache/arrow/go/v15/arrow"
 
@@ -55,7 +56,8 @@ type Options struct {
 	MemoryLimit int64
 	// MaxRowsPerTable caps the rows of each output table (the excess is
 	// dropped and Output.Done says truncated); 0 means
-	// DefaultMaxRowsPerTable, below 0 no cap.
+	// DefaultMaxRowsPerTable, below 0 no cap. Export sinks (plan.Sink's
+	// OTel) are not capped.
 	MaxRowsPerTable int64
 	// Bridge connects fragments of a distributed plan; needed only for
 	// plans with BridgeSource or BridgeSink nodes.
@@ -70,8 +72,13 @@ type Options struct {
 	// empty).
 	Version string
 	// BatchSize caps the rows of batches the operators make (joins and
-	// aggregates; scans pass the store's batches on); 0 means 32768.
+	// aggregates; scans pass the store's batches on, and decode files in
+	// batches of 65536 rows); 0 means 32768.
 	BatchSize int
+	// Parallelism is how many goroutines a scan of files (and the maps,
+	// filters and aggregate over it) may use; 0 means GOMAXPROCS, 1
+	// runs the plan on the calling goroutine only.
+	Parallelism int
 }
 
 // Output receives a query's results. For every sink, in plan order, the
@@ -225,14 +232,19 @@ func memoryLimit(l int64) int64 {
 	return l
 }
 
-// query is the state of one execution.
+// query is the state of one execution (or of one goroutine of a
+// parallel chain: parallel.go).
 type query struct {
 	opts    Options
 	fctx    *funcs.Context
-	mem     budget
+	mem     *budget
 	parents map[plan.Node]int
 	tees    map[plan.Node]*tee
 	batch   int
+	workers int // goroutines a file scan may use
+	// sources are operators already made for plan nodes, which build
+	// returns instead of making them (a parallel chain's inputs).
+	sources map[plan.Node]operator
 }
 
 func newQuery(now int64, opts Options) *query {
@@ -256,8 +268,12 @@ func newQuery(now int64, opts Options) *query {
 	if b <= 0 {
 		b = 32768
 	}
-	return &query{opts: opts, fctx: fctx, mem: budget{limit: memoryLimit(opts.MemoryLimit)},
-		parents: map[plan.Node]int{}, tees: map[plan.Node]*tee{}, batch: b}
+	workers := opts.Parallelism
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	return &query{opts: opts, fctx: fctx, mem: &budget{limit: memoryLimit(opts.MemoryLimit)},
+		parents: map[plan.Node]int{}, tees: map[plan.Node]*tee{}, batch: b, workers: workers}
 }
 
 func (q *query) countParents(n plan.Node) {
@@ -281,6 +297,10 @@ type operator interface {
 // build makes the operator of a plan node. A node with several parents
 // gets one operator and a buffer (tee) that each parent reads.
 func (q *query) build(n plan.Node) (operator, error) {
+	if op, ok := q.sources[n]; ok {
+		delete(q.sources, n)
+		return op, nil
+	}
 	if q.parents[n] > 1 {
 		t, ok := q.tees[n]
 		if !ok {
@@ -297,15 +317,25 @@ func (q *query) build(n plan.Node) (operator, error) {
 }
 
 func (q *query) buildNode(n plan.Node) (op operator, err error) {
+	// Maps, filters and aggregates over a file scan may run per part of
+	// the scan on several goroutines (parallel.go).
 	switch n := n.(type) {
 	case *plan.Scan:
 		op, err = q.newScan(n)
 	case *plan.Map:
-		op, err = q.newMap(n)
+		if op, err = q.parallelChain(n); op == nil && err == nil {
+			op, err = q.newMap(n)
+		}
 	case *plan.Filter:
-		op, err = q.newFilter(n)
+		if op, err = q.parallelChain(n); op == nil && err == nil {
+			op, err = q.newFilter(n)
+		}
 	case *plan.Aggregate:
-		op, err = q.newAggregate(n)
+		if s := q.countOnly(n); s != nil {
+			op, err = q.newFileCount(n, s)
+		} else if op, err = q.parallelChain(n); op == nil && err == nil {
+			op, err = q.newAggregate(n)
+		}
 	case *plan.Join:
 		op, err = q.newJoin(n)
 	case *plan.Limit:
@@ -390,10 +420,11 @@ func (g *guard) close() {
 	g.op.close()
 }
 
-// budget counts the bytes held by a query's blocking operators. A query
-// runs on one goroutine, so it needs no locking.
+// budget counts the bytes held by a query's blocking operators, on
+// every goroutine of the query.
 type budget struct {
-	limit, used int64
+	limit int64
+	used  atomic.Int64
 }
 
 // ErrMemoryLimit is wrapped by the error of a query that exceeded its
@@ -402,9 +433,9 @@ var ErrMemoryLimit = errors.New("memory limit exceeded")
 
 // grow accounts for delta more bytes held by op (delta may be negative).
 func (b *budget) grow(op string, delta int64) error {
-	b.used += delta
-	if b.limit > 0 && delta > 0 && b.used > b.limit {
-		return fmt.Errorf("exec: %s: %w: the query holds %d bytes, over its limit of %d", op, ErrMemoryLimit, b.used, b.limit)
+	used := b.used.Add(delta)
+	if b.limit > 0 && delta > 0 && used > b.limit {
+		return fmt.Errorf("exec: %s: %w: the query holds %d bytes, over its limit of %d", op, ErrMemoryLimit, used, b.limit)
 	}
 	return nil
 }

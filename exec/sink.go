@@ -18,6 +18,11 @@ func (q *query) runSink(ctx context.Context, s *plan.Sink, in operator, out Outp
 		return fmt.Errorf("exec: %s: %w", name, err)
 	}
 	max := q.opts.MaxRowsPerTable
+	if s.OTel != nil {
+		// The cap is for tables shown to a client; an export's receiver
+		// bounds what it takes.
+		max = 0
+	}
 	var rows int64
 	truncated := false
 	for {

@@ -222,6 +222,10 @@ type Options struct {
 	MaxOutputs int
 	// Context, if set, cancels the evaluation when it is done.
 	Context context.Context
+	// PluginStart and PluginEnd are px.plugin.start_time and end_time,
+	// the window a scheduled export covers (Pixie's plugin_config); zero:
+	// DefaultPluginWindow up to Now.
+	PluginStart, PluginEnd time.Time
 }
 
 // Compile evaluates the script and returns its logical plan.
@@ -230,7 +234,7 @@ func (s *Script) Compile(opts Options) (*plan.Plan, error) {
 		opts.Now = time.Now()
 	}
 	b := &builder{file: s.Filename, now: opts.Now, catalog: opts.Catalog, visMode: opts.VisMode || len(opts.Calls) > 0,
-		names: map[string]int{}, maxNodes: opts.MaxNodes, maxOutputs: opts.MaxOutputs}
+		names: map[string]int{}, maxNodes: opts.MaxNodes, maxOutputs: opts.MaxOutputs, plugin: [2]time.Time{opts.PluginStart, opts.PluginEnd}}
 	if b.maxNodes == 0 {
 		b.maxNodes = DefaultMaxNodes
 	}
@@ -500,6 +504,8 @@ type builder struct {
 	thread   *starlark.Thread
 	// maxOutputs caps len(sinks).
 	maxOutputs int
+	// plugin is the window of px.plugin.start_time and end_time.
+	plugin [2]time.Time
 }
 
 // pos returns the position in the script of the call being evaluated.

@@ -226,8 +226,11 @@ func newPxModule(b *builder) *pxModule {
 			return withSemantic(e, sem), nil
 		})
 	}
+	add("export", m.export)
+	m.attrs["otel"] = m.otelModule()
+	m.attrs["plugin"] = m.pluginModule()
 	// Legacy and unsupported submodules get a clear message.
-	for _, name := range []string{"vis", "otel", "plugin"} {
+	for _, name := range []string{"vis"} {
 		m.attrs[name] = &unsupported{name: "px." + name}
 	}
 	return m

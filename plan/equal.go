@@ -105,7 +105,7 @@ func fieldsEqual(a, b Node) bool {
 		return true
 	case *Sink:
 		y, ok := b.(*Sink)
-		return ok && x.Name == y.Name
+		return ok && x.Name == y.Name && x.OTel == y.OTel
 	case *BridgeSink:
 		y, ok := b.(*BridgeSink)
 		return ok && x.ID == y.ID

@@ -136,11 +136,13 @@ type TableFunc struct {
 	Pos  Pos
 }
 
-// Sink names an output table of the query.
+// Sink names an output table of the query. An export sink (OTel set)
+// sends its rows to OpenTelemetry instead of to the query's output.
 type Sink struct {
 	Input Node
 	Name  string
 	Pos   Pos
+	OTel  *OTelExport
 }
 
 // BridgeSink ends a fragment of a distributed plan: its rows are sent to
@@ -280,10 +282,15 @@ func (a *Aggregate) Describe() string {
 func (j *Join) Describe() string {
 	return fmt.Sprintf("Join %s on %v = %v", j.How, j.LeftOn, j.RightOn)
 }
-func (l *Limit) Describe() string        { return fmt.Sprintf("Limit %d", l.N) }
-func (u *Union) Describe() string        { return fmt.Sprintf("Union (%d inputs)", len(u.Inputs)) }
-func (t *TableFunc) Describe() string    { return "TableFunc " + t.Func }
-func (s *Sink) Describe() string         { return fmt.Sprintf("Sink %q", s.Name) }
+func (l *Limit) Describe() string     { return fmt.Sprintf("Limit %d", l.N) }
+func (u *Union) Describe() string     { return fmt.Sprintf("Union (%d inputs)", len(u.Inputs)) }
+func (t *TableFunc) Describe() string { return "TableFunc " + t.Func }
+func (s *Sink) Describe() string {
+	if s.OTel != nil {
+		return fmt.Sprintf("Sink %q %s", s.Name, s.OTel)
+	}
+	return fmt.Sprintf("Sink %q", s.Name)
+}
 func (b *BridgeSink) Describe() string   { return fmt.Sprintf("BridgeSink #%d", b.ID) }
 func (b *BridgeSource) Describe() string { return fmt.Sprintf("BridgeSource #%d", b.ID) }
 

@@ -137,6 +137,10 @@ func (e *encoder) node(n plan.Node) error {
 		}
 		pb.Pos, pb.Op = posPB(x.Pos), &planpb.Node_TableFunc{TableFunc: tf}
 	case *plan.Sink:
+		if x.OTel != nil {
+			// Export sinks run where the query's output is, never on agents.
+			return fmt.Errorf("planner: %s: an export sink is not serialized", x.Describe())
+		}
 		pb.Pos, pb.Op = posPB(x.Pos), &planpb.Node_Sink{Sink: &planpb.Sink{Input: in(0), Name: x.Name}}
 	case *plan.BridgeSink:
 		pb.Op = &planpb.Node_BridgeSink{BridgeSink: &planpb.BridgeSink{Input: in(0), BridgeId: int64(x.ID)}}

@@ -57,7 +57,7 @@ func Split(p *plan.Plan) (*Distributed, error) {
 		if err != nil {
 			return nil, fmt.Errorf("planner: split sink %q: %w", sink.Name, err)
 		}
-		d.Merge.Sinks = append(d.Merge.Sinks, &plan.Sink{Input: in, Name: sink.Name, Pos: sink.Pos})
+		d.Merge.Sinks = append(d.Merge.Sinks, &plan.Sink{Input: in, Name: sink.Name, Pos: sink.Pos, OTel: sink.OTel})
 	}
 	return d, nil
 }

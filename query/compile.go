@@ -31,7 +31,7 @@ func compile(ctx context.Context, req Request, cat lang.Catalog, lim Limits, opt
 	if err != nil {
 		return nil, err
 	}
-	opts := lang.Options{Now: req.Now, Catalog: cat, Context: ctx}
+	opts := lang.Options{Now: req.Now, Catalog: cat, Context: ctx, PluginStart: req.PluginStart, PluginEnd: req.PluginEnd}
 	lim.compilerOptions(&opts)
 	switch {
 	case len(req.Funcs) > 0:

@@ -109,7 +109,7 @@ type limitOutput struct {
 }
 
 func newLimitOutput(out exec.Output, lim Limits, p *plan.Plan) *limitOutput {
-	return &limitOutput{Output: out, maxRows: lim.MaxResultRows, maxBytes: lim.MaxResultBytes, sinks: p.Sinks, seen: map[string]bool{}}
+	return &limitOutput{Output: out, maxRows: lim.MaxResultRows, maxBytes: lim.MaxResultBytes, sinks: withoutExports(p.Sinks), seen: map[string]bool{}}
 }
 
 func (o *limitOutput) Table(name string, rel types.Relation) error {

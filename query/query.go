@@ -46,6 +46,12 @@ type Request struct {
 	// AllOrNothing fails the query when an agent does not answer,
 	// instead of returning the others' results with a warning.
 	AllOrNothing bool
+	// OTelEndpoint is the collector of px.export calls that name none
+	// (Pixie's otel_endpoint_config); nil: the Exporter's default.
+	OTelEndpoint *plan.OTelEndpoint
+	// PluginStart and PluginEnd are px.plugin.start_time and end_time
+	// (Pixie's plugin_config): the window a scheduled export covers.
+	PluginStart, PluginEnd time.Time
 }
 
 // Backend runs compiled queries: the embedded engine on its store, or a
@@ -98,6 +104,9 @@ type Result struct {
 	// Agents is the number of agents whose results are complete (1 on
 	// the embedded engine).
 	Agents int
+	// Exported counts the rows handed to the Exporter (px.export); they
+	// are sent after the query, in the background.
+	Exported int64
 }
 
 // Warn adds a warning, once.
@@ -122,6 +131,9 @@ type Runner struct {
 	Now func() time.Time
 	// Log receives one line per query; none when nil.
 	Log *slog.Logger
+	// Exporter sends the rows of export sinks; when nil they are dropped
+	// with a warning.
+	Exporter Exporter
 }
 
 // Run runs req and streams its tables to out. A script's mistake is a
@@ -148,8 +160,14 @@ func (r *Runner) Run(ctx context.Context, req Request, out exec.Output) (Result,
 	if err != nil {
 		return res, r.done(ctx, req, &res, err)
 	}
+	writers, err := r.openExports(c.Plan, req, &res)
+	if err != nil {
+		return res, r.done(ctx, req, &res, err)
+	}
 	lo := newLimitOutput(out, lim, c.Plan)
-	err = r.Backend.Execute(ctx, c, lo, &res)
+	eo := &exportOutput{Output: lo, writers: writers, done: map[string]bool{}}
+	err = r.Backend.Execute(ctx, c, eo, &res)
+	eo.close(err, &res)
 	err = lo.finish(err, &res)
 	res.Exec = time.Since(start) - res.Compile
 	return res, r.done(ctx, req, &res, err)
@@ -204,8 +222,12 @@ func (r *Runner) done(ctx context.Context, req Request, res *Result, err error) 
 		if req.Script != nil {
 			name = req.Script.Name
 		}
-		r.Log.Info("query", "id", res.ID, "script", name, "compile", res.Compile, "exec", res.Exec,
-			"rows", res.Rows, "bytes", res.Bytes, "moved_bytes", res.BytesMoved, "warnings", len(res.Warnings), "err", err)
+		attrs := []any{"id", res.ID, "script", name, "compile", res.Compile, "exec", res.Exec,
+			"rows", res.Rows, "bytes", res.Bytes, "moved_bytes", res.BytesMoved, "warnings", len(res.Warnings), "err", err}
+		if res.Exported > 0 {
+			attrs = append(attrs, "exported", res.Exported)
+		}
+		r.Log.Info("query", attrs...)
 	}
 	return err
 }

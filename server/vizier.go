@@ -16,7 +16,9 @@ import (
 
 	"github.com/pxq-dev/pxq/api/vizierpb"
 	"github.com/pxq-dev/pxq/exec"
+	"github.com/pxq-dev/pxq/export/otel"
 	"github.com/pxq-dev/pxq/lang"
+	"github.com/pxq-dev/pxq/plan"
 	"github.com/pxq-dev/pxq/query"
 	"github.com/pxq-dev/pxq/table"
 	"github.com/pxq-dev/pxq/types"
@@ -82,6 +84,18 @@ func (v *vizier) ExecuteScript(req *vizierpb.ExecuteScriptRequest, stream vizier
 		}
 		r.Funcs = append(r.Funcs, c)
 	}
+	if c := req.GetConfigs().GetOtelEndpointConfig(); c.GetUrl() != "" {
+		r.OTelEndpoint = &plan.OTelEndpoint{URL: c.GetUrl(), Headers: c.GetHeaders(), Insecure: c.GetInsecure(),
+			Timeout: time.Duration(c.GetTimeout()) * time.Second}
+	}
+	if c := req.GetConfigs().GetPluginConfig(); c != nil {
+		if c.GetStartTimeNs() > 0 {
+			r.PluginStart = time.Unix(0, c.GetStartTimeNs())
+		}
+		if c.GetEndTimeNs() > 0 {
+			r.PluginEnd = time.Unix(0, c.GetEndTimeNs())
+		}
+	}
 	out := &vizierOutput{stream: stream, qid: qid}
 	res, err := v.s.cfg.Runner.Run(ctx, r, out)
 	for _, w := range res.Warnings {
@@ -145,11 +159,29 @@ func (v *vizier) HealthCheck(_ *vizierpb.HealthCheckRequest, stream vizierpb.Viz
 	}
 }
 
-// GenerateOTelScript is not supported: pxq exports no OpenTelemetry
-// data. It answers with an UNIMPLEMENTED status in the response.
-func (v *vizier) GenerateOTelScript(context.Context, *vizierpb.GenerateOTelScriptRequest) (*vizierpb.GenerateOTelScriptResponse, error) {
-	return &vizierpb.GenerateOTelScriptResponse{Status: &vizierpb.Status{Code: int32(codes.Unimplemented),
-		Message: "pxq does not generate OpenTelemetry export scripts"}}, nil
+// GenerateOTelScript turns a script that displays tables into one that
+// exports them (otel.Generate), compiled against the backend's tables. A
+// script it cannot turn comes back as a status INVALID_ARGUMENT in the
+// response, with the compiler error's position when there is one.
+func (v *vizier) GenerateOTelScript(ctx context.Context, req *vizierpb.GenerateOTelScriptRequest) (*vizierpb.GenerateOTelScriptResponse, error) {
+	cat, _, err := v.s.cfg.Runner.Backend.Tables(ctx)
+	if err != nil {
+		return nil, toStatus(ctx, err)
+	}
+	now := time.Now()
+	if v.s.cfg.Runner.Now != nil {
+		now = v.s.cfg.Runner.Now()
+	}
+	text, err := otel.Generate(scriptOf("script", req.GetPxlScript()), cat, now)
+	if err != nil {
+		st := &vizierpb.Status{Code: int32(codes.InvalidArgument), Message: err.Error()}
+		var le *lang.Error
+		if errors.As(err, &le) {
+			st = compileErrorResponse("", le).Status
+		}
+		return &vizierpb.GenerateOTelScriptResponse{Status: st}, nil
+	}
+	return &vizierpb.GenerateOTelScriptResponse{Status: &vizierpb.Status{}, OtelScript: text}, nil
 }
 
 // vizierOutput sends an execution's tables on an ExecuteScript stream.
