@@ -29,6 +29,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -92,6 +93,7 @@ type Capture struct {
 	Note string
 
 	name string // for messages: the folder
+	dir  string // the folder on disk ("" for a capture in an fs.FS)
 	fsys fs.FS
 	snap *metadata.Snapshot
 }
@@ -106,7 +108,12 @@ func Open(dir string) (*Capture, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("capture %s: not a folder", dir)
 	}
-	return OpenFS(os.DirFS(dir), dir)
+	c, err := OpenFS(os.DirFS(dir), dir)
+	if err != nil {
+		return nil, err
+	}
+	c.dir = dir
+	return c, nil
 }
 
 // OpenFS opens a capture held in fsys (such as one embedded in the
@@ -245,34 +252,58 @@ func (c *Capture) errorf(format string, args ...any) error {
 	return fmt.Errorf("capture %s: "+format, append([]any{c.name}, args...)...)
 }
 
-// Load reads the capture's tables into store, creating those it lacks.
-// A table whose rows differ from the manifest's count is an error (a
-// truncated copy).
+// Load adds the capture's tables to store, creating those it lacks. A
+// capture on disk keeps its Parquet (and Arrow) files where they are:
+// queries scan them as they need (table.FileTable), reading only the
+// columns and row groups a query needs; a table's file may also be a
+// folder or a glob of files, read as one table. A capture in an fs.FS
+// (the one shipped inside pxq) is read into memory. A table whose rows
+// differ from the manifest's count is an error (a truncated copy).
 func (c *Capture) Load(store *table.Store) error {
 	m := &c.Manifest
 	for i := range m.Tables {
 		ti := &m.Tables[i]
-		rel, recs, err := table.ReadFS(c.fsys, ti.File, nil)
+		rows, lo, hi, err := c.loadTable(store, ti)
 		if err != nil {
-			return c.errorf("%w", err)
-		}
-		var rows int64
-		for _, r := range recs {
-			rows += r.NumRows()
+			return err
 		}
 		if ti.Rows >= 0 && rows != ti.Rows {
 			return c.errorf("%s holds %d rows, the manifest says %d", ti.File, rows, ti.Rows)
 		}
-		if _, err := store.LoadRecords(ti.Name, rel, recs); err != nil {
-			return c.errorf("table %s: %w", ti.Name, err)
-		}
 		if ti.Rows < 0 { // an older capture: describe it now
 			ti.Rows = rows
-			ti.StartNS, ti.EndNS = timeRange(recs)
+			ti.StartNS, ti.EndNS = lo, hi
 			m.StartNS, m.EndNS = widen(m.StartNS, m.EndNS, ti.StartNS, ti.EndNS)
 		}
 	}
 	return nil
+}
+
+// loadTable adds one table to store and returns its rows and time range.
+func (c *Capture) loadTable(store *table.Store, ti *TableInfo) (rows, lo, hi int64, err error) {
+	if c.dir != "" {
+		paths, err := table.ExpandPaths(filepath.Join(c.dir, ti.File))
+		if err != nil {
+			return 0, 0, 0, c.errorf("%w", err)
+		}
+		_, l, err := store.LoadPaths(ti.Name, paths, nil)
+		if err != nil {
+			return 0, 0, 0, c.errorf("%w", err)
+		}
+		return l.Rows, l.MinTime, l.MaxTime, nil
+	}
+	rel, recs, err := table.ReadFS(c.fsys, ti.File, nil)
+	if err != nil {
+		return 0, 0, 0, c.errorf("%w", err)
+	}
+	for _, r := range recs {
+		rows += r.NumRows()
+	}
+	if _, err := store.LoadRecords(ti.Name, rel, recs); err != nil {
+		return 0, 0, 0, c.errorf("table %s: %w", ti.Name, err)
+	}
+	lo, hi = timeRange(recs)
+	return rows, lo, hi, nil
 }
 
 // Metadata returns a provider answering as the capturing provider did,

@@ -21,6 +21,7 @@ import (
 	"github.com/pxq-dev/pxq/demo"
 	"github.com/pxq-dev/pxq/engine"
 	"github.com/pxq-dev/pxq/format"
+	"github.com/pxq-dev/pxq/internal/plantest"
 	"github.com/pxq-dev/pxq/metadata"
 	"github.com/pxq-dev/pxq/scripts"
 	"github.com/pxq-dev/pxq/sources/proc"
@@ -89,7 +90,11 @@ func column(t *testing.T, tb *table.Table, name string) arrow.Array {
 	t.Helper()
 	i := tb.Relation().Index(name)
 	var chunks []arrow.Array
-	for _, b := range tb.Snapshot(0, 0) {
+	all, err := tb.ReadAll() // a replayed table's rows are in its files
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range all {
 		chunks = append(chunks, b.Record.Column(i))
 	}
 	if len(chunks) == 0 {
@@ -300,18 +305,12 @@ func TestHostMode(t *testing.T) {
 
 // hostScript asks the ctx keys a host answers, of the process whose pid
 // it is given.
-const hostScript = `
+var hostScript = `
 import px
 df = px.DataFrame(table='process_stats', start_time='-1h')
 df = df[px.upid_to_pid(df.upid) == %d]
-df.cmd = df.ctx['cmdline']
-df.host = df.ctx['hostname']
-df.ctr = df.ctx['container_id']
-df.pod = df.ctx['pod']
-df.service = df.ctx['service']
-df.namespace = df.ctx['namespace']
-df.node = df.ctx['node']
-px.display(df[['cmd', 'host', 'ctr', 'pod', 'service', 'namespace', 'node']])
+` + plantest.CtxColumns("cmdline", "hostname", "container_id", "pod", "service", "namespace", "node") + `
+px.display(df[['cmdline', 'hostname', 'container_id', 'pod', 'service', 'namespace', 'node']])
 `
 
 func upidsOf(t *testing.T, tb *table.Table) []types.UInt128Value {
@@ -334,7 +333,11 @@ func writeOld(t *testing.T, dir, ext string, src replay, procs bool) {
 	var list []map[string]string
 	for _, tb := range src.eng.Store().Tables() {
 		var recs []arrow.Record
-		for _, b := range tb.Snapshot(0, 0) {
+		all, err := tb.ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range all {
 			recs = append(recs, b.Record)
 		}
 		if len(recs) == 0 {

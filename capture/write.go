@@ -57,7 +57,11 @@ func Write(dir string, store *table.Store, meta metadata.Provider, opts Options)
 	for _, t := range store.Tables() {
 		var recs []arrow.Record
 		var rows int64
-		for _, b := range t.Snapshot(0, 0) {
+		all, err := t.ReadAll() // rows loaded from files too
+		if err != nil {
+			return nil, fmt.Errorf("capture of %s: %w", t.Name(), err)
+		}
+		for _, b := range all {
 			rec := b.Record
 			if t.Name() == "process_stats" && opts.Keep != nil {
 				var err error

@@ -49,7 +49,7 @@ func (q *query) newAggregate(n *plan.Aggregate) (operator, error) {
 	name := opName(n)
 	rel := n.Input.Relation()
 	a := &aggregateOp{q: q, name: name, node: n, schema: n.Relation().ArrowSchema(),
-		acct: account{b: &q.mem, op: name}}
+		acct: account{b: q.mem, op: name}}
 	for _, g := range n.Groups {
 		i := rel.Index(g)
 		if i < 0 {

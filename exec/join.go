@@ -66,7 +66,7 @@ func (q *query) newJoin(n *plan.Join) (operator, error) {
 	if len(n.LeftOn) != len(n.RightOn) {
 		return nil, fmt.Errorf("exec: %s: %d left keys and %d right keys", name, len(n.LeftOn), len(n.RightOn))
 	}
-	j := &joinOp{q: q, name: name, node: n, schema: n.Relation().ArrowSchema(), acct: account{b: &q.mem, op: name}, chain: -2}
+	j := &joinOp{q: q, name: name, node: n, schema: n.Relation().ArrowSchema(), acct: account{b: q.mem, op: name}, chain: -2}
 	lrel, rrel := n.Left.Relation(), n.Right.Relation()
 	probeSide := 0
 	probeNode, buildNode := n.Left, n.Right
@@ -289,11 +289,14 @@ func (j *joinOp) joinBatch() arrow.Record {
 	if len(pi) == 0 {
 		return nil
 	}
+	// Each probe row matched once (a many-to-one join): pi runs through
+	// consecutive rows. (contiguous alone would take a row matched twice
+	// and a row not matched for such a run.)
+	run := contiguous(pi) && consecutive(pi)
 	cols := make([]arrow.Array, len(j.outCol))
 	for i, c := range j.outCol {
 		switch {
-		case j.outProbe[i] && contiguous(pi):
-			// Each probe row matched once (a many-to-one join): no copy.
+		case j.outProbe[i] && run:
 			cols[i] = sliceArray(cur.Column(c), int64(pi[0]), int64(pi[0])+int64(len(pi)))
 		case j.outProbe[i]:
 			cols[i] = takeArray(cur.Column(c), pi)
@@ -302,6 +305,16 @@ func (j *joinOp) joinBatch() arrow.Record {
 		}
 	}
 	return newRecord(j.schema, cols, int64(len(pi)))
+}
+
+// consecutive reports whether idx[i] == idx[0]+i for every i.
+func consecutive(idx []int32) bool {
+	for i, x := range idx {
+		if x != idx[0]+int32(i) {
+			return false
+		}
+	}
+	return true
 }
 
 // buildTail emits up to BatchSize unmatched build rows, or nil at the end.

@@ -3,6 +3,7 @@ package exec
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/apache/arrow/go/v15/arrow"
 
@@ -12,24 +13,47 @@ import (
 	"github.com/pxq-dev/pxq/types"
 )
 
-// scanOp reads a table's snapshot, taken when the operator is built:
-// rows of [Start, End) on time_, where the pushed-down filter holds, at
-// most Limit of them, with the plan's columns in the plan's order.
+// scanOp reads a table's in-memory batches, from a snapshot taken when
+// the operator is built: rows of [Start, End) on time_, where the
+// pushed-down filter holds, at most Limit of them, with the plan's
+// columns in the plan's order. A table whose rows are (also) in files
+// is read by a fileScanOp (filescan.go).
 type scanOp struct {
-	q       *query
 	name    string
-	node    *plan.Scan
 	batches []table.Batch
 	pos     int
-	cols    []int // table column of each output column
-	timeCol int
-	filter  evaluator // over the table's full relation
-	left    int64     // rows still allowed by Limit (-1: no limit)
-	schema  *arrow.Schema
-	sel     []int32
+	pick    *rowPicker
+	left    int64 // rows still allowed by Limit (-1: no limit)
 }
 
 func (q *query) newScan(n *plan.Scan) (operator, error) {
+	name := opName(n)
+	t, err := q.scanTable(n)
+	if err != nil {
+		return nil, err
+	}
+	if len(t.Files()) > 0 {
+		return q.newFileScan(n, t)
+	}
+	trel := t.Relation()
+	_, out, err := scanColumns(n, trel)
+	if err != nil {
+		return nil, err
+	}
+	pick, err := q.newRowPicker(n, trel, out)
+	if err != nil {
+		return nil, err
+	}
+	s := &scanOp{name: name, pick: pick, left: -1}
+	if n.Limit > 0 {
+		s.left = n.Limit
+	}
+	s.batches = t.Snapshot(n.Start, n.End)
+	return s, nil
+}
+
+// scanTable returns the table a scan reads.
+func (q *query) scanTable(n *plan.Scan) (*table.Table, error) {
 	name := opName(n)
 	if q.opts.Store == nil {
 		return nil, fmt.Errorf("exec: %s: no table store", name)
@@ -42,43 +66,31 @@ func (q *query) newScan(n *plan.Scan) (operator, error) {
 		}
 		return nil, fmt.Errorf("exec: %s: no table %q (tables: %v)", name, n.Table, names)
 	}
-	trel := t.Relation()
-	colNames := n.Columns
-	if len(colNames) == 0 {
-		colNames = n.Rel.Names()
+	return t, nil
+}
+
+// scanColumns returns the columns a scan outputs: their names and their
+// relation (the table's types with the plan's semantic types).
+func scanColumns(n *plan.Scan, trel types.Relation) ([]string, types.Relation, error) {
+	names := n.Columns
+	if len(names) == 0 {
+		names = n.Rel.Names()
 	}
-	if len(colNames) == 0 {
-		colNames = trel.Names()
+	if len(names) == 0 {
+		names = trel.Names()
 	}
-	s := &scanOp{q: q, name: name, node: n, left: -1, timeCol: -1}
-	outRel := make(types.Relation, len(colNames))
-	for i, c := range colNames {
+	out := make(types.Relation, len(names))
+	for i, c := range names {
 		j := trel.Index(c)
 		if j < 0 {
-			return nil, fmt.Errorf("exec: %s: table %s has no column %q (it has %v)", name, n.Table, c, trel.Names())
+			return nil, nil, fmt.Errorf("exec: %s: table %s has no column %q (it has %v)", opName(n), n.Table, c, trel.Names())
 		}
-		s.cols = append(s.cols, j)
-		outRel[i] = trel[j]
+		out[i] = trel[j]
 		if k := n.Rel.Index(c); k >= 0 {
-			outRel[i].Semantic = n.Rel[k].Semantic
+			out[i].Semantic = n.Rel[k].Semantic
 		}
 	}
-	s.schema = outRel.ArrowSchema()
-	if i := trel.Index("time_"); i >= 0 && trel[i].Type == types.Time64NS {
-		s.timeCol = i
-	}
-	if n.Filter != nil {
-		f, err := compileExpr(n.Filter, trel)
-		if err != nil {
-			return nil, fmt.Errorf("exec: %s: filter: %w", name, err)
-		}
-		s.filter = f
-	}
-	if n.Limit > 0 {
-		s.left = n.Limit
-	}
-	s.batches = t.Snapshot(n.Start, n.End)
-	return s, nil
+	return names, out, nil
 }
 
 func (s *scanOp) next(ctx context.Context) (arrow.Record, error) {
@@ -88,7 +100,7 @@ func (s *scanOp) next(ctx context.Context) (arrow.Record, error) {
 		}
 		b := s.batches[s.pos]
 		s.pos++
-		rec, err := s.read(b)
+		rec, err := s.pick.pick(b.Record, b.MinTime, b.MaxTime, false)
 		if err != nil {
 			return nil, fmt.Errorf("exec: %s: %w", s.name, err)
 		}
@@ -97,7 +109,7 @@ func (s *scanOp) next(ctx context.Context) (arrow.Record, error) {
 		}
 		if s.left > 0 {
 			if rec.NumRows() > s.left {
-				rec = sliceRecord(s.schema, rec, 0, s.left)
+				rec = sliceRecord(s.pick.schema, rec, 0, s.left)
 			}
 			s.left -= rec.NumRows()
 		}
@@ -106,33 +118,73 @@ func (s *scanOp) next(ctx context.Context) (arrow.Record, error) {
 	return nil, nil
 }
 
-// read selects the rows and columns of one stored batch.
-func (s *scanOp) read(b table.Batch) (arrow.Record, error) {
-	full := b.Record
+func (s *scanOp) close() { s.batches, s.pos = nil, 0 }
+
+// rowPicker selects a scan's rows and columns out of records of a
+// relation rel: the table's, or the columns a file scan decoded.
+type rowPicker struct {
+	q          *query
+	start, end int64
+	timeCol    int       // in rel, -1 when there is none
+	filter     evaluator // over rel
+	cols       []int     // output column i is rel's column cols[i]
+	schema     *arrow.Schema
+	sel        []int32
+}
+
+// newRowPicker makes the picker of scan n over records of rel, whose
+// output is out (columns of rel, by name).
+func (q *query) newRowPicker(n *plan.Scan, rel, out types.Relation) (*rowPicker, error) {
+	p := &rowPicker{q: q, start: n.Start, end: n.End, timeCol: -1, schema: out.ArrowSchema()}
+	for _, c := range out {
+		p.cols = append(p.cols, rel.Index(c.Name))
+	}
+	if i := rel.Index("time_"); i >= 0 && rel[i].Type == types.Time64NS {
+		p.timeCol = i
+	}
+	if n.Filter != nil {
+		f, err := compileExpr(n.Filter, rel)
+		if err != nil {
+			return nil, fmt.Errorf("exec: %s: filter: %w", opName(n), err)
+		}
+		p.filter = f
+	}
+	return p, nil
+}
+
+// unknownTimes are the bounds to give pick for rows whose time_ range is
+// not known.
+const unknownMin, unknownMax = math.MinInt64, math.MaxInt64
+
+// pick returns the rows of full (a record of the picker's relation) that
+// the scan keeps, with its columns, or nil for none. minT and maxT bound
+// full's time_ values; filterHolds says that the filter is known to
+// hold on every row.
+func (p *rowPicker) pick(full arrow.Record, minT, maxT int64, filterHolds bool) (arrow.Record, error) {
 	n := int(full.NumRows())
 	var sel []int32
 	all := true
-	start, end := s.node.Start, s.node.End
-	if s.timeCol >= 0 && ((start > 0 && b.MinTime < start) || (end > 0 && b.MaxTime >= end)) {
-		ts := funcs.Int64s(full.Column(s.timeCol))
-		sel = s.sel[:0]
+	start, end := p.start, p.end
+	if p.timeCol >= 0 && ((start > 0 && minT < start) || (end > 0 && maxT >= end)) {
+		ts := funcs.Int64s(full.Column(p.timeCol))
+		sel = p.sel[:0]
 		for i, t := range ts {
 			if (start <= 0 || t >= start) && (end <= 0 || t < end) {
 				sel = append(sel, int32(i))
 			}
 		}
-		s.sel = sel
+		p.sel = sel
 		all = len(sel) == n
 		if len(sel) == 0 {
 			return nil, nil
 		}
 	}
-	if s.filter != nil {
+	if p.filter != nil && !filterHolds {
 		in := full
 		if !all {
 			in = takeRecord(full.Schema(), full, sel)
 		}
-		cond, err := s.filter.eval(s.q.fctx, in)
+		cond, err := p.filter.eval(p.q.fctx, in)
 		if err != nil {
 			return nil, fmt.Errorf("filter: %w", err)
 		}
@@ -150,15 +202,13 @@ func (s *scanOp) read(b table.Batch) (arrow.Record, error) {
 			full, all = in, true
 		}
 	}
-	cols := make([]arrow.Array, len(s.cols))
-	for i, j := range s.cols {
+	cols := make([]arrow.Array, len(p.cols))
+	for i, j := range p.cols {
 		cols[i] = full.Column(j)
 	}
-	rec := newRecord(s.schema, cols, full.NumRows())
+	rec := newRecord(p.schema, cols, full.NumRows())
 	if all {
 		return rec, nil
 	}
-	return takeRecord(s.schema, rec, sel), nil
+	return takeRecord(p.schema, rec, sel), nil
 }
-
-func (s *scanOp) close() { s.batches, s.pos = nil, 0 }

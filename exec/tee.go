@@ -59,7 +59,7 @@ func (r *teeReader) next(ctx context.Context) (arrow.Record, error) {
 	}
 	t.buf = append(t.buf, rec)
 	if t.acct == nil {
-		t.acct = &account{b: &t.q.mem, op: t.name}
+		t.acct = &account{b: t.q.mem, op: t.name}
 	}
 	t.bytes += table.RecordBytes(rec)
 	if err := t.acct.set(t.bytes); err != nil {

@@ -48,7 +48,7 @@ func TestOptimizeScript(t *testing.T) {
 	// identities once pruned and go; the limit stays above the filter.
 	want := text(`
 		#1 Sink "out0"
-		  #2 Aggregate(full) by [req_path] [n=count(ms)]
+		  #2 Aggregate(full) by [req_path] [n=count(req_path)]
 		    #3 Map [req_path, ms=divide(latency, 1e+06)]
 		      #4 Scan http_events [req_path, resp_status, latency] time=[1699999940000000000, 0) filter=greaterThanEqual(resp_status, 400)
 		#5 Sink "out1"
@@ -71,7 +71,7 @@ func TestOptimizeScript(t *testing.T) {
 	wantNode := text(`
 		#1 Sink "__bridge_1"
 		  #2 BridgeSink #1
-		    #3 Aggregate(partial) by [req_path] [n=count(ms)]
+		    #3 Aggregate(partial) by [req_path] [n=count(req_path)]
 		      #4 Map [req_path, ms=divide(latency, 1e+06)]
 		        #5 Scan http_events [req_path, resp_status, latency] time=[1699999940000000000, 0) filter=greaterThanEqual(resp_status, 400)
 		#6 Sink "__bridge_2"
@@ -81,7 +81,7 @@ func TestOptimizeScript(t *testing.T) {
 	`)
 	wantMerge := text(`
 		#1 Sink "out0"
-		  #2 Aggregate(final) by [req_path] [n=count(ms)]
+		  #2 Aggregate(final) by [req_path] [n=count(req_path)]
 		    #3 BridgeSource #1
 		#4 Sink "out1"
 		  #5 Limit 5

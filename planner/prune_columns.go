@@ -11,6 +11,11 @@ import "github.com/pxq-dev/pxq/plan"
 // column of their inputs. A node never shrinks to zero columns (it keeps
 // its first one), so that row counts stay observable. A scan keeps the
 // columns its own filter reads.
+//
+// count(x) counts rows whatever x holds (pxq has no nulls), so a full
+// aggregate's counts read a column it reads anyway (its first group or a
+// column another aggregate reads): count(latency) by req_path reads
+// req_path only.
 type pruneColumns struct{}
 
 func (pruneColumns) Name() string { return "prune_columns" }
@@ -87,11 +92,18 @@ func inputNeeds(n plan.Node, need colSet) [][]string {
 		if x.Mode != plan.AggFull {
 			return [][]string{x.Input.Relation().Names()}
 		}
+		kept := keptAggs(x, need)
 		cols := append([]string(nil), x.Groups...)
-		for _, a := range keptAggs(x, need) {
+		for _, a := range kept {
+			if countsRows(a) {
+				continue
+			}
 			for _, arg := range a.Args {
 				cols = append(cols, plan.Columns(arg)...)
 			}
+		}
+		if c := countColumn(x, kept); c != "" {
+			cols = append(cols, c)
 		}
 		return [][]string{cols}
 	case *plan.Join:
@@ -149,7 +161,22 @@ func prune(n plan.Node, need colSet) plan.Node {
 			return n
 		}
 		kept := keptAggs(x, need)
-		if len(kept) == len(x.Aggs) {
+		recount := false
+		if c := countColumn(x, kept); c != "" {
+			rel := x.Input.Relation()
+			i := rel.Index(c)
+			anchor := &plan.Column{Name: c, T: rel[i].Type, Sem: rel[i].Semantic}
+			out := make([]plan.AggExpr, len(kept))
+			for k, a := range kept {
+				if countsRows(a) && !plan.ExprEqual(a.Args[0], anchor) {
+					a.Args = []plan.Expr{anchor}
+					recount = true
+				}
+				out[k] = a
+			}
+			kept = out
+		}
+		if len(kept) == len(x.Aggs) && !recount {
 			return n
 		}
 		a := *x
@@ -194,6 +221,62 @@ func keptAggs(a *plan.Aggregate, need colSet) []plan.AggExpr {
 		out = a.Aggs[:1]
 	}
 	return out
+}
+
+// countsRows reports whether a is count over a column, which counts the
+// rows whatever the column.
+func countsRows(a plan.AggExpr) bool {
+	if a.Func != "count" || len(a.Args) != 1 {
+		return false
+	}
+	_, ok := a.Args[0].(*plan.Column)
+	return ok
+}
+
+// countColumn returns the column the counts among kept read: the first
+// group, else the first column another aggregate reads, else one that a
+// filter right below reads anyway, else the first count's own; "" when
+// none of kept counts rows.
+func countColumn(x *plan.Aggregate, kept []plan.AggExpr) string {
+	first := ""
+	for _, a := range kept {
+		if countsRows(a) {
+			first = a.Args[0].(*plan.Column).Name
+			break
+		}
+	}
+	if first == "" {
+		return ""
+	}
+	if len(x.Groups) > 0 {
+		return x.Groups[0]
+	}
+	for _, a := range kept {
+		if countsRows(a) {
+			continue
+		}
+		for _, arg := range a.Args {
+			if cols := plan.Columns(arg); len(cols) > 0 {
+				return cols[0]
+			}
+		}
+	}
+	var cond plan.Expr
+	switch in := x.Input.(type) {
+	case *plan.Filter:
+		cond = in.Cond
+	case *plan.Scan:
+		cond = in.Filter
+	}
+	if cond != nil {
+		rel := x.Input.Relation()
+		for _, c := range plan.Columns(cond) {
+			if rel.Index(c) >= 0 {
+				return c
+			}
+		}
+	}
+	return first
 }
 
 // keptJoinColumns returns the output columns of j that are needed, at

@@ -53,9 +53,9 @@ func TestPruneColumns(t *testing.T) {
 		{"aggregate drops unused aggregates; filter keeps its columns", sinks(aggPick), `
 			#1 Sink "out0"
 			  #2 Map [req_path, n]
-			    #3 Aggregate(full) by [req_path] [n=count(latency)]
+			    #3 Aggregate(full) by [req_path] [n=count(req_path)]
 			      #4 Filter greaterThanEqual(resp_status, 400)
-			        #5 Scan http_events [req_path, resp_status, latency]
+			        #5 Scan http_events [req_path, resp_status]
 		`},
 		{"shared scan reads the union", sinks(a, b), `
 			#1 Sink "out0"

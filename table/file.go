@@ -79,13 +79,99 @@ func readFrom(f fs.File, name string, known types.Relation) (types.Relation, []a
 	return rel, recs, nil
 }
 
-// Load reads a file into a new table of the store.
-func (s *Store) Load(name, path string, known types.Relation) (*Table, error) {
-	rel, recs, err := ReadFile(path, known)
+// Load adds the rows of the files pattern names (a file, a folder of
+// table files or a glob, as ExpandPaths reads it) to the table name,
+// made when the store lacks it. Parquet and Arrow IPC files stay where
+// they are, read by scans as they need them (AttachFiles); CSV files and
+// Arrow IPC streams are read into memory. known, when not nil, is the
+// relation the table must have; it also types CSV columns.
+func (s *Store) Load(name, pattern string, known types.Relation) (*Table, error) {
+	paths, err := ExpandPaths(pattern)
 	if err != nil {
 		return nil, err
 	}
-	return s.LoadRecords(name, rel, recs)
+	t, _, err := s.LoadPaths(name, paths, known)
+	return t, err
+}
+
+// Loaded describes the rows LoadPaths added.
+type Loaded struct {
+	Rows             int64
+	MinTime, MaxTime int64 // of time_ (0, 0 when unknown)
+}
+
+// LoadPaths is Load of a list of files.
+func (s *Store) LoadPaths(name string, paths []string, known types.Relation) (*Table, Loaded, error) {
+	var scan, whole []string
+	for _, p := range paths {
+		if Scannable(p) && !isIPCStream(p) {
+			scan = append(scan, p)
+		} else {
+			whole = append(whole, p)
+		}
+	}
+	var t *Table
+	var l Loaded
+	span := func(lo, hi int64) {
+		if l.MinTime == 0 && l.MaxTime == 0 {
+			l.MinTime, l.MaxTime = lo, hi
+		} else if lo != 0 || hi != 0 {
+			l.MinTime, l.MaxTime = min(l.MinTime, lo), max(l.MaxTime, hi)
+		}
+	}
+	if len(scan) > 0 {
+		ft, err := OpenFiles(scan, known)
+		if err != nil {
+			return nil, l, fmt.Errorf("table %s: %w", name, err)
+		}
+		if t, err = s.AttachFiles(name, ft); err != nil {
+			ft.Close()
+			return nil, l, fmt.Errorf("%s: %w", scan[0], err)
+		}
+		known = ft.Relation()
+		l.Rows = ft.Rows()
+		if lo, hi, ok := ft.TimeRange(); ok {
+			span(lo, hi)
+		}
+	}
+	for _, p := range whole {
+		rel, recs, err := ReadFile(p, known)
+		if err != nil {
+			return nil, l, fmt.Errorf("table %s: %w", name, err)
+		}
+		if t, err = s.LoadRecords(name, rel, recs); err != nil {
+			return nil, l, fmt.Errorf("%s: %w", p, err)
+		}
+		if i := rel.Index("time_"); i >= 0 && rel[i].Type == types.Time64NS {
+			for _, r := range recs {
+				if r.NumRows() > 0 {
+					span(timeRange(r.Column(i)))
+				}
+			}
+		}
+		for _, r := range recs {
+			l.Rows += r.NumRows()
+		}
+	}
+	return t, l, nil
+}
+
+// isIPCStream reports whether an Arrow file is in the stream format (no
+// "ARROW1" magic), which is read whole.
+func isIPCStream(path string) bool {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".arrow", ".ipc", ".feather":
+	default:
+		return false
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false // the open that follows says why
+	}
+	defer f.Close()
+	magic := make([]byte, 6)
+	_, err = io.ReadFull(f, magic)
+	return err == nil && string(magic) != "ARROW1"
 }
 
 // LoadRecords adds rows read from a file to the table name, made with rel
@@ -400,4 +486,48 @@ func WriteFile(path string, rel types.Relation, recs []arrow.Record) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
+}
+
+// withoutNulls returns a with every null replaced by its type's zero
+// value (0, "", false), as pxq reads nulls: it has none. a itself is
+// returned when it has no nulls.
+func withoutNulls(a arrow.Array) arrow.Array {
+	if a.NullN() == 0 {
+		return a
+	}
+	n := a.Len()
+	switch x := a.(type) {
+	case *array.String:
+		off := make([]int32, n+1)
+		var data []byte
+		for i := 0; i < n; i++ {
+			if x.IsValid(i) {
+				data = append(data, x.Value(i)...)
+			}
+			off[i+1] = int32(len(data))
+		}
+		return stringArray(off, data)
+	case *array.Boolean:
+		bits := make([]byte, (n+7)/8)
+		for i := 0; i < n; i++ {
+			if x.IsValid(i) && x.Value(i) {
+				bits[i>>3] |= 1 << (uint(i) & 7)
+			}
+		}
+		return fixedArray(a.DataType(), n, bits)
+	}
+	fw, ok := a.DataType().(arrow.FixedWidthDataType)
+	if !ok || fw.BitWidth()%8 != 0 {
+		return a
+	}
+	w := fw.BitWidth() / 8
+	src := a.Data().Buffers()[1].Bytes()[a.Data().Offset()*w:]
+	vals := make([]byte, n*w)
+	copy(vals, src[:n*w])
+	for i := 0; i < n; i++ {
+		if a.IsNull(i) {
+			clear(vals[i*w : (i+1)*w])
+		}
+	}
+	return fixedArray(a.DataType(), n, vals)
 }

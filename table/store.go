@@ -55,6 +55,7 @@ type Table struct {
 	added    atomic.Int64 // batches ever added
 	expired  atomic.Int64 // batches ever expired
 	addBytes atomic.Int64
+	files    atomic.Pointer[[]*FileTable] // rows held in files
 }
 
 // Name returns the table's name.
@@ -117,7 +118,17 @@ func (t *Table) load() []Batch {
 	return nil
 }
 
-// Snapshot returns the batches that may hold rows with start <= time_ < end.
+// Files returns the files holding rows of the table besides its batches
+// (AttachFiles), which scans read before the batches.
+func (t *Table) Files() []*FileTable {
+	if p := t.files.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Snapshot returns the in-memory batches (not the rows of Files) that may
+// hold rows with start <= time_ < end.
 // end <= 0 means no upper bound. Batches are in append order; rows outside
 // the range may be present and must be filtered by the reader.
 func (t *Table) Snapshot(start, end int64) []Batch {
@@ -145,6 +156,9 @@ type Stats struct {
 	BytesAdded     int64
 	MaxBytes       int64
 	MinTime        int64
+	// FileBytes is the size of the files holding rows of the table
+	// (Rows counts theirs too; Bytes is what memory holds).
+	FileBytes int64
 }
 
 // Stats returns counters of the table.
@@ -154,6 +168,13 @@ func (t *Table) Stats() Stats {
 		BatchesAdded: t.added.Load(), BatchesExpired: t.expired.Load(), BytesAdded: t.addBytes.Load(), MaxBytes: t.opts.MaxBytes}
 	if len(all) > 0 {
 		s.MinTime = all[0].MinTime
+	}
+	for _, f := range t.Files() {
+		s.Rows += f.Rows()
+		s.FileBytes += f.Size()
+		if lo, _, ok := f.TimeRange(); ok && (s.MinTime == 0 || lo < s.MinTime) {
+			s.MinTime = lo
+		}
 	}
 	return s
 }
@@ -213,13 +234,8 @@ func (s *Store) Create(name string, rel types.Relation, opts Options) (*Table, e
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if t, ok := s.tables[name]; ok {
-		if len(t.rel) != len(rel) {
-			return nil, fmt.Errorf("table %s exists with other columns %v", name, t.rel)
-		}
-		for i := range rel {
-			if rel[i].Name != t.rel[i].Name || rel[i].Type != t.rel[i].Type {
-				return nil, fmt.Errorf("table %s exists with other columns %v", name, t.rel)
-			}
+		if err := sameColumns(t.rel, rel); err != nil {
+			return nil, fmt.Errorf("table %s has other columns: %w", name, err)
 		}
 		return t, nil
 	}
@@ -228,6 +244,41 @@ func (s *Store) Create(name string, rel types.Relation, opts Options) (*Table, e
 		t.timeCol = i
 	}
 	s.tables[name] = t
+	return t, nil
+}
+
+// sameColumns says how rel differs from the table's columns have, by
+// name, type and position.
+func sameColumns(have, rel types.Relation) error {
+	for i, c := range rel {
+		switch {
+		case i >= len(have):
+			return fmt.Errorf("column %s is not one of its %d columns", c.Name, len(have))
+		case c.Name != have[i].Name:
+			return fmt.Errorf("column %d is %s, not %s", i, have[i].Name, c.Name)
+		case c.Type != have[i].Type:
+			return fmt.Errorf("column %s is %v, not %v", c.Name, have[i].Type, c.Type)
+		}
+	}
+	if len(have) > len(rel) {
+		return fmt.Errorf("column %s is missing", have[len(rel)].Name)
+	}
+	return nil
+}
+
+// AttachFiles adds the rows of files to the table name, made with their
+// relation when the store does not have it; an existing table must have
+// the same columns. Like rows loaded from files, they never expire, and
+// they are not counted in the store's bytes (memory holds none of them).
+func (s *Store) AttachFiles(name string, f *FileTable) (*Table, error) {
+	t, err := s.Create(name, f.Relation(), Options{MaxAge: 100 * 365 * 24 * time.Hour})
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	next := append(append([]*FileTable(nil), t.Files()...), f)
+	t.files.Store(&next)
 	return t, nil
 }
 

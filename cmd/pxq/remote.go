@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/pxq-dev/pxq/client"
 	"github.com/pxq-dev/pxq/format"
@@ -56,5 +57,10 @@ func runRemote(ctx context.Context, stdout, stderr io.Writer, s *scripts.Script,
 	for _, w := range res.Warnings {
 		fmt.Fprintln(stderr, "pxq: warning:", w)
 	}
+	byLimit := false
+	for _, w := range res.Warnings {
+		byLimit = byLimit || strings.Contains(w, "results were cut")
+	}
+	warnCut(stderr, res.Tables, byLimit)
 	return printTables(stdout, res.Tables, f.output, format.Options{MaxWidth: f.maxWidth})
 }

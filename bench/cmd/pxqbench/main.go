@@ -1,7 +1,10 @@
 // Command pxqbench times pxq's executor against DuckDB (single-threaded)
-// on http_events-shaped data and prints a Markdown table.
+// on http_events-shaped data and prints a Markdown table. With -e2e it
+// times `pxq run` against DuckDB end to end over the same Parquet file
+// instead (e2e.go).
 //
 //	go run ./cmd/pxqbench -rows 10000000 -runs 5
+//	go run ./cmd/pxqbench -e2e -pxq /tmp/pxq -rows 10000000 -runs 5
 package main
 
 import (
@@ -30,7 +33,21 @@ func main() {
 	only := flag.String("q", "", "run only queries whose name contains this")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of pxq's runs to this file")
 	noDuck := flag.Bool("noduck", false, "skip DuckDB")
+	endToEnd := flag.Bool("e2e", false, "end to end: pxq run and DuckDB over the same Parquet file, each query a fresh process (-pxq names the pxq binary)")
+	pxqBin := flag.String("pxq", "", "with -e2e: the pxq binary to run")
+	dir := flag.String("dir", os.TempDir(), "with -e2e: where the Parquet files are made (and reused)")
+	rowGroup := flag.Int64("rowgroup", 1<<20, "with -e2e: rows per Parquet row group")
+	duckq := flag.String("duckq", "", "run this SQL in DuckDB and print the number of rows (the child process of -e2e)")
+	duckThreads := flag.Int("duckthreads", 0, "with -duckq: DuckDB's threads (0: every core)")
 	flag.Parse()
+	if *duckq != "" {
+		duckQuery(*duckq, *duckThreads)
+		return
+	}
+	if *endToEnd {
+		e2e(e2eConfig{rows: *rows, dir: *dir, pxq: *pxqBin, runs: *runs, only: *only, rowGroup: *rowGroup})
+		return
+	}
 	runtime.GOMAXPROCS(1)
 	ctx := context.Background()
 
