@@ -4,7 +4,8 @@ import (
 	"encoding/binary"
 	"math"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols/wire"
 )
 
 // decoder reads AMQP's wire types from a frame payload; reading past the
@@ -82,7 +83,7 @@ func appendArgs(b []byte, d *decoder, args []arg) (_ []byte, noWait bool) {
 			if n > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, []byte(a.name))
+			b = wire.AppendJSONString(b, []byte(a.name))
 			b = append(b, ':')
 		}
 		switch a.typ {
@@ -115,7 +116,7 @@ func appendArgs(b []byte, d *decoder, args []arg) (_ []byte, noWait bool) {
 			if a.secret {
 				b = append(b, `"<hidden>"`...)
 			} else {
-				b = appendString(b, val)
+				b = wire.AppendJSONString(b, val)
 			}
 		}
 		if d.short {
@@ -153,7 +154,7 @@ func appendTable(b []byte, d *decoder, depth int) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, name)
+		b = wire.AppendJSONString(b, name)
 		b = append(b, ':')
 		b = appendValue(b, &t, t.u8(), depth)
 		if t.short {
@@ -222,7 +223,7 @@ func appendValue(b []byte, d *decoder, typ byte, depth int) []byte {
 		v := int64(int32(d.u32()))
 		return appendDecimal(b, v, int(scale))
 	case 'S', 'x':
-		return appendString(b, d.longStr())
+		return wire.AppendJSONString(b, d.longStr())
 	case 'A':
 		return appendArray(b, d, depth+1)
 	case 'F':
@@ -236,7 +237,7 @@ func appendValue(b []byte, d *decoder, typ byte, depth int) []byte {
 
 func appendFloat(b []byte, f float64, bits int) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return appendString(b, []byte(strconv.FormatFloat(f, 'g', -1, bits)))
+		return wire.AppendJSONString(b, []byte(strconv.FormatFloat(f, 'g', -1, bits)))
 	}
 	return strconv.AppendFloat(b, f, 'g', -1, bits)
 }
@@ -288,11 +289,11 @@ func appendProperties(b []byte, d *decoder, flags uint16) []byte {
 		if n > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, []byte(p.name))
+		b = wire.AppendJSONString(b, []byte(p.name))
 		b = append(b, ':')
 		switch p.typ {
 		case tShortStr:
-			b = appendString(b, d.shortStr())
+			b = wire.AppendJSONString(b, d.shortStr())
 		case tOctet:
 			b = strconv.AppendUint(b, uint64(d.u8()), 10)
 		case tTimestamp:
@@ -311,40 +312,4 @@ func appendProperties(b []byte, d *decoder, flags uint16) []byte {
 		n++
 	}
 	return append(b, '}')
-}
-
-// appendString appends s as a JSON string (control characters
-// escaped, invalid UTF-8 as U+FFFD).
-func appendString(b []byte, s []byte) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c < 0x20 || c == 0x7f:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
 }

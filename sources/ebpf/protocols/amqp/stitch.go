@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols"
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols/wire"
 	"github.com/pxq-dev/pxq/table"
 )
 
@@ -283,7 +284,7 @@ func appendContent(b []byte, m *method) []byte {
 	b = append(b, `,"properties":`...)
 	b = append(b, m.props...)
 	b = append(b, `,"body":`...)
-	b = appendString(b, m.body)
+	b = wire.AppendJSONString(b, m.body)
 	return append(b, '}')
 }
 

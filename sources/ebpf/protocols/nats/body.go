@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols/wire"
 )
 
 // appendBody appends the body column of m: a JSON object of the
@@ -74,13 +75,13 @@ func (o *object) key(k string) {
 		o.b = append(o.b, ',')
 	}
 	o.n++
-	o.b = appendJSONString(o.b, []byte(k))
+	o.b = wire.AppendJSONString(o.b, []byte(k))
 	o.b = append(o.b, ':')
 }
 
 func (o *object) str(k string, v []byte) {
 	o.key(k)
-	o.b = appendJSONString(o.b, v)
+	o.b = wire.AppendJSONString(o.b, v)
 }
 
 func (o *object) end() []byte {
@@ -135,9 +136,9 @@ func (o *object) headers(m *message) {
 		if i > 0 {
 			o.b = append(o.b, ',')
 		}
-		o.b = appendJSONString(o.b, f.k)
+		o.b = wire.AppendJSONString(o.b, f.k)
 		o.b = append(o.b, ':')
-		o.b = appendJSONString(o.b, f.v)
+		o.b = wire.AppendJSONString(o.b, f.v)
 	}
 	o.b = append(o.b, '}')
 }
@@ -165,7 +166,7 @@ var secretOptions = map[string]bool{"pass": true, "auth_token": true}
 func appendOptions(b, text []byte, connect bool) []byte {
 	var opts map[string]json.RawMessage
 	if err := json.Unmarshal(text, &opts); err != nil || opts == nil {
-		return appendJSONString(b, text)
+		return wire.AppendJSONString(b, text)
 	}
 	keys := make([]string, 0, len(opts))
 	for k := range opts {
@@ -178,7 +179,7 @@ func appendOptions(b, text []byte, connect bool) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, []byte(k))
+		b = wire.AppendJSONString(b, []byte(k))
 		b = append(b, ':')
 		if connect && secretOptions[k] {
 			b = append(b, `"<hidden>"`...)
@@ -186,7 +187,7 @@ func appendOptions(b, text []byte, connect bool) []byte {
 		}
 		w := bytes.NewBuffer(b)
 		if err := json.Compact(w, opts[k]); err != nil {
-			return appendJSONString(b[:start], text)
+			return wire.AppendJSONString(b[:start], text)
 		}
 		b = w.Bytes()
 	}
@@ -200,40 +201,4 @@ func verboseOption(text []byte) bool {
 		Verbose bool `json:"verbose"`
 	}
 	return json.Unmarshal(text, &opts) == nil && opts.Verbose
-}
-
-// appendJSONString appends s as a JSON string (control characters
-// escaped, invalid UTF-8 as U+FFFD).
-func appendJSONString(b []byte, s []byte) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c < 0x20 || c == 0x7f:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
 }
