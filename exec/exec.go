@@ -73,7 +73,7 @@ type Options struct {
 	Version string
 	// BatchSize caps the rows of batches the operators make (joins and
 	// aggregates; scans pass the store's batches on, and decode files in
-	// batches of 65536 rows); 0 means 32768.
+	// batches of this many rows, 65536 when 0); 0 means 32768.
 	BatchSize int
 	// Parallelism is how many goroutines a scan of files (and the maps,
 	// filters and aggregate over it) may use; 0 means GOMAXPROCS, 1
@@ -245,6 +245,9 @@ type query struct {
 	// sources are operators already made for plan nodes, which build
 	// returns instead of making them (a parallel chain's inputs).
 	sources map[plan.Node]operator
+	// coded are the scans whose string columns come as codes
+	// (dictkeys.go), with each column's Dict.
+	coded map[*plan.Scan]map[string]*table.Dict
 }
 
 func newQuery(now int64, opts Options) *query {
@@ -333,8 +336,10 @@ func (q *query) buildNode(n plan.Node) (op operator, err error) {
 	case *plan.Aggregate:
 		if s := q.countOnly(n); s != nil {
 			op, err = q.newFileCount(n, s)
-		} else if op, err = q.parallelChain(n); op == nil && err == nil {
-			op, err = q.newAggregate(n)
+		} else if op, err = q.codedAggregate(n); op == nil && err == nil {
+			if op, err = q.parallelChain(n); op == nil && err == nil {
+				op, err = q.newAggregate(n)
+			}
 		}
 	case *plan.Join:
 		op, err = q.newJoin(n)

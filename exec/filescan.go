@@ -28,9 +28,13 @@ import (
 // filePlan is what a scan of a table with files reads, decided when the
 // operator is built (Explain shows the same).
 type filePlan struct {
-	scan    *plan.Scan
-	table   *table.Table
-	out     types.Relation // the scan's output
+	scan  *plan.Scan
+	table *table.Table
+	out   types.Relation // the scan's output
+	// codes are the string columns that come as codes (dictkeys.go);
+	// strOut is out with those columns as strings.
+	codes   map[string]*table.Dict
+	strOut  types.Relation
 	readRel types.Relation // the columns decoded from files, in table order
 	readIdx []int          // their indices in the table's relation
 	parts   []filePart
@@ -56,7 +60,10 @@ func (q *query) planFileScan(n *plan.Scan, t *table.Table) (*filePlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	fp := &filePlan{scan: n, table: t, out: out}
+	fp := &filePlan{scan: n, table: t, out: out, strOut: out, codes: q.coded[n]}
+	if fp.codes != nil {
+		fp.out = retype(out, codedNames(fp.codes))
+	}
 	need := map[string]bool{}
 	for _, c := range out {
 		need[c.Name] = true
@@ -111,6 +118,9 @@ func (q *query) planFileScan(n *plan.Scan, t *table.Table) (*filePlan, error) {
 	}
 	for i, c := range trel {
 		if need[c.Name] {
+			if fp.codes[c.Name] != nil {
+				c.Type = types.Int64
+			}
 			fp.readRel = append(fp.readRel, c)
 			fp.readIdx = append(fp.readIdx, i)
 		}
@@ -137,6 +147,9 @@ type scanKit struct {
 	filePick *rowPicker // over fp.readRel
 	memPick  *rowPicker // over the table's relation
 	opts     table.ReadOptions
+	// outSchema is the scan's output with its coded columns (when it
+	// has some).
+	outSchema *arrow.Schema
 }
 
 func (q *query) newScanKit(fp *filePlan) (*scanKit, error) {
@@ -145,11 +158,38 @@ func (q *query) newScanKit(fp *filePlan) (*scanKit, error) {
 	if k.filePick, err = q.newRowPicker(fp.scan, fp.readRel, fp.out); err != nil {
 		return nil, err
 	}
-	if k.memPick, err = q.newRowPicker(fp.scan, fp.table.Relation(), fp.out); err != nil {
+	if k.memPick, err = q.newRowPicker(fp.scan, fp.table.Relation(), fp.strOut); err != nil {
 		return nil, err
 	}
 	k.opts = table.ReadOptions{BatchRows: q.opts.BatchSize, Incremental: fp.scan.Limit > 0}
+	if fp.codes != nil {
+		k.opts.Codes = make([]*table.Dict, len(fp.readRel))
+		for i, c := range fp.readRel {
+			k.opts.Codes[i] = fp.codes[c.Name]
+		}
+		k.outSchema = fp.out.ArrowSchema()
+	}
 	return k, nil
+}
+
+// code turns the coded columns of an in-memory batch's rows (picked as
+// strings) into codes.
+func (k *scanKit) code(rec arrow.Record) arrow.Record {
+	cols := append([]arrow.Array(nil), rec.Columns()...)
+	for i, c := range k.fp.out {
+		if d := k.fp.codes[c.Name]; d != nil {
+			cols[i] = d.CodeArray(cols[i])
+		}
+	}
+	return newRecord(k.outSchema, cols, rec.NumRows())
+}
+
+func codedNames(codes map[string]*table.Dict) map[string]bool {
+	out := map[string]bool{}
+	for name := range codes {
+		out[name] = true
+	}
+	return out
 }
 
 // partReader is the operator reading one part of a file scan.
@@ -178,6 +218,9 @@ func (p *partReader) next(ctx context.Context) (arrow.Record, error) {
 				return nil, err
 			}
 			if rec != nil && rec.NumRows() > 0 {
+				if p.kit.fp.codes != nil {
+					rec = p.kit.code(rec)
+				}
 				return rec, nil
 			}
 			continue

@@ -298,3 +298,83 @@ func TestExplainScans(t *testing.T) {
 		t.Errorf("explain:\n%s", text)
 	}
 }
+
+// TestCodedGroupKeys: a group-by on string columns of a file scan, passed
+// through a map and a filter, counted, with rows in memory too, groups
+// by codes (keysOp on top) and gives the reference's rows, with one
+// goroutine or several.
+func TestCodedGroupKeys(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	r := rand.New(rand.NewSource(8))
+	_, db := testData(r, 3000)
+	st, ft := fileStore(t, t.TempDir(), db, 2, 400, 500, true)
+	defer ft.Close()
+	rel := testRel()
+	s := plantest.Scan("t", rel, "k1", "k2", "v")
+	s.Filter = plantest.Call("lessThan", plantest.Col(rel, "v"), plantest.Lit(int64(80000)))
+	m := &plan.Map{Input: s, Exprs: []plan.NamedExpr{{Name: "key", Expr: plantest.Col(rel, "k2")}, {Name: "k1", Expr: plantest.Col(rel, "k1")},
+		{Name: "v2", Expr: plantest.Call("multiply", plantest.Col(rel, "v"), plantest.Lit(int64(2)))}}}
+	f := plantest.Filter(m, plantest.Call("greaterThan", plantest.Col(m.Relation(), "k1"), plantest.Lit(int64(1))))
+	mrel := f.Relation()
+	agg := &plan.Aggregate{Input: f, Mode: plan.AggFull, Groups: []string{"key", "k1"},
+		Aggs: []plan.AggExpr{plantest.Agg("n", "count", plantest.Col(mrel, "key")), plantest.Agg("s", "sum", plantest.Col(mrel, "v2"))}}
+	p := &plan.Plan{Sinks: []*plan.Sink{{Input: agg, Name: "out"}}}
+	for _, par := range []int{1, 3} {
+		q := newQuery(0, Options{Store: st, Parallelism: par})
+		q.countParents(p.Sinks[0])
+		op, err := q.buildNode(agg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := op.(*guard).op.(*keysOp); !ok {
+			t.Errorf("parallelism %d: %T, not a coded aggregate", par, op.(*guard).op)
+		}
+		op.close()
+		res, err := Collect(context.Background(), p, Options{Store: st, MaxRowsPerTable: -1, Parallelism: par})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := plantest.SameRows(rowsOf(res), plantest.Eval(t, db, agg)); err != nil {
+			t.Fatalf("parallelism %d: %v", par, err)
+		}
+	}
+}
+
+// TestParallelJoinChain: an aggregate over a join whose probe side scans
+// files and whose build side is a small table runs per part: the build
+// side is built for each part, the aggregate split partial/final.
+func TestParallelJoinChain(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	r := rand.New(rand.NewSource(9))
+	_, db := testData(r, 4000)
+	st, ft := fileStore(t, t.TempDir(), db, 2, 500, 300, false)
+	defer ft.Close()
+	rel, drel := testRel(), testDRel()
+	for _, how := range []plan.JoinType{plan.InnerJoin, plan.LeftJoin} {
+		j := &plan.Join{Left: plantest.Scan("t", rel, "k1", "v"), Right: plantest.Scan("d", drel, "k1", "name"), How: how,
+			LeftOn: []string{"k1"}, RightOn: []string{"k1"},
+			Output: []plan.JoinColumn{{Side: 0, Name: "v", As: "v"}, {Side: 1, Name: "name", As: "name"}}}
+		agg := &plan.Aggregate{Input: j, Mode: plan.AggFull, Groups: []string{"name"},
+			Aggs: []plan.AggExpr{plantest.Agg("n", "count", plantest.Col(j.Relation(), "v")), plantest.Agg("s", "sum", plantest.Col(j.Relation(), "v"))}}
+		p := &plan.Plan{Sinks: []*plan.Sink{{Input: agg, Name: "out"}}}
+		q := newQuery(0, Options{Store: st, Parallelism: 3})
+		q.countParents(p.Sinks[0])
+		op, err := q.buildNode(agg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, ok := op.(*guard).op.(*aggregateOp); !ok || a.node.Mode != plan.AggFinal {
+			t.Errorf("%v join: %T, not a final aggregate over parts", how, op.(*guard).op)
+		}
+		op.close()
+		for _, par := range []int{1, 3} {
+			res, err := Collect(context.Background(), p, Options{Store: st, MaxRowsPerTable: -1, Parallelism: par})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := plantest.SameRows(rowsOf(res), plantest.Eval(t, db, agg)); err != nil {
+				t.Fatalf("%v join, parallelism %d: %v", how, par, err)
+			}
+		}
+	}
+}

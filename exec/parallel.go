@@ -9,8 +9,10 @@ import (
 )
 
 // Where a plan allows it, the operators over a file scan run per part of
-// the scan (a unit of a file) on several goroutines: a chain of maps and
-// filters over the scan, optionally under a full aggregate. Each
+// the scan (a unit of a file) on several goroutines: a chain of maps,
+// filters and joins (the scan on their probe side, their build side a
+// small table, built again for every part) over the scan, optionally
+// under a full aggregate. Each
 // goroutine runs the chain on the parts it takes; a pump hands their
 // output back in part order. An aggregate becomes the same partial/final
 // pair the distributed split makes (planner.Split): a partial aggregate
@@ -25,7 +27,7 @@ import (
 // per part on q.workers goroutines, or nil when n is not such a chain, is
 // not worth it, or the plan shares a node of the chain.
 func (q *query) parallelChain(n plan.Node) (operator, error) {
-	if q.workers <= 1 {
+	if q.workers <= 1 || q.opts.Store == nil {
 		return nil, nil
 	}
 	agg, _ := n.(*plan.Aggregate)
@@ -44,6 +46,17 @@ func (q *query) parallelChain(n plan.Node) (operator, error) {
 		switch x := cur.(type) {
 		case *plan.Map, *plan.Filter:
 			cur = x.Children()[0]
+		case *plan.Join:
+			// Through a join's probe side, when its build side is small
+			// enough to build again for every part.
+			probe, build := x.Left, x.Right
+			if x.How == plan.RightJoin {
+				probe, build = x.Right, x.Left
+			}
+			if x.How == plan.OuterJoin || !q.smallSide(build) {
+				return nil, nil
+			}
+			cur = probe
 		case *plan.Scan:
 			scan = x
 		default:
@@ -114,6 +127,29 @@ func (q *query) parallelChain(n plan.Node) (operator, error) {
 	}
 	q.sources[partial] = src
 	return q.newAggregate(&final)
+}
+
+// smallBuild is the most rows a join's build side may have for a
+// parallel chain to build it for every part.
+const smallBuild = 1 << 16
+
+// smallSide reports whether n is a chain of maps and filters over a scan
+// of at most smallBuild rows, which nothing else in the plan reads.
+func (q *query) smallSide(n plan.Node) bool {
+	for {
+		if q.parents[n] > 1 {
+			return false
+		}
+		switch x := n.(type) {
+		case *plan.Map, *plan.Filter:
+			n = x.Children()[0]
+		case *plan.Scan:
+			t := q.opts.Store.Table(x.Table)
+			return t != nil && t.Stats().Rows <= smallBuild
+		default:
+			return false
+		}
+	}
 }
 
 // forWorker returns a query for one goroutine of a parallel chain: the

@@ -37,6 +37,13 @@ func (d *Dict) code(s string) int64 {
 	return id
 }
 
+// Code returns the code of s.
+func (d *Dict) Code(s string) int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.code(s)
+}
+
 // codeStrings numbers the values of a string column laid out as
 // offsets and bytes, into out.
 func (d *Dict) codeStrings(off []int32, data []byte, out []int64) {

@@ -18,15 +18,17 @@ import (
 	"github.com/pxq-dev/pxq/types"
 )
 
-// Parquet files are read a row group at a time with the typed column
-// chunk readers of arrow's parquet/file package, which decode a column's
-// pages straight into a slice of its physical type. That is the layer
-// under pqarrow's record reader: going through pqarrow builds every
-// value with Arrow's builders, which cost 2.4× the time on a dictionary
-// string column and 1.6× on a plain one (docs/performance.md), and
-// pxq wants its own layout anyway (no nulls, 64-bit ints, ns times).
-// pqarrow still gives the file's Arrow schema, the stored one included,
-// so semantic types come back as written.
+// Parquet files are read a row group at a time, column chunk by column
+// chunk: by pageDecoder (pages.go) for the common encodings, else by the
+// typed column chunk readers of arrow's parquet/file package (pqDecoder),
+// which decode a column's pages into a slice of its physical type. Both
+// are below pqarrow's record reader, which builds every value with
+// Arrow's builders: on a dictionary string column it takes 3× the time
+// of pageDecoder, on a column of plain strings 1.35×
+// (BenchmarkParquetDecode, docs/performance.md), and pxq wants its own
+// layout anyway (no nulls, 64-bit ints, ns times). pqarrow still gives
+// the file's Arrow schema, the stored one included, so semantic types
+// come back as written.
 
 // parquetFile is one Parquet file of a FileTable.
 type parquetFile struct {
