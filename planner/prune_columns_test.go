@@ -43,7 +43,26 @@ func TestPruneColumns(t *testing.T) {
 	filtered := scan(tables.All["http_events"], "time_", "resp_status", "latency")
 	filtered.Filter = cmp(fnEq, col(filtered, "resp_status"), lit(500))
 
+	// Counts read a column read anyway: the scan filter's, or their own.
+	counted := scan(tables.All["http_events"], "time_", "resp_status", "latency")
+	counted.Filter = cmp(fnGe, col(counted, "resp_status"), lit(500))
+	countFiltered := &plan.Aggregate{Input: counted, Aggs: []plan.AggExpr{
+		{Name: "n", Func: "count", Args: []plan.Expr{col(counted, "latency")}, T: types.Int64}}}
+	countAll := &plan.Aggregate{Input: http, Aggs: []plan.AggExpr{
+		{Name: "n", Func: "count", Args: []plan.Expr{col(http, "latency")}, T: types.Int64},
+		{Name: "m", Func: "count", Args: []plan.Expr{col(http, "upid")}, T: types.Int64}}}
+
 	runRuleCases(t, []Rule{pruneColumns{}}, []ruleCase{
+		{"a count reads the scan filter's column", sinks(countFiltered), `
+			#1 Sink "out0"
+			  #2 Aggregate(full) by [] [n=count(resp_status)]
+			    #3 Scan http_events [resp_status] filter=greaterThanEqual(resp_status, 500)
+		`},
+		{"counts read one column", sinks(countAll), `
+			#1 Sink "out0"
+			  #2 Aggregate(full) by [] [n=count(latency), m=count(latency)]
+			    #3 Scan http_events [latency]
+		`},
 		{"map drops unused outputs, scan reads fewer columns", sinks(pick), `
 			#1 Sink "out0"
 			  #2 Map [req_path]
