@@ -64,6 +64,41 @@ func NewWriter(t *Table) *Writer {
 	return w
 }
 
+// AppendNamed appends one row given by column name; columns it does not
+// name get their zero value (0, "", false). It is for tests and tools
+// that write a few columns of a wide table; sources use Decl rows.
+func (w *Writer) AppendNamed(vals map[string]any) error {
+	row := make([]any, len(w.t.rel))
+	for i, c := range w.t.rel {
+		v, ok := vals[c.Name]
+		if !ok {
+			v = zeroValue(c.Type)
+		}
+		row[i] = v
+	}
+	for name := range vals {
+		if w.t.rel.Index(name) < 0 {
+			w.refuse()
+			return fmt.Errorf("table %s has no column %q", w.t.name, name)
+		}
+	}
+	return w.AppendRow(row...)
+}
+
+func zeroValue(t types.DataType) any {
+	switch t {
+	case types.Boolean:
+		return false
+	case types.Float64:
+		return 0.0
+	case types.String:
+		return ""
+	case types.UInt128:
+		return types.UInt128Value{}
+	}
+	return int64(0)
+}
+
 // AppendRow appends one row. Values are given in relation order as Go
 // values: bool, int64 (also int), float64, string, types.UInt128Value, and
 // int64 nanoseconds for TIME64NS.

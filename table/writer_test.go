@@ -166,3 +166,27 @@ func BenchmarkWriterHTTPRow(b *testing.B) {
 	}
 	w.Flush()
 }
+
+// TestAppendNamed: unnamed columns get zero values, an unknown name is
+// refused and leaves the table as it was.
+func TestAppendNamed(t *testing.T) {
+	s := NewStore(0)
+	rel := types.Relation{{Name: "time_", Type: types.Time64NS}, {Name: "n", Type: types.Int64}, {Name: "s", Type: types.String}}
+	tb, err := s.Create("t", rel, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewWriter(tb)
+	if err := w.AppendNamed(map[string]any{"time_": int64(5), "s": "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.AppendNamed(map[string]any{"nope": int64(1)}); err == nil {
+		t.Error("an unknown column was accepted")
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if st := tb.Stats(); st.Rows != 1 {
+		t.Fatalf("%d rows, want 1", st.Rows)
+	}
+}

@@ -21,7 +21,6 @@ import (
 	"github.com/pxq-dev/pxq/plan"
 	"github.com/pxq-dev/pxq/query"
 	"github.com/pxq-dev/pxq/scripts"
-	"github.com/pxq-dev/pxq/sources/tables"
 	"github.com/pxq-dev/pxq/table"
 	"github.com/pxq-dev/pxq/types"
 )
@@ -45,47 +44,14 @@ type request struct {
 func writeRequests(t testing.TB, eng *engine.Engine, reqs []request) {
 	t.Helper()
 	w := table.NewWriter(eng.Store().Table("http_events"))
-	rel := tables.All["http_events"].Relation
 	for _, q := range reqs {
-		row := make([]any, len(rel))
-		for i, c := range rel {
-			switch c.Name {
-			case "time_":
-				row[i] = q.time.UnixNano()
-			case "upid":
-				row[i] = types.UPID(1, 100, 1000)
-			case "remote_addr":
-				row[i] = q.remote
-			case "remote_port":
-				row[i] = q.rport
-			case "local_addr":
-				row[i] = q.local
-			case "local_port":
-				row[i] = q.lport
-			case "trace_role":
-				row[i] = q.role
-			case "req_method":
-				row[i] = "GET"
-			case "req_path":
-				row[i] = q.path
-			case "resp_status":
-				row[i] = q.status
-			case "latency":
-				row[i] = int64(q.latency)
-			default:
-				switch c.Type {
-				case types.String:
-					row[i] = ""
-				case types.Boolean:
-					row[i] = false
-				case types.Float64:
-					row[i] = 0.0
-				default:
-					row[i] = int64(0)
-				}
-			}
-		}
-		if err := w.AppendRow(row...); err != nil {
+		err := w.AppendNamed(map[string]any{
+			"time_": q.time.UnixNano(), "upid": types.UPID(1, 100, 1000),
+			"remote_addr": q.remote, "remote_port": q.rport, "local_addr": q.local, "local_port": q.lport,
+			"trace_role": q.role, "req_method": "GET", "req_path": q.path, "resp_status": q.status,
+			"latency": int64(q.latency),
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
