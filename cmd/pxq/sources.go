@@ -48,8 +48,15 @@ type sourceOptions struct {
 type localSources struct {
 	tracer  *ebpf.Tracer
 	sampler *proc.Sampler
+	others  []io.Closer
 	closed  bool
 }
+
+// moreSources start the sources beyond the tracer and the sampler (the
+// profiler, the JVM reader, …), each from its own file's init. A source
+// that cannot run returns an error, which is said and does not stop the
+// others; Close flushes what it holds into the store.
+var moreSources []func(ctx context.Context, eng *engine.Engine) (io.Closer, error)
 
 // startSources starts the eBPF tracer and the /proc sampler into the
 // engine's store. Without BPF it says what is missing and keeps the /proc
@@ -94,6 +101,14 @@ func startSources(ctx context.Context, stderr io.Writer, eng *engine.Engine, o s
 		s.sampler = sm
 		sm.Start(ctx)
 	}
+	for _, start := range moreSources {
+		c, err := start(ctx, eng)
+		if err != nil {
+			fmt.Fprintf(stderr, "pxq: %v\n", err)
+			continue
+		}
+		s.others = append(s.others, c)
+	}
 	if s.tracer == nil && s.sampler == nil {
 		return nil, fmt.Errorf("no data source could start")
 	}
@@ -118,6 +133,9 @@ func (s *localSources) Flush() {
 	if s.sampler != nil {
 		s.sampler.Sample(time.Now())
 		s.sampler.Close()
+	}
+	for _, c := range s.others {
+		c.Close()
 	}
 }
 
