@@ -35,6 +35,7 @@ type Script struct {
 	prog     *starlark.Program
 	params   map[string]map[string]Annotation
 	order    map[string][]string
+	views    bool // imports pxviews
 }
 
 // Limits of a script's evaluation.
@@ -54,7 +55,7 @@ func Parse(filename string, src []byte) (*Script, error) {
 		line, col := position(src, p.longNumber-1)
 		return nil, &Error{File: filename, Line: line, Col: col, Msg: fmt.Sprintf("number literal longer than %d digits", maxIntDigits), cause: ErrLimit}
 	}
-	hasPx := false
+	hasPx, views := false, false
 	for _, imp := range p.imports {
 		switch imp.name {
 		case "px", "pl":
@@ -62,7 +63,7 @@ func Parse(filename string, src []byte) (*Script, error) {
 		case "pxtrace":
 			return nil, &Error{File: filename, Line: imp.line, Col: imp.col, Msg: "module pxtrace (dynamic tracepoints) is not supported by pxq"}
 		case "pxviews":
-			return nil, &Error{File: filename, Line: imp.line, Col: imp.col, Msg: "module pxviews is not supported by pxq yet"}
+			views = true
 		default:
 			return nil, &Error{File: filename, Line: imp.line, Col: imp.col, Msg: fmt.Sprintf("unknown module %q: PxL scripts import px", imp.name)}
 		}
@@ -81,13 +82,13 @@ func Parse(filename string, src []byte) (*Script, error) {
 				return true
 			}
 		}
-		return name == "pl" || guarded.Has(name)
+		return name == "pl" || name == "pxviews" && views || guarded.Has(name)
 	}
 	prog, err := starlark.FileProgram(f, isPredeclared)
 	if err != nil {
 		return nil, toError(filename, err)
 	}
-	return &Script{Filename: filename, Source: src, prog: prog, params: p.params, order: p.order}, nil
+	return &Script{Filename: filename, Source: src, prog: prog, params: p.params, order: p.order, views: views}, nil
 }
 
 var fileOptions = &syntax.FileOptions{Set: true, While: true, TopLevelControl: true, GlobalReassign: true, Recursion: true}
@@ -274,6 +275,13 @@ func (s *Script) Compile(opts Options) (*plan.Plan, error) {
 		"__setcol": setcolBuiltin,
 	} {
 		predeclared[name] = starlark.NewBuiltin(name, fn)
+	}
+	if s.views {
+		m, err := viewsModule(th, predeclared)
+		if err != nil {
+			return nil, toError(s.Filename, err)
+		}
+		predeclared["pxviews"] = m
 	}
 	globals, err := s.prog.Init(th, predeclared)
 	if err != nil {
