@@ -119,7 +119,7 @@ func (o *limitOutput) Table(name string, rel types.Relation) error {
 }
 
 func (o *limitOutput) Batch(name string, rec arrow.Record) error {
-	n, size := rec.NumRows(), recordBytes(rec)
+	n, size := rec.NumRows(), RecordBytes(rec)
 	keep := n
 	if o.maxRows > 0 && o.rows+keep > o.maxRows {
 		keep = o.maxRows - o.rows
@@ -127,7 +127,7 @@ func (o *limitOutput) Batch(name string, rec arrow.Record) error {
 	}
 	if keep < n {
 		rec = rec.NewSlice(0, keep)
-		size = recordBytes(rec)
+		size = RecordBytes(rec)
 	}
 	if o.maxBytes > 0 && o.bytes+size > o.maxBytes {
 		// The most rows that fit: rows differ in width.
@@ -135,7 +135,7 @@ func (o *limitOutput) Batch(name string, rec arrow.Record) error {
 		lo, hi := int64(0), keep
 		for lo < hi {
 			mid := (lo + hi + 1) / 2
-			if recordBytes(rec.NewSlice(0, mid)) <= room {
+			if RecordBytes(rec.NewSlice(0, mid)) <= room {
 				lo = mid
 			} else {
 				hi = mid - 1
@@ -143,7 +143,7 @@ func (o *limitOutput) Batch(name string, rec arrow.Record) error {
 		}
 		keep = lo
 		rec = rec.NewSlice(0, keep)
-		size = recordBytes(rec)
+		size = RecordBytes(rec)
 		o.cut = fmt.Sprintf("%d bytes (max-result-bytes)", o.maxBytes)
 	}
 	if keep > 0 {
@@ -191,10 +191,10 @@ func (o *limitOutput) finish(err error, res *Result) error {
 	return nil
 }
 
-// recordBytes is the size of rec's values: of its rows only, where a
+// RecordBytes is the size of rec's values: of its rows only, where a
 // slice shares its buffers with a bigger record (validity bitmaps left
 // out: pxq has no nulls).
-func recordBytes(rec arrow.Record) int64 {
+func RecordBytes(rec arrow.Record) int64 {
 	var n int64
 	for _, c := range rec.Columns() {
 		n += arrayBytes(c)

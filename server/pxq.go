@@ -15,7 +15,6 @@ import (
 	"github.com/pxq-dev/pxq/api/relation"
 	"github.com/pxq-dev/pxq/lang"
 	"github.com/pxq-dev/pxq/query"
-	"github.com/pxq-dev/pxq/table"
 	"github.com/pxq-dev/pxq/types"
 )
 
@@ -121,7 +120,7 @@ func (o *arrowOutput) Table(name string, rel types.Relation) error {
 func (o *arrowOutput) Batch(name string, rec arrow.Record) error {
 	n := rec.NumRows()
 	step := n
-	if size := table.RecordBytes(rec); size > maxBatchBytes {
+	if size := query.RecordBytes(rec); size > maxBatchBytes {
 		step = max(1, n*maxBatchBytes/size)
 	}
 	for lo := int64(0); lo < n; lo += step {

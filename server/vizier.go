@@ -20,7 +20,6 @@ import (
 	"github.com/pxq-dev/pxq/lang"
 	"github.com/pxq-dev/pxq/plan"
 	"github.com/pxq-dev/pxq/query"
-	"github.com/pxq-dev/pxq/table"
 	"github.com/pxq-dev/pxq/types"
 )
 
@@ -212,7 +211,7 @@ func (o *vizierOutput) Table(name string, rel types.Relation) error {
 func (o *vizierOutput) Batch(name string, rec arrow.Record) error {
 	n := rec.NumRows()
 	step := n
-	if size := table.RecordBytes(rec) + n*int64(4*len(o.rel)); size > maxBatchBytes {
+	if size := query.RecordBytes(rec) + n*int64(4*len(o.rel)); size > maxBatchBytes {
 		step = max(1, n*maxBatchBytes/size)
 	}
 	for lo := int64(0); lo < n; lo += step {

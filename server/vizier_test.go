@@ -569,3 +569,36 @@ func TestPublicAPIToken(t *testing.T) {
 		checkStream(t, resps)
 	}
 }
+
+// bytes_processed counts the bytes of the rows sent, not the buffers they
+// were cut from: head(1) of 12,000 rows reports one row's bytes.
+func TestBytesProcessedCountsRowsSent(t *testing.T) {
+	for name, backend := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			c, _ := startPublic(t, backend)
+			stats := func(script string) (bytes, records int64) {
+				t.Helper()
+				resps, err := c.execute(context.Background(), func(req *dynamicpb.Message) { setStr(req, "query_str", script) })
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkStream(t, resps)
+				last := resps[len(resps)-1].ProtoReflect()
+				return get(last, "data.execution_stats.bytes_processed").Int(), get(last, "data.execution_stats.records_processed").Int()
+			}
+			one, n1 := stats("import px\ndf = px.DataFrame(table='http_events', start_time='-10m')\npx.display(df[['time_', 'req_path', 'latency']].head(1))\n")
+			all, n := stats("import px\ndf = px.DataFrame(table='http_events', start_time='-10m')\npx.display(df[['time_', 'req_path', 'latency']].head(5000))\n")
+			if n1 != 1 || n != 5000 {
+				t.Fatalf("records_processed %d and %d, want 1 and 5000", n1, n)
+			}
+			// time_ and latency take 16 bytes a row; req_path its text
+			// and a 4-byte offset.
+			if one <= 16 || one > 200 {
+				t.Errorf("head(1): bytes_processed %d, want one row's bytes", one)
+			}
+			if all < 5000*16 || all > 5000*one {
+				t.Errorf("head(5000): bytes_processed %d, want about 5000 × %d", all, one)
+			}
+		})
+	}
+}
