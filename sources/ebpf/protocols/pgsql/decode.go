@@ -71,6 +71,7 @@ const (
 	oidTimestampTZ = 1184
 	oidUUID        = 2950
 	oidJSONB       = 3802
+	oidNumeric     = 1700
 )
 
 // pgEpoch is 2000-01-01, the origin of binary dates and timestamps.
@@ -116,6 +117,10 @@ func appendValue(b []byte, v []byte, null bool, format int, oid int) []byte {
 		s[23] = '-'
 		hex.Encode(s[24:], v[10:])
 		return append(b, s[:]...)
+	case oid == oidNumeric && len(v) >= 8:
+		if n, ok := appendNumeric(b, v); ok {
+			return n
+		}
 	case oid == oidDate && len(v) == 4:
 		d := int32(binary.BigEndian.Uint32(v))
 		return pgEpoch.AddDate(0, 0, int(d)).AppendFormat(b, "2006-01-02")
@@ -130,6 +135,65 @@ func appendValue(b []byte, v []byte, null bool, format int, oid int) []byte {
 	// Unknown binary: hex, the way the server shows bytea.
 	b = append(b, `\x`...)
 	return hex.AppendEncode(b, v)
+}
+
+// appendNumeric appends the text of a binary NUMERIC: int16 count of
+// base-10000 digits, int16 weight of the first (its power of 10000),
+// uint16 sign, int16 display scale (digits after the point), then the
+// digits. ok is false when v is not one.
+func appendNumeric(b, v []byte) ([]byte, bool) {
+	n := int(int16(binary.BigEndian.Uint16(v)))
+	weight := int(int16(binary.BigEndian.Uint16(v[2:])))
+	sign := binary.BigEndian.Uint16(v[4:])
+	scale := int(int16(binary.BigEndian.Uint16(v[6:])))
+	if n < 0 || len(v) != 8+2*n || scale < 0 {
+		return b, false
+	}
+	switch sign {
+	case 0xC000:
+		return append(b, "NaN"...), true
+	case 0xD000:
+		return append(b, "Infinity"...), true
+	case 0xF000:
+		return append(b, "-Infinity"...), true
+	case 0x4000:
+		b = append(b, '-')
+	case 0:
+	default:
+		return b, false
+	}
+	digit := func(i int) int { // the i-th base-10000 digit, 0 past the end
+		if i < 0 || i >= n {
+			return 0
+		}
+		return int(binary.BigEndian.Uint16(v[8+2*i:]))
+	}
+	if weight < 0 {
+		b = append(b, '0')
+	}
+	for i := 0; i <= weight; i++ {
+		if i == 0 {
+			b = strconv.AppendInt(b, int64(digit(i)), 10)
+		} else {
+			d := digits4(digit(i))
+			b = append(b, d[:]...)
+		}
+	}
+	if scale > 0 {
+		b = append(b, '.')
+		for i, k := weight+1, 0; k < scale; i++ {
+			d := digits4(digit(i))
+			take := min(4, scale-k)
+			b = append(b, d[:take]...)
+			k += take
+		}
+	}
+	return b, true
+}
+
+// digits4 is a base-10000 digit as four decimal digits.
+func digits4(d int) [4]byte {
+	return [4]byte{byte('0' + d/1000%10), byte('0' + d/100%10), byte('0' + d/10%10), byte('0' + d%10)}
 }
 
 // errFields names the ErrorResponse fields kept in resp, in the order
@@ -287,6 +351,8 @@ func typeName(oid int) string {
 		return "timestamptz"
 	case oidUUID:
 		return "uuid"
+	case oidNumeric:
+		return "numeric"
 	case oidJSONB:
 		return "jsonb"
 	}
