@@ -20,6 +20,7 @@ FUZZERS := \
 	./sources/ebpf/protocols/nats:FuzzNATSParser \
 	./sources/ebpf/protocols/amqp:FuzzAMQPParser \
 	./sources/ebpf/protocols/kafka:FuzzKafkaParser \
+	./sources/jvm:FuzzParse \
 	./demo:FuzzDNSAnswer
 
 include sources/ebpf/Makefile.inc

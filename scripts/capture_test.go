@@ -879,7 +879,15 @@ func TestEveryScriptRunsOnCapture(t *testing.T) {
 	// rows of the database tables.
 	db, _ := dbEnv(t, 300)
 	dbScripts := map[string]bool{"px/pgsql_stats": true, "px/mysql_stats": true, "px/redis_stats": true}
+	// Tables the demo does not fill, whose scripts their own tests run
+	// over rows of the real thing.
+	ownTests := map[string]string{
+		"px/jvm_stats": "TestJVMStatsScript (a real JVM)",
+	}
 	for _, s := range all {
+		if _, ok := ownTests[s.Name]; ok {
+			continue
+		}
 		env, args := e, map[string]string(nil)
 		if dbScripts[s.Name] {
 			env, args = db, map[string]string{"start_time": "-1h"}

@@ -9,6 +9,7 @@
 //	probe_status    sources/ebpf/health/health.go
 //	process_stats   sources/proc/table.go
 //	network_stats   sources/proc/table.go
+//	jvm_stats       sources/jvm/table.go
 //
 // and a protocol's tables come from the protocol list of
 // sources/ebpf/protocols/all. This package reads those declarations for
@@ -28,6 +29,7 @@ import (
 	"github.com/pxq-dev/pxq/sources/ebpf/connstats"
 	"github.com/pxq-dev/pxq/sources/ebpf/health"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/all"
+	"github.com/pxq-dev/pxq/sources/jvm"
 	"github.com/pxq-dev/pxq/sources/proc"
 	"github.com/pxq-dev/pxq/table"
 	"github.com/pxq-dev/pxq/types"
@@ -41,6 +43,7 @@ func Decls() []*table.Decl {
 		health.ProbeStatus,
 		proc.ProcessStats,
 		proc.NetworkStats,
+		jvm.Table,
 	}
 	seen := map[*table.Decl]bool{}
 	for _, d := range ds {
