@@ -882,7 +882,8 @@ func TestEveryScriptRunsOnCapture(t *testing.T) {
 	// Tables the demo does not fill, whose scripts their own tests run
 	// over rows of the real thing.
 	ownTests := map[string]string{
-		"px/jvm_stats": "TestJVMStatsScript (a real JVM)",
+		"px/jvm_stats":       "TestJVMStatsScript (a real JVM)",
+		"px/perf_flamegraph": "sources/profiler's TestFlamegraphScript (real programs profiled)",
 	}
 	for _, s := range all {
 		if _, ok := ownTests[s.Name]; ok {

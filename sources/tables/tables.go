@@ -10,6 +10,7 @@
 //	process_stats   sources/proc/table.go
 //	network_stats   sources/proc/table.go
 //	jvm_stats       sources/jvm/table.go
+//	stack_traces.beta sources/profiler/table.go
 //
 // and a protocol's tables come from the protocol list of
 // sources/ebpf/protocols/all. This package reads those declarations for
@@ -31,6 +32,7 @@ import (
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/all"
 	"github.com/pxq-dev/pxq/sources/jvm"
 	"github.com/pxq-dev/pxq/sources/proc"
+	"github.com/pxq-dev/pxq/sources/profiler"
 	"github.com/pxq-dev/pxq/table"
 	"github.com/pxq-dev/pxq/types"
 )
@@ -44,6 +46,7 @@ func Decls() []*table.Decl {
 		proc.ProcessStats,
 		proc.NetworkStats,
 		jvm.Table,
+		profiler.StackTraces,
 	}
 	seen := map[*table.Decl]bool{}
 	for _, d := range ds {
