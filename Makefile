@@ -42,12 +42,13 @@ build:
 
 # test runs every test: the main module, the real-browser UI tests, the
 # DuckDB differential tests, the message buses' real-client tests and
-# the OpenTelemetry Collector's (each its own module, to keep chromedp,
-# cgo, the clients and the Collector out of pxq; the real-client and
-# Collector modules run with -mod=mod, so that they take pxq's
-# requirements as its go.mod has them). It first builds the
-# kube-apiserver and etcd that the Kubernetes tests run against (cached;
-# about 6 min the first time).
+# the OpenTelemetry Collector's and the Helm chart's (each its own
+# module, to keep chromedp, cgo, the clients, the Collector and Helm out
+# of pxq; the real-client, Collector and Helm modules run with
+# -mod=mod, so that they take pxq's requirements as its go.mod has
+# them). It first builds the kube-apiserver and etcd that the Kubernetes
+# tests run against (cached; about 6 min the first time); test/helm
+# builds the Helm CLI with its build.sh (cached; about 3 min).
 test: k8s-bins
 	$(GO) test $(PKGS)
 	cd ui/browsertest && $(GO) test -count=1 ./...
@@ -57,6 +58,7 @@ test: k8s-bins
 	cd sources/ebpf/protocols/drivers && $(GO) test -mod=mod -count=1 ./...
 	cd test/kafka && $(GO) test -count=1 ./...
 	cd test/otel && $(GO) test -mod=mod -count=1 ./...
+	cd test/helm && $(GO) test -mod=mod -count=1 ./...
 
 k8s-bins:
 	./test/k8s/build.sh >/dev/null

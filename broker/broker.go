@@ -347,6 +347,7 @@ func (b *Broker) execOptions(c *query.Compiled, br exec.Bridge) exec.Options {
 		MaxRowsPerTable: c.MaxRows,
 		Bridge:          br,
 		Version:         engine.Version,
+		Tracepoints:     b,
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"time"
 
 	"github.com/pxq-dev/pxq/exec"
 	"github.com/pxq-dev/pxq/format"
@@ -18,6 +19,7 @@ import (
 	"github.com/pxq-dev/pxq/metadata"
 	"github.com/pxq-dev/pxq/plan"
 	"github.com/pxq-dev/pxq/query"
+	"github.com/pxq-dev/pxq/sources/pxtrace"
 	"github.com/pxq-dev/pxq/sources/tables"
 	"github.com/pxq-dev/pxq/table"
 	"github.com/pxq-dev/pxq/types"
@@ -38,6 +40,9 @@ type Config struct {
 	// (DefaultMaxBytes when 0, no bound below 0). The bound applies when
 	// retention runs (Store.RunRetention), as it does under live sources.
 	MaxBytes int64
+	// MaxAge bounds the age of the rows of the tables New creates
+	// (table.DefaultMaxAge when 0).
+	MaxAge time.Duration
 	// Meta answers metadata functions; metadata.None when nil.
 	Meta metadata.Provider
 	// Hostname names this node (os.Hostname when empty).
@@ -54,6 +59,8 @@ type Engine struct {
 	cfg    Config
 	store  *table.Store
 	runner query.Runner
+	// tracepoints runs the dynamic tracepoints of scripts (tracepoints.go).
+	tracepoints *pxtrace.Manager
 }
 
 // New returns an engine whose store has every table of pxq's sources
@@ -77,11 +84,11 @@ func New(cfg Config) (*Engine, error) {
 	}
 	for _, name := range tables.Names() {
 		t := tables.All[name]
-		if _, err := cfg.Store.Create(name, t.Relation, table.Options{Desc: t.Desc}); err != nil {
+		if _, err := cfg.Store.Create(name, t.Relation, table.Options{Desc: t.Desc, MaxAge: cfg.MaxAge}); err != nil {
 			return nil, err
 		}
 	}
-	e := &Engine{cfg: cfg, store: cfg.Store}
+	e := &Engine{cfg: cfg, store: cfg.Store, tracepoints: pxtrace.NewManager(pxtrace.Config{Store: cfg.Store, ASID: cfg.ASID})}
 	e.runner = query.Runner{Backend: e, Limits: cfg.Limits}
 	return e, nil
 }
@@ -178,5 +185,6 @@ func (e *Engine) ExecOptions(now int64) exec.Options {
 		MemoryLimit:     mem,
 		MaxRowsPerTable: e.cfg.Limits.MaxRowsPerTable,
 		Version:         Version,
+		Tracepoints:     tracepointStatus{e.tracepoints},
 	}
 }

@@ -65,6 +65,8 @@ type Options struct {
 	// Agents answers GetAgentStatus; when nil the function reports this
 	// host as the one agent.
 	Agents tablefuncs.Agents
+	// Tracepoints answers GetTracepointStatus; none when nil.
+	Tracepoints tablefuncs.Tracepoints
 	// StartTime is when this node started (ns since the epoch), the create
 	// time GetAgentStatus reports for it; 0 means this process's start.
 	StartTime int64

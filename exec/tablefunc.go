@@ -78,7 +78,7 @@ func (t *tableFuncOp) close() {}
 // tableFuncEnv is what the query's node tells table functions.
 func (q *query) tableFuncEnv(ctx context.Context) *tablefuncs.Env {
 	env := &tablefuncs.Env{Ctx: ctx, ASID: int64(q.fctx.ASID), Hostname: q.fctx.Hostname, Now: q.fctx.Now,
-		Version: q.opts.Version, StartTime: q.opts.StartTime, Agents: q.opts.Agents}
+		Version: q.opts.Version, StartTime: q.opts.StartTime, Agents: q.opts.Agents, Tracepoints: q.opts.Tracepoints}
 	if env.StartTime == 0 {
 		env.StartTime = tablefuncs.ProcessStart()
 	}

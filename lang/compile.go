@@ -60,8 +60,7 @@ func Parse(filename string, src []byte) (*Script, error) {
 		switch imp.name {
 		case "px", "pl":
 			hasPx = true
-		case "pxtrace":
-			return nil, &Error{File: filename, Line: imp.line, Col: imp.col, Msg: "module pxtrace (dynamic tracepoints) is not supported by pxq"}
+		case "pxtrace": // pxtrace.go
 		case "pxviews":
 			views = true
 		default:
@@ -82,7 +81,7 @@ func Parse(filename string, src []byte) (*Script, error) {
 				return true
 			}
 		}
-		return name == "pl" || name == "pxviews" && views || guarded.Has(name)
+		return name == "pl" || name == "pxviews" && views || name == "pxtrace" || guarded.Has(name)
 	}
 	prog, err := starlark.FileProgram(f, isPredeclared)
 	if err != nil {
@@ -227,6 +226,8 @@ type Options struct {
 	// the window a scheduled export covers (Pixie's plugin_config); zero:
 	// DefaultPluginWindow up to Now.
 	PluginStart, PluginEnd time.Time
+	// Mutations, if set, receives the script's pxtrace calls.
+	Mutations *Mutations
 }
 
 // Compile evaluates the script and returns its logical plan.
@@ -276,6 +277,7 @@ func (s *Script) Compile(opts Options) (*plan.Plan, error) {
 	} {
 		predeclared[name] = starlark.NewBuiltin(name, fn)
 	}
+	predeclared["pxtrace"] = newPxtraceModule(b)
 	if s.views {
 		m, err := viewsModule(th, predeclared)
 		if err != nil {
@@ -292,7 +294,10 @@ func (s *Script) Compile(opts Options) (*plan.Plan, error) {
 			return nil, toError(s.Filename, err)
 		}
 	}
-	if len(b.sinks) == 0 {
+	if opts.Mutations != nil {
+		opts.Mutations.Tracepoints = b.tracepoints
+	}
+	if len(b.sinks) == 0 && len(b.tracepoints) == 0 {
 		msg := "the script produces no output: call px.display(df, 'name')"
 		if b.visMode {
 			msg = "the script produces no output: its vis spec calls no function that returns a DataFrame"
@@ -514,6 +519,8 @@ type builder struct {
 	maxOutputs int
 	// plugin is the window of px.plugin.start_time and end_time.
 	plugin [2]time.Time
+	// tracepoints are the script's pxtrace calls (pxtrace.go).
+	tracepoints []Tracepoint
 }
 
 // pos returns the position in the script of the call being evaluated.

@@ -73,7 +73,6 @@ func TestParseMissingComma(t *testing.T) {
 
 func TestParseImports(t *testing.T) {
 	for src, want := range map[string]string{
-		"import pxtrace\n":           "s.pxl:1:8: module pxtrace",
 		"import os\n":                "s.pxl:1:8: unknown module \"os\"",
 		"df = px.DataFrame('t')\n":   "s.pxl:1:1: the script uses px but does not import it",
 		"import px\nx = = 1\n":       "s.pxl:2:5:",

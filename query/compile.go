@@ -12,17 +12,17 @@ import (
 // Compile parses and compiles req against cat into an optimized plan,
 // with the compiler's limits of lim. req.Now must be set.
 func Compile(req Request, cat lang.Catalog, lim Limits) (*plan.Plan, error) {
-	return compile(nil, req, cat, lim.withDefaults(), true)
+	return compile(nil, req, cat, lim.withDefaults(), true, nil)
 }
 
 // CompileLogical compiles req into its logical (unoptimized) plan.
 func CompileLogical(req Request, cat lang.Catalog, lim Limits) (*plan.Plan, error) {
-	return compile(nil, req, cat, lim.withDefaults(), false)
+	return compile(nil, req, cat, lim.withDefaults(), false, nil)
 }
 
 // compile compiles req; ctx, when not nil, cancels the script's
-// evaluation.
-func compile(ctx context.Context, req Request, cat lang.Catalog, lim Limits, optimize bool) (*plan.Plan, error) {
+// evaluation, and muts, when not nil, receives its pxtrace calls.
+func compile(ctx context.Context, req Request, cat lang.Catalog, lim Limits, optimize bool, muts *lang.Mutations) (*plan.Plan, error) {
 	sc := req.Script
 	if sc == nil {
 		return nil, Mistake("", "no script")
@@ -31,7 +31,7 @@ func compile(ctx context.Context, req Request, cat lang.Catalog, lim Limits, opt
 	if err != nil {
 		return nil, err
 	}
-	opts := lang.Options{Now: req.Now, Catalog: cat, Context: ctx, PluginStart: req.PluginStart, PluginEnd: req.PluginEnd}
+	opts := lang.Options{Now: req.Now, Catalog: cat, Context: ctx, PluginStart: req.PluginStart, PluginEnd: req.PluginEnd, Mutations: muts}
 	lim.compilerOptions(&opts)
 	switch {
 	case len(req.Funcs) > 0:

@@ -24,6 +24,7 @@ import (
 	"github.com/pxq-dev/pxq/plan"
 	"github.com/pxq-dev/pxq/planner"
 	"github.com/pxq-dev/pxq/scripts"
+	"github.com/pxq-dev/pxq/sources/pxtrace"
 )
 
 // Request is one script to run.
@@ -52,6 +53,11 @@ type Request struct {
 	// PluginStart and PluginEnd are px.plugin.start_time and end_time
 	// (Pixie's plugin_config): the window a scheduled export covers.
 	PluginStart, PluginEnd time.Time
+	// Mutation is Pixie's mutation flag: the script's tracepoints
+	// (pxtrace) are deployed, and when they are not all running within
+	// MutationWait the query returns with Result.Pending instead of
+	// waiting (the client asks again). Without it a query waits for them.
+	Mutation bool
 }
 
 // Backend runs compiled queries: the embedded engine on its store, or a
@@ -83,6 +89,9 @@ type Compiled struct {
 	// (exec.Options.MemoryLimit).
 	MemoryLimit  int64
 	AllOrNothing bool
+	// Tracepoints are the script's pxtrace calls, deployed (Tracer)
+	// before the plan runs.
+	Tracepoints []lang.Tracepoint
 }
 
 // Result tells how a query ran. Its tables went to the Output.
@@ -107,6 +116,11 @@ type Result struct {
 	// Exported counts the rows handed to the Exporter (px.export); they
 	// are sent after the query, in the background.
 	Exported int64
+	// Tracepoints are the states of the script's tracepoints, one per
+	// pxtrace call; Pending says that some were still starting, so the
+	// plan did not run (Request.Mutation).
+	Tracepoints []pxtrace.Status
+	Pending     bool
 }
 
 // Warn adds a warning, once.
@@ -160,6 +174,11 @@ func (r *Runner) Run(ctx context.Context, req Request, out exec.Output) (Result,
 	if err != nil {
 		return res, r.done(ctx, req, &res, err)
 	}
+	if len(c.Tracepoints) > 0 {
+		if err := r.deploy(ctx, req, c, &res); err != nil || res.Pending {
+			return res, r.done(ctx, req, &res, err)
+		}
+	}
 	writers, err := r.openExports(c.Plan, req, &res)
 	if err != nil {
 		return res, r.done(ctx, req, &res, err)
@@ -188,7 +207,8 @@ func (r *Runner) compile(ctx context.Context, req Request, lim Limits, res *Resu
 			req.Now = r.Now()
 		}
 	}
-	p, err := compile(ctx, req, cat, lim, true)
+	var muts lang.Mutations
+	p, err := compile(ctx, req, cat, lim, true, &muts)
 	if err != nil {
 		if ctx.Err() != nil {
 			// Cancelled: the evaluation's error says only that.
@@ -196,7 +216,7 @@ func (r *Runner) compile(ctx context.Context, req Request, lim Limits, res *Resu
 		}
 		return nil, err
 	}
-	c := &Compiled{ID: res.ID, Plan: p, MaxRows: req.MaxRows, MemoryLimit: lim.QueryMemory, AllOrNothing: req.AllOrNothing}
+	c := &Compiled{ID: res.ID, Plan: p, MaxRows: req.MaxRows, MemoryLimit: lim.QueryMemory, AllOrNothing: req.AllOrNothing, Tracepoints: muts.Tracepoints}
 	if c.MaxRows == 0 {
 		c.MaxRows = lim.MaxRowsPerTable
 	}

@@ -63,12 +63,9 @@ func (v *vizier) ExecuteScript(req *vizierpb.ExecuteScriptRequest, stream vizier
 		// RST_STREAM to resume the query.
 		return status.Errorf(codes.FailedPrecondition, "pxq cannot resume query %s: results are not kept after a stream breaks; run the script again", req.GetQueryId())
 	}
-	if req.GetMutation() {
-		return status.Error(codes.Unimplemented, "pxq does not run mutations (dynamic tracepoints)")
-	}
 	ctx := stream.Context()
 	qid := query.NewID()
-	r := query.Request{Script: scriptOf(req.GetQueryName(), req.GetQueryStr()), ID: qid}
+	r := query.Request{Script: scriptOf(req.GetQueryName(), req.GetQueryStr()), ID: qid, Mutation: req.GetMutation()}
 	md, _ := metadata.FromIncomingContext(ctx)
 	for _, v := range md.Get(MDAllOrNothing) {
 		r.AllOrNothing = r.AllOrNothing || strings.EqualFold(v, "true")
@@ -102,8 +99,17 @@ func (v *vizier) ExecuteScript(req *vizierpb.ExecuteScriptRequest, stream vizier
 	}
 	var le *lang.Error
 	switch {
+	case res.Pending:
+		// Pixie's clients ask again while a mutation's tracepoints are
+		// being deployed.
+		return stream.Send(&vizierpb.ExecuteScriptResponse{QueryId: qid, MutationInfo: mutationInfo(res,
+			&vizierpb.Status{Code: int32(codes.Unavailable), Message: "probe installation in progress"})})
 	case errors.As(err, &le):
-		return stream.Send(compileErrorResponse(qid, le))
+		resp := compileErrorResponse(qid, le)
+		if len(res.Tracepoints) > 0 {
+			resp.MutationInfo = mutationInfo(res, resp.Status)
+		}
+		return stream.Send(resp)
 	case errors.Is(err, exec.ErrMemoryLimit) && !out.started:
 		return stream.Send(compileErrorResponse(qid, &lang.Error{Msg: err.Error()}))
 	case err != nil:
@@ -119,6 +125,21 @@ func (v *vizier) ExecuteScript(req *vizierpb.ExecuteScriptRequest, stream vizier
 			BytesProcessed:   res.Bytes,
 			RecordsProcessed: res.Rows,
 		}}}})
+}
+
+// mutationInfo describes the states of a query's tracepoints.
+func mutationInfo(res query.Result, st *vizierpb.Status) *vizierpb.MutationInfo {
+	mi := &vizierpb.MutationInfo{Status: st}
+	for _, t := range res.Tracepoints {
+		mi.States = append(mi.States, &vizierpb.MutationInfo_MutationState{Id: uuidOf(t.ID), Name: t.Name, State: vizierpb.LifeCycleState(t.State)})
+	}
+	return mi
+}
+
+// uuidOf renders a 128-bit id as a UUID.
+func uuidOf(u types.UInt128Value) string {
+	h, l := u.High, u.Low
+	return fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", h>>32, h>>16&0xffff, h&0xffff, l>>48, l&0xffffffffffff)
 }
 
 // compileErrorResponse is the in-stream answer to a script's mistake: a

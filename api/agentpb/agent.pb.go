@@ -650,6 +650,325 @@ func (x *Stats) GetExecTimeNs() int64 {
 	return 0
 }
 
+// TracepointsRequest upserts or deletes the agent's dynamic tracepoints
+// (pxtrace), in order, and waits up to wait_ms for the upserted ones to
+// start. With no ops it reports every tracepoint of the agent.
+type TracepointsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ops           []*TracepointOp        `protobuf:"bytes,1,rep,name=ops,proto3" json:"ops,omitempty"`
+	WaitMs        int64                  `protobuf:"varint,2,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TracepointsRequest) Reset() {
+	*x = TracepointsRequest{}
+	mi := &file_api_agentpb_agent_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TracepointsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TracepointsRequest) ProtoMessage() {}
+
+func (x *TracepointsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agentpb_agent_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TracepointsRequest.ProtoReflect.Descriptor instead.
+func (*TracepointsRequest) Descriptor() ([]byte, []int) {
+	return file_api_agentpb_agent_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *TracepointsRequest) GetOps() []*TracepointOp {
+	if x != nil {
+		return x.Ops
+	}
+	return nil
+}
+
+func (x *TracepointsRequest) GetWaitMs() int64 {
+	if x != nil {
+		return x.WaitMs
+	}
+	return 0
+}
+
+// TracepointOp is one pxtrace call of a script.
+type TracepointOp struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Delete bool                   `protobuf:"varint,1,opt,name=delete,proto3" json:"delete,omitempty"`
+	Name   string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Table  string                 `protobuf:"bytes,3,opt,name=table,proto3" json:"table,omitempty"`
+	// programs are bpftrace programs for ranges of kernels; the agent runs
+	// the first that fits its own.
+	Programs      []*TraceProgram `protobuf:"bytes,4,rep,name=programs,proto3" json:"programs,omitempty"`
+	TtlNs         int64           `protobuf:"varint,5,opt,name=ttl_ns,json=ttlNs,proto3" json:"ttl_ns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TracepointOp) Reset() {
+	*x = TracepointOp{}
+	mi := &file_api_agentpb_agent_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TracepointOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TracepointOp) ProtoMessage() {}
+
+func (x *TracepointOp) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agentpb_agent_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TracepointOp.ProtoReflect.Descriptor instead.
+func (*TracepointOp) Descriptor() ([]byte, []int) {
+	return file_api_agentpb_agent_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *TracepointOp) GetDelete() bool {
+	if x != nil {
+		return x.Delete
+	}
+	return false
+}
+
+func (x *TracepointOp) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TracepointOp) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *TracepointOp) GetPrograms() []*TraceProgram {
+	if x != nil {
+		return x.Programs
+	}
+	return nil
+}
+
+func (x *TracepointOp) GetTtlNs() int64 {
+	if x != nil {
+		return x.TtlNs
+	}
+	return 0
+}
+
+type TraceProgram struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Text          string                 `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	MinKernel     string                 `protobuf:"bytes,2,opt,name=min_kernel,json=minKernel,proto3" json:"min_kernel,omitempty"`
+	MaxKernel     string                 `protobuf:"bytes,3,opt,name=max_kernel,json=maxKernel,proto3" json:"max_kernel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceProgram) Reset() {
+	*x = TraceProgram{}
+	mi := &file_api_agentpb_agent_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceProgram) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceProgram) ProtoMessage() {}
+
+func (x *TraceProgram) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agentpb_agent_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceProgram.ProtoReflect.Descriptor instead.
+func (*TraceProgram) Descriptor() ([]byte, []int) {
+	return file_api_agentpb_agent_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *TraceProgram) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *TraceProgram) GetMinKernel() string {
+	if x != nil {
+		return x.MinKernel
+	}
+	return ""
+}
+
+func (x *TraceProgram) GetMaxKernel() string {
+	if x != nil {
+		return x.MaxKernel
+	}
+	return ""
+}
+
+// TracepointsResponse holds one status per op, or every tracepoint of
+// the agent when the request had no ops.
+type TracepointsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Statuses      []*TracepointStatus    `protobuf:"bytes,1,rep,name=statuses,proto3" json:"statuses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TracepointsResponse) Reset() {
+	*x = TracepointsResponse{}
+	mi := &file_api_agentpb_agent_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TracepointsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TracepointsResponse) ProtoMessage() {}
+
+func (x *TracepointsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agentpb_agent_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TracepointsResponse.ProtoReflect.Descriptor instead.
+func (*TracepointsResponse) Descriptor() ([]byte, []int) {
+	return file_api_agentpb_agent_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *TracepointsResponse) GetStatuses() []*TracepointStatus {
+	if x != nil {
+		return x.Statuses
+	}
+	return nil
+}
+
+type TracepointStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Table string                 `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
+	// state is 1 pending, 2 running, 3 failed, 4 terminated (Pixie's
+	// LifeCycleState numbers).
+	State int32 `protobuf:"varint,3,opt,name=state,proto3" json:"state,omitempty"`
+	// error says why it failed.
+	Error         string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	ExpiresNs     int64  `protobuf:"varint,5,opt,name=expires_ns,json=expiresNs,proto3" json:"expires_ns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TracepointStatus) Reset() {
+	*x = TracepointStatus{}
+	mi := &file_api_agentpb_agent_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TracepointStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TracepointStatus) ProtoMessage() {}
+
+func (x *TracepointStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_api_agentpb_agent_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TracepointStatus.ProtoReflect.Descriptor instead.
+func (*TracepointStatus) Descriptor() ([]byte, []int) {
+	return file_api_agentpb_agent_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *TracepointStatus) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TracepointStatus) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *TracepointStatus) GetState() int32 {
+	if x != nil {
+		return x.State
+	}
+	return 0
+}
+
+func (x *TracepointStatus) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *TracepointStatus) GetExpiresNs() int64 {
+	if x != nil {
+		return x.ExpiresNs
+	}
+	return 0
+}
+
 var File_api_agentpb_agent_proto protoreflect.FileDescriptor
 
 const file_api_agentpb_agent_proto_rawDesc = "" +
@@ -697,11 +1016,36 @@ const file_api_agentpb_agent_proto_rawDesc = "" +
 	"\n" +
 	"bytes_sent\x18\x02 \x01(\x03R\tbytesSent\x12 \n" +
 	"\fexec_time_ns\x18\x03 \x01(\x03R\n" +
-	"execTimeNs2\xdc\x01\n" +
+	"execTimeNs\"[\n" +
+	"\x12TracepointsRequest\x12,\n" +
+	"\x03ops\x18\x01 \x03(\v2\x1a.pxq.agent.v1.TracepointOpR\x03ops\x12\x17\n" +
+	"\await_ms\x18\x02 \x01(\x03R\x06waitMs\"\x9f\x01\n" +
+	"\fTracepointOp\x12\x16\n" +
+	"\x06delete\x18\x01 \x01(\bR\x06delete\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05table\x18\x03 \x01(\tR\x05table\x126\n" +
+	"\bprograms\x18\x04 \x03(\v2\x1a.pxq.agent.v1.TraceProgramR\bprograms\x12\x15\n" +
+	"\x06ttl_ns\x18\x05 \x01(\x03R\x05ttlNs\"`\n" +
+	"\fTraceProgram\x12\x12\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\x12\x1d\n" +
+	"\n" +
+	"min_kernel\x18\x02 \x01(\tR\tminKernel\x12\x1d\n" +
+	"\n" +
+	"max_kernel\x18\x03 \x01(\tR\tmaxKernel\"Q\n" +
+	"\x13TracepointsResponse\x12:\n" +
+	"\bstatuses\x18\x01 \x03(\v2\x1e.pxq.agent.v1.TracepointStatusR\bstatuses\"\x87\x01\n" +
+	"\x10TracepointStatus\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05table\x18\x02 \x01(\tR\x05table\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\x05R\x05state\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\x12\x1d\n" +
+	"\n" +
+	"expires_ns\x18\x05 \x01(\x03R\texpiresNs2\xb0\x02\n" +
 	"\fAgentService\x12=\n" +
 	"\x04Info\x12\x19.pxq.agent.v1.InfoRequest\x1a\x1a.pxq.agent.v1.InfoResponse\x12H\n" +
 	"\aExecute\x12\x1c.pxq.agent.v1.ExecuteRequest\x1a\x1d.pxq.agent.v1.ExecuteResponse0\x01\x12C\n" +
-	"\x06Lookup\x12\x1b.pxq.agent.v1.LookupRequest\x1a\x1c.pxq.agent.v1.LookupResponseB$Z\"github.com/pxq-dev/pxq/api/agentpbb\x06proto3"
+	"\x06Lookup\x12\x1b.pxq.agent.v1.LookupRequest\x1a\x1c.pxq.agent.v1.LookupResponse\x12R\n" +
+	"\vTracepoints\x12 .pxq.agent.v1.TracepointsRequest\x1a!.pxq.agent.v1.TracepointsResponseB$Z\"github.com/pxq-dev/pxq/api/agentpbb\x06proto3"
 
 var (
 	file_api_agentpb_agent_proto_rawDescOnce sync.Once
@@ -715,37 +1059,47 @@ func file_api_agentpb_agent_proto_rawDescGZIP() []byte {
 	return file_api_agentpb_agent_proto_rawDescData
 }
 
-var file_api_agentpb_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_api_agentpb_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_api_agentpb_agent_proto_goTypes = []any{
-	(*InfoRequest)(nil),     // 0: pxq.agent.v1.InfoRequest
-	(*Table)(nil),           // 1: pxq.agent.v1.Table
-	(*InfoResponse)(nil),    // 2: pxq.agent.v1.InfoResponse
-	(*LookupRequest)(nil),   // 3: pxq.agent.v1.LookupRequest
-	(*LookupResponse)(nil),  // 4: pxq.agent.v1.LookupResponse
-	(*ExecuteRequest)(nil),  // 5: pxq.agent.v1.ExecuteRequest
-	(*ExecuteResponse)(nil), // 6: pxq.agent.v1.ExecuteResponse
-	(*Batch)(nil),           // 7: pxq.agent.v1.Batch
-	(*Stats)(nil),           // 8: pxq.agent.v1.Stats
-	(*planpb.Column)(nil),   // 9: pxq.plan.v1.Column
-	(*planpb.Plan)(nil),     // 10: pxq.plan.v1.Plan
+	(*InfoRequest)(nil),         // 0: pxq.agent.v1.InfoRequest
+	(*Table)(nil),               // 1: pxq.agent.v1.Table
+	(*InfoResponse)(nil),        // 2: pxq.agent.v1.InfoResponse
+	(*LookupRequest)(nil),       // 3: pxq.agent.v1.LookupRequest
+	(*LookupResponse)(nil),      // 4: pxq.agent.v1.LookupResponse
+	(*ExecuteRequest)(nil),      // 5: pxq.agent.v1.ExecuteRequest
+	(*ExecuteResponse)(nil),     // 6: pxq.agent.v1.ExecuteResponse
+	(*Batch)(nil),               // 7: pxq.agent.v1.Batch
+	(*Stats)(nil),               // 8: pxq.agent.v1.Stats
+	(*TracepointsRequest)(nil),  // 9: pxq.agent.v1.TracepointsRequest
+	(*TracepointOp)(nil),        // 10: pxq.agent.v1.TracepointOp
+	(*TraceProgram)(nil),        // 11: pxq.agent.v1.TraceProgram
+	(*TracepointsResponse)(nil), // 12: pxq.agent.v1.TracepointsResponse
+	(*TracepointStatus)(nil),    // 13: pxq.agent.v1.TracepointStatus
+	(*planpb.Column)(nil),       // 14: pxq.plan.v1.Column
+	(*planpb.Plan)(nil),         // 15: pxq.plan.v1.Plan
 }
 var file_api_agentpb_agent_proto_depIdxs = []int32{
-	9,  // 0: pxq.agent.v1.Table.columns:type_name -> pxq.plan.v1.Column
+	14, // 0: pxq.agent.v1.Table.columns:type_name -> pxq.plan.v1.Column
 	1,  // 1: pxq.agent.v1.InfoResponse.tables:type_name -> pxq.agent.v1.Table
-	10, // 2: pxq.agent.v1.ExecuteRequest.fragment:type_name -> pxq.plan.v1.Plan
+	15, // 2: pxq.agent.v1.ExecuteRequest.fragment:type_name -> pxq.plan.v1.Plan
 	7,  // 3: pxq.agent.v1.ExecuteResponse.batch:type_name -> pxq.agent.v1.Batch
 	8,  // 4: pxq.agent.v1.ExecuteResponse.stats:type_name -> pxq.agent.v1.Stats
-	0,  // 5: pxq.agent.v1.AgentService.Info:input_type -> pxq.agent.v1.InfoRequest
-	5,  // 6: pxq.agent.v1.AgentService.Execute:input_type -> pxq.agent.v1.ExecuteRequest
-	3,  // 7: pxq.agent.v1.AgentService.Lookup:input_type -> pxq.agent.v1.LookupRequest
-	2,  // 8: pxq.agent.v1.AgentService.Info:output_type -> pxq.agent.v1.InfoResponse
-	6,  // 9: pxq.agent.v1.AgentService.Execute:output_type -> pxq.agent.v1.ExecuteResponse
-	4,  // 10: pxq.agent.v1.AgentService.Lookup:output_type -> pxq.agent.v1.LookupResponse
-	8,  // [8:11] is the sub-list for method output_type
-	5,  // [5:8] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	10, // 5: pxq.agent.v1.TracepointsRequest.ops:type_name -> pxq.agent.v1.TracepointOp
+	11, // 6: pxq.agent.v1.TracepointOp.programs:type_name -> pxq.agent.v1.TraceProgram
+	13, // 7: pxq.agent.v1.TracepointsResponse.statuses:type_name -> pxq.agent.v1.TracepointStatus
+	0,  // 8: pxq.agent.v1.AgentService.Info:input_type -> pxq.agent.v1.InfoRequest
+	5,  // 9: pxq.agent.v1.AgentService.Execute:input_type -> pxq.agent.v1.ExecuteRequest
+	3,  // 10: pxq.agent.v1.AgentService.Lookup:input_type -> pxq.agent.v1.LookupRequest
+	9,  // 11: pxq.agent.v1.AgentService.Tracepoints:input_type -> pxq.agent.v1.TracepointsRequest
+	2,  // 12: pxq.agent.v1.AgentService.Info:output_type -> pxq.agent.v1.InfoResponse
+	6,  // 13: pxq.agent.v1.AgentService.Execute:output_type -> pxq.agent.v1.ExecuteResponse
+	4,  // 14: pxq.agent.v1.AgentService.Lookup:output_type -> pxq.agent.v1.LookupResponse
+	12, // 15: pxq.agent.v1.AgentService.Tracepoints:output_type -> pxq.agent.v1.TracepointsResponse
+	12, // [12:16] is the sub-list for method output_type
+	8,  // [8:12] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_api_agentpb_agent_proto_init() }
@@ -764,7 +1118,7 @@ func file_api_agentpb_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_agentpb_agent_proto_rawDesc), len(file_api_agentpb_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,21 +24,23 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AgentService_Info_FullMethodName    = "/pxq.agent.v1.AgentService/Info"
-	AgentService_Execute_FullMethodName = "/pxq.agent.v1.AgentService/Execute"
-	AgentService_Lookup_FullMethodName  = "/pxq.agent.v1.AgentService/Lookup"
+	AgentService_Info_FullMethodName        = "/pxq.agent.v1.AgentService/Info"
+	AgentService_Execute_FullMethodName     = "/pxq.agent.v1.AgentService/Execute"
+	AgentService_Lookup_FullMethodName      = "/pxq.agent.v1.AgentService/Lookup"
+	AgentService_Tracepoints_FullMethodName = "/pxq.agent.v1.AgentService/Tracepoints"
 )
 
 // AgentServiceClient is the client API for AgentService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// AgentService runs node fragments on an agent and answers metadata
-// lookups from its provider.
+// AgentService runs node fragments on an agent, answers metadata
+// lookups from its provider, and runs dynamic tracepoints.
 type AgentServiceClient interface {
 	Info(ctx context.Context, in *InfoRequest, opts ...grpc.CallOption) (*InfoResponse, error)
 	Execute(ctx context.Context, in *ExecuteRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExecuteResponse], error)
 	Lookup(ctx context.Context, in *LookupRequest, opts ...grpc.CallOption) (*LookupResponse, error)
+	Tracepoints(ctx context.Context, in *TracepointsRequest, opts ...grpc.CallOption) (*TracepointsResponse, error)
 }
 
 type agentServiceClient struct {
@@ -88,16 +90,27 @@ func (c *agentServiceClient) Lookup(ctx context.Context, in *LookupRequest, opts
 	return out, nil
 }
 
+func (c *agentServiceClient) Tracepoints(ctx context.Context, in *TracepointsRequest, opts ...grpc.CallOption) (*TracepointsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TracepointsResponse)
+	err := c.cc.Invoke(ctx, AgentService_Tracepoints_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServiceServer is the server API for AgentService service.
 // All implementations must embed UnimplementedAgentServiceServer
 // for forward compatibility.
 //
-// AgentService runs node fragments on an agent and answers metadata
-// lookups from its provider.
+// AgentService runs node fragments on an agent, answers metadata
+// lookups from its provider, and runs dynamic tracepoints.
 type AgentServiceServer interface {
 	Info(context.Context, *InfoRequest) (*InfoResponse, error)
 	Execute(*ExecuteRequest, grpc.ServerStreamingServer[ExecuteResponse]) error
 	Lookup(context.Context, *LookupRequest) (*LookupResponse, error)
+	Tracepoints(context.Context, *TracepointsRequest) (*TracepointsResponse, error)
 	mustEmbedUnimplementedAgentServiceServer()
 }
 
@@ -116,6 +129,9 @@ func (UnimplementedAgentServiceServer) Execute(*ExecuteRequest, grpc.ServerStrea
 }
 func (UnimplementedAgentServiceServer) Lookup(context.Context, *LookupRequest) (*LookupResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Lookup not implemented")
+}
+func (UnimplementedAgentServiceServer) Tracepoints(context.Context, *TracepointsRequest) (*TracepointsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Tracepoints not implemented")
 }
 func (UnimplementedAgentServiceServer) mustEmbedUnimplementedAgentServiceServer() {}
 func (UnimplementedAgentServiceServer) testEmbeddedByValue()                      {}
@@ -185,6 +201,24 @@ func _AgentService_Lookup_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AgentService_Tracepoints_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TracepointsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).Tracepoints(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_Tracepoints_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).Tracepoints(ctx, req.(*TracepointsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AgentService_ServiceDesc is the grpc.ServiceDesc for AgentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -199,6 +233,10 @@ var AgentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Lookup",
 			Handler:    _AgentService_Lookup_Handler,
+		},
+		{
+			MethodName: "Tracepoints",
+			Handler:    _AgentService_Tracepoints_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

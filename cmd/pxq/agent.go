@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
@@ -17,6 +18,7 @@ import (
 	"github.com/pxq-dev/pxq/engine"
 	"github.com/pxq-dev/pxq/query"
 	"github.com/pxq-dev/pxq/scripts"
+	"github.com/pxq-dev/pxq/table"
 )
 
 // agentFlags are pxq agent's flags.
@@ -25,6 +27,8 @@ type agentFlags struct {
 	nodeName   string
 	asid       uint32
 	kubeconfig string
+	storeSize  byteSize
+	retention  time.Duration
 	sec        securityFlags
 	limits     limitFlags
 	otel       otelFlags
@@ -56,6 +60,9 @@ func init() {
 	f.StringVar(&agentF.nodeName, "node-name", os.Getenv("NODE_NAME"), "this node's name (default $NODE_NAME, else the hostname)")
 	kubeconfigFlag(agentCmd, &agentF.kubeconfig)
 	f.Uint32Var(&agentF.asid, "asid", 0, "this agent's short id in UPIDs (default: a hash of the node name)")
+	agentF.storeSize = engine.DefaultMaxBytes
+	f.Var(&agentF.storeSize, "store-size", "most bytes the tables hold together (e.g. 1GiB); past it the oldest rows go")
+	f.DurationVar(&agentF.retention, "retention", table.DefaultMaxAge, "how long rows are kept")
 	agentF.sec.register(agentCmd, "the broker's --agent-token-file")
 	agentF.limits.register(agentCmd, limitMemory|limitAdmission)
 	agentF.otel.register(agentCmd)
@@ -93,7 +100,8 @@ func runAgent(ctx context.Context, stderr io.Writer, f *agentFlags) error {
 		return err
 	}
 	defer meta.Close()
-	eng, err := engine.New(engine.Config{Meta: meta, Hostname: node, ASID: asid, Limits: f.limits.limits()})
+	eng, err := engine.New(engine.Config{Meta: meta, Hostname: node, ASID: asid, Limits: f.limits.limits(),
+		MaxBytes: int64(f.storeSize), MaxAge: f.retention})
 	if err != nil {
 		lis.Close()
 		return err

@@ -127,6 +127,7 @@ func runScript(ctx context.Context, stdout, stderr io.Writer, ref string, f *run
 		return err
 	}
 	defer stop()
+	defer eng.Tracepoints().Close() // the script's bpftrace programs (pxtrace)
 	if ctx == nil {
 		ctx = context.Background()
 	}

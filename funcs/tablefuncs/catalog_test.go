@@ -48,7 +48,8 @@ func TestCatalog(t *testing.T) {
 		}
 	}
 	env := &tablefuncs.Env{Ctx: context.Background(), ASID: 7, Hostname: "h", Now: 2e18, Version: "v", StartTime: 1e18,
-		Tables: []tablefuncs.TableInfo{{Name: "t", Desc: "d", Relation: types.Relation{{Name: "time_", Type: types.Time64NS}}}}}
+		Tables:      []tablefuncs.TableInfo{{Name: "t", Desc: "d", Relation: types.Relation{{Name: "time_", Type: types.Time64NS}}}},
+		Tracepoints: oneTracepoint{}}
 	for _, f := range tablefuncs.All() {
 		if f.Rows == nil || (f.Where != tablefuncs.Once && f.Where != tablefuncs.OnAgents) || len(f.Relation) == 0 {
 			t.Errorf("table function %s: producer, placement or relation missing", f.Name)
@@ -92,5 +93,31 @@ func TestAgentStatusCreateTime(t *testing.T) {
 	rel := tablefuncs.Lookup("GetAgentStatus").Relation
 	if got := rows[0][rel.Index("create_time")]; got != int64(1e18) {
 		t.Errorf("create_time = %v, want the start time", got)
+	}
+}
+
+// oneTracepoint is a node with one failed tracepoint.
+type oneTracepoint struct{}
+
+func (oneTracepoint) TracepointStatus(context.Context) ([]tablefuncs.TracepointStatus, error) {
+	return []tablefuncs.TracepointStatus{{ID: types.UInt128Value{High: 1, Low: 2}, Name: "drops", State: "FAILED_STATE",
+		Status: "bpftrace: no kprobes", Tables: []string{"drop_table"}}}, nil
+}
+
+// TestTracepointStatusRows: Pixie's columns, the tables as a JSON list.
+func TestTracepointStatusRows(t *testing.T) {
+	f := tablefuncs.Lookup("GetTracepointStatus")
+	rows, err := f.Call(&tablefuncs.Env{Ctx: context.Background(), Tracepoints: oneTracepoint{}}, nil)
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("rows %v, err %v", rows, err)
+	}
+	want := []any{types.UInt128Value{High: 1, Low: 2}, "drops", "FAILED_STATE", "bpftrace: no kprobes", `["drop_table"]`}
+	for i, v := range want {
+		if rows[0][i] != v {
+			t.Errorf("%s = %v, want %v", f.Relation[i].Name, rows[0][i], v)
+		}
+	}
+	if rows, err := f.Call(&tablefuncs.Env{Ctx: context.Background()}, nil); err != nil || len(rows) != 0 {
+		t.Errorf("without tracepoints: rows %v, err %v", rows, err)
 	}
 }

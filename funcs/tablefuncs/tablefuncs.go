@@ -8,6 +8,7 @@ package tablefuncs
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"runtime/pprof"
@@ -64,6 +65,27 @@ type Env struct {
 	// Agents answers GetAgentStatus for a deployment; nil on a single node,
 	// which then reports itself.
 	Agents Agents
+	// Tracepoints answers GetTracepointStatus; nil where none can run
+	// (no tracepoints).
+	Tracepoints Tracepoints
+}
+
+// TracepointStatus describes one dynamic tracepoint (pxtrace), a row of
+// GetTracepointStatus.
+type TracepointStatus struct {
+	ID   t.UInt128Value
+	Name string
+	// State is Pixie's LifeCycleState name: PENDING_STATE,
+	// RUNNING_STATE, FAILED_STATE or TERMINATED_STATE.
+	State string
+	// Status says why it failed; empty otherwise.
+	Status string
+	Tables []string
+}
+
+// Tracepoints lists the dynamic tracepoints of a node or a deployment.
+type Tracepoints interface {
+	TracepointStatus(ctx context.Context) ([]TracepointStatus, error)
 }
 
 // TableInfo describes one table of a store.
@@ -206,6 +228,26 @@ func init() {
 						continue
 					}
 					rows = append(rows, []any{a.ID, a.ASID, a.Hostname, a.IPAddress, a.State, a.CreateTime, a.LastHeartbeatNS, a.KernelHeadersInstalled})
+				}
+				return rows, nil
+			}},
+		{Name: "GetTracepointStatus", Desc: "One row per dynamic tracepoint (pxtrace): its state, and why it failed", Where: Once,
+			Relation: t.Relation{c("tracepoint_id", t.UInt128), c("name", t.String), c("state", t.String), c("status", t.String), c("output_tables", t.String)},
+			Rows: func(env *Env, _ []any) ([][]any, error) {
+				if env.Tracepoints == nil {
+					return nil, nil
+				}
+				sts, err := env.Tracepoints.TracepointStatus(env.Ctx)
+				if err != nil {
+					return nil, err
+				}
+				var rows [][]any
+				for _, s := range sts {
+					tables, _ := json.Marshal(s.Tables)
+					if s.Tables == nil {
+						tables = []byte("[]")
+					}
+					rows = append(rows, []any{s.ID, s.Name, s.State, s.Status, string(tables)})
 				}
 				return rows, nil
 			}},
