@@ -63,6 +63,9 @@ type runRequest struct {
 	PXL  *string           `json:"pxl"`
 	Vis  string            `json:"vis"`
 	Args map[string]string `json:"args"`
+	// Library runs the library's copy of a script that a user folder's
+	// script shadows.
+	Library bool `json:"library"`
 }
 
 func (h *handler) run(w http.ResponseWriter, r *http.Request) {
@@ -82,6 +85,10 @@ func (h *handler) run(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, *eb)
 		return
 	}
+	if eb := checkArgs(s.Vis, req.Args); eb != nil {
+		writeError(w, http.StatusBadRequest, *eb)
+		return
+	}
 	q := query.Request{Script: s, Args: req.Args}
 	if h.cfg.Now != nil {
 		q.Now = h.cfg.Now()
@@ -90,6 +97,8 @@ func (h *handler) run(w http.ResponseWriter, r *http.Request) {
 	res, err := h.cfg.Runner.Run(r.Context(), q, out)
 	if err != nil {
 		status, eb := describe(err)
+		eb = blameVariable(s.Vis, eb)
+		eb.Message = forThePage(eb.Message)
 		if !out.started {
 			writeError(w, status, eb)
 			return
@@ -113,9 +122,9 @@ func (h *handler) script(req runRequest) (*scripts.Script, *errorBody) {
 		if req.Script == "" {
 			return nil, &errorBody{Message: errNoScript.Error(), Kind: "args"}
 		}
-		s, err := h.cfg.Library.Get(req.Script)
+		s, err := h.lookup(req.Script, req.Library)
 		if err != nil {
-			return nil, &errorBody{Message: err.Error(), Kind: "not_found"}
+			return nil, &errorBody{Message: forThePage(err.Error()), Kind: "not_found"}
 		}
 		return s, nil
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pxq-dev/pxq/exec"
+	"github.com/pxq-dev/pxq/metadata"
 	"github.com/pxq-dev/pxq/query"
 	"github.com/pxq-dev/pxq/scripts"
 )
@@ -50,6 +51,12 @@ type Config struct {
 	Now func() time.Time
 	// MaxBody bounds the size of a run request (1 MiB when 0).
 	MaxBody int64
+	// DefaultScript is the script the landing page opens
+	// (px/http_data when empty and the library has it).
+	DefaultScript string
+	// Note says where the data comes from, shown at the top of the
+	// page (such as the demo's frozen "now").
+	Note string
 }
 
 // Handler returns the UI: the page at /, its assets at /assets/, and the
@@ -58,7 +65,7 @@ func Handler(cfg Config) http.Handler {
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = 1 << 20
 	}
-	h := &handler{cfg: cfg}
+	h := &handler{cfg: cfg, builtin: new(scripts.Library)}
 	static, err := fs.Sub(dist, "dist")
 	if err != nil {
 		panic(err) // dist is embedded: cannot happen
@@ -68,6 +75,7 @@ func Handler(cfg Config) http.Handler {
 	mux.HandleFunc("GET /api/scripts/{name...}", h.auth(h.getScript))
 	mux.HandleFunc("POST /api/run", h.auth(h.run))
 	mux.HandleFunc("GET /api/entities", h.auth(h.entities))
+	mux.HandleFunc("GET /api/info", h.auth(h.info))
 	mux.HandleFunc("/api/", h.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, errorBody{Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
 	}))
@@ -104,7 +112,8 @@ func securityHeaders(next http.Handler) http.Handler {
 }
 
 type handler struct {
-	cfg Config
+	cfg     Config
+	builtin *scripts.Library // the embedded scripts only (no user folders)
 }
 
 // auth requires the bearer token when one is configured.
@@ -127,6 +136,12 @@ type scriptInfo struct {
 	Name   string `json:"name"`
 	Short  string `json:"short"`
 	Source string `json:"source"`
+	// Shadows is set on a user folder's script that has the name of a
+	// library script; the library's copy follows it, with Library set.
+	Shadows bool `json:"shadows,omitempty"`
+	// Library marks the library's copy of a shadowed script (open it
+	// with ?library=1, run it with "library": true).
+	Library bool `json:"library,omitempty"`
 }
 
 func (h *handler) listScripts(w http.ResponseWriter, r *http.Request) {
@@ -135,9 +150,20 @@ func (h *handler) listScripts(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, errorBody{Message: err.Error()})
 		return
 	}
+	builtin := map[string]*scripts.Script{}
+	if lib, err := h.builtin.List(); err == nil {
+		for _, s := range lib {
+			builtin[s.Name] = s
+		}
+	}
 	out := make([]scriptInfo, 0, len(all))
 	for _, s := range all {
-		out = append(out, scriptInfo{Name: s.Name, Short: s.Short, Source: s.Source})
+		b := builtin[s.Name]
+		shadows := s.Source != "library" && b != nil
+		out = append(out, scriptInfo{Name: s.Name, Short: s.Short, Source: s.Source, Shadows: shadows})
+		if shadows {
+			out = append(out, scriptInfo{Name: b.Name, Short: b.Short, Source: b.Source, Library: true})
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -149,6 +175,10 @@ type scriptDetail struct {
 	PXL      string          `json:"pxl"`
 	Vis      json.RawMessage `json:"vis"` // the vis.json text as it is, or null
 	Manifest manifest        `json:"manifest"`
+	// Shadows is set when a user folder's script hides the library's
+	// script of the same name; Library when this is the library's copy.
+	Shadows bool `json:"shadows,omitempty"`
+	Library bool `json:"library,omitempty"`
 }
 
 type manifest struct {
@@ -157,18 +187,55 @@ type manifest struct {
 }
 
 func (h *handler) getScript(w http.ResponseWriter, r *http.Request) {
-	s, err := h.cfg.Library.Get(r.PathValue("name"))
+	lib := r.URL.Query().Get("library") == "1"
+	s, err := h.lookup(r.PathValue("name"), lib)
 	if err != nil {
-		writeError(w, http.StatusNotFound, errorBody{Message: err.Error()})
+		writeError(w, http.StatusNotFound, errorBody{Message: forThePage(err.Error()), Kind: "not_found"})
 		return
 	}
-	d := scriptDetail{Name: s.Name, Source: s.Source, PXL: string(s.PXL), Manifest: manifest{s.Short, s.Long}}
+	d := scriptDetail{Name: s.Name, Source: s.Source, PXL: string(s.PXL), Manifest: manifest{s.Short, s.Long}, Library: lib}
+	if !lib && s.Source != "library" {
+		_, err := h.builtin.Get(s.Name)
+		d.Shadows = err == nil
+	}
 	if len(s.VisRaw) > 0 && json.Valid(s.VisRaw) {
 		d.Vis = s.VisRaw
 	} else {
 		d.Vis = json.RawMessage("null")
 	}
 	writeJSON(w, http.StatusOK, d)
+}
+
+// lookup finds a script by name: in the configured library, or only in
+// the embedded one (the library's copy of a shadowed script).
+func (h *handler) lookup(name string, builtin bool) (*scripts.Script, error) {
+	if builtin {
+		return h.builtin.Get(name)
+	}
+	return h.cfg.Library.Get(name)
+}
+
+// serverInfo is the answer of GET /api/info: what the page says about
+// the data, and the script it opens first.
+type serverInfo struct {
+	// Now is the fixed "now" of every query (RFC 3339, ns precision),
+	// or "" when queries run at the present.
+	Now           string `json:"now"`
+	Note          string `json:"note"`
+	DefaultScript string `json:"defaultScript"`
+}
+
+func (h *handler) info(w http.ResponseWriter, r *http.Request) {
+	in := serverInfo{Note: h.cfg.Note, DefaultScript: h.cfg.DefaultScript}
+	if h.cfg.Now != nil {
+		in.Now = h.cfg.Now().UTC().Format(time.RFC3339Nano)
+	}
+	if in.DefaultScript == "" {
+		if _, err := h.cfg.Library.Get("px/http_data"); err == nil {
+			in.DefaultScript = "px/http_data"
+		}
+	}
+	writeJSON(w, http.StatusOK, in)
 }
 
 // entityKinds are the kinds GET /api/entities answers.
@@ -185,8 +252,17 @@ func (h *handler) entities(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	names := []string{}
-	if h.cfg.Entities != nil {
-		names = append(names, h.cfg.Entities(kind)...)
+	switch list := h.cfg.Entities; {
+	case list != nil:
+		names = append(names, list(kind)...)
+	default:
+		// The engine's own metadata (host entities, a capture's, a
+		// cluster's) when the runner has one.
+		if m, ok := h.cfg.Runner.(interface{ Metadata() metadata.Provider }); ok {
+			if n, ok := m.Metadata().(interface{ Names(string) []string }); ok {
+				names = append(names, n.Names(kind)...)
+			}
+		}
 	}
 	sort.Strings(names)
 	writeJSON(w, http.StatusOK, map[string]any{"kind": kind, "names": names})
@@ -205,6 +281,9 @@ type errorBody struct {
 	File string `json:"file,omitempty"`
 	Line int    `json:"line,omitempty"`
 	Col  int    `json:"col,omitempty"`
+	// Variable names the vis variable whose value is wrong (kind
+	// "args"), so that the page marks its input.
+	Variable string `json:"variable,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -184,8 +184,8 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, f *demoFlags) error 
 	return nil
 }
 
-// serveDemoUI serves the web UI over the demo's data until ctx ends. For
-// a replayed capture, queries run as of the capture's end.
+// serveDemoUI serves the web UI over the demo's data until ctx ends.
+// Queries run as of the end of the data, traced or replayed.
 func serveDemoUI(ctx context.Context, stdout io.Writer, eng *engine.Engine, lib *scripts.Library, addr string, now time.Time, replay bool) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -195,10 +195,16 @@ func serveDemoUI(ctx context.Context, stdout io.Writer, eng *engine.Engine, lib 
 		ln.Close()
 		return usagef("--ui %s: the demo serves the UI on a loopback address only (pxq ui --token … for more)", addr)
 	}
-	cfg := ui.Config{Runner: eng, Library: lib}
+	// Tracing stopped with the demo, so "now" is frozen at the end of
+	// its data (as for a replayed capture): scripts that look back from
+	// now find the demo's traffic however long the page stays open.
+	what := "the demo's traffic, traced by this run"
 	if replay {
-		cfg.Now = func() time.Time { return now }
+		what = "a capture of the demo shipped inside pxq"
 	}
+	cfg := ui.Config{Runner: eng, Library: lib, Now: func() time.Time { return now }, DefaultScript: "px/http_data",
+		Entities: entityNames(eng.Metadata()),
+		Note:     fmt.Sprintf("Data: %s. Tracing has stopped, so every query runs as of the end of the data (now is frozen at %s).", what, now.Format("15:04:05 MST"))}
 	srv := &http.Server{Handler: ui.Handler(cfg), ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(stdout, "\nweb UI: http://%s/?script=px/http_data  (Ctrl-C to stop)\n", ln.Addr())
 	go func() {

@@ -44,7 +44,7 @@ func entityNames(meta metadata.Provider) func(kind string) []string {
 		if kind == "node" && host != "" {
 			return []string{host}
 		}
-		return nil // host mode: no pods, services or namespaces
+		return nil // no metadata that names pods, services or namespaces
 	}
 }
 
@@ -118,6 +118,8 @@ func runUI(ctx context.Context, stdout, stderr io.Writer, f *uiFlags) error {
 		asOf := f.run.asOf
 		if !asOf.IsZero() {
 			runner.Now = func() time.Time { return asOf }
+			cfg.Now = runner.Now
+			cfg.Note = "Data: recorded files. Every query runs as of the end of the data (now is frozen at " + asOf.Format("15:04:05 MST") + ")."
 		}
 	} else {
 		srcs, err := startSources(ctx, stderr, eng, sourceOptions{})
@@ -125,6 +127,7 @@ func runUI(ctx context.Context, stdout, stderr io.Writer, f *uiFlags) error {
 			return err
 		}
 		defer srcs.Close()
+		cfg.Note = "Data: this host, traced live since " + time.Now().Format("15:04:05 MST") + "."
 	}
 	cfg.Entities = entityNames(eng.Metadata())
 	srv := &http.Server{Handler: ui.Handler(cfg), ReadHeaderTimeout: 10 * time.Second}

@@ -59,7 +59,10 @@ var chromium = testenv.Chromium
 
 // newEnv starts the app server, traces it (or generates its rows), and
 // serves the UI over the engine on loopback, with a browser tab on it.
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with a change to the UI's configuration.
+func newEnvWith(t *testing.T, change func(*ui.Config)) *env {
 	path := chromium(t)
 	e := &env{t: t, dialogs: make(chan string, 8)}
 	meta := metadata.Provider(metadata.None{})
@@ -90,13 +93,17 @@ func newEnv(t *testing.T) *env {
 	e.now = time.Now()
 
 	lib := scripts.NewLibrary(filepath.Join("testdata", "scripts"))
-	h := ui.Handler(ui.Config{Runner: eng, Library: lib, Now: func() time.Time { return e.now },
+	cfg := ui.Config{Runner: eng, Library: lib, Now: func() time.Time { return e.now },
 		Entities: func(kind string) []string {
 			if kind == "node" {
 				return []string{"test-node"}
 			}
 			return nil
-		}})
+		}}
+	if change != nil {
+		change(&cfg)
+	}
+	h := ui.Handler(cfg)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	e.base = srv.URL + "/"
@@ -389,7 +396,14 @@ func (e *env) waitRun(n int) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
 	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`Number(document.body.dataset.runs || 0) >= %d && document.body.dataset.state !== 'running'`, n))); err != nil {
+	cond := fmt.Sprintf(`Number(document.body.dataset.runs || 0) >= %d && document.body.dataset.state !== 'running'`, n)
+	_, err := chromedp.Run(ctx, chromedp.Poll[bool](cond))
+	for try := 0; try < 3 && err != nil && strings.Contains(err.Error(), "Cannot find context"); try++ {
+		// The poll began in the document a navigation replaced.
+		time.Sleep(200 * time.Millisecond)
+		_, err = chromedp.Run(ctx, chromedp.Poll[bool](cond))
+	}
+	if err != nil {
 		st, _ := chromedp.Run(e.ctx, chromedp.Evaluate[string](`document.body.dataset.state + ': ' + document.querySelector('.messages').textContent`))
 		e.t.Fatalf("run %d did not finish: %v (page: %s)", n, err, st)
 	}

@@ -48,32 +48,43 @@ export class Editor {
     if (this.error) this.place();
   }
 
-  // showError marks line:col (1-based) with message.
+  // showError marks line:col (1-based) with message. When the message
+  // quotes a name that starts at or just after col (the compiler points
+  // at the "." of df.name), the caret and marker go on that name.
   showError(line, col, message) {
-    this.error = { line, col };
+    const lines = this.area.value.split('\n');
+    let len = 1;
+    const name = /["'`]([A-Za-z_][\w.]*)["'`]/.exec(message || '');
+    if (line && name && lines[line - 1] !== undefined) {
+      const text = lines[line - 1];
+      const at = text.indexOf(name[1], Math.max(0, col - 1));
+      const before = text.lastIndexOf(name[1], Math.max(0, col - 1));
+      const pick = at >= 0 && at - (col - 1) <= 2 ? at : before >= 0 && (col - 1) - before < name[1].length ? before : -1;
+      if (pick >= 0) { col = pick + 1; len = name[1].length; }
+    }
+    this.error = { line, col, len };
     this.msg.hidden = false;
     this.msg.textContent = line ? `line ${line}, column ${col}: ${message}` : message;
     this.numbers();
     if (!line) return;
-    // Put the caret there and scroll it into view.
-    const lines = this.area.value.split('\n');
+    // Put the caret there (selecting the name) and scroll it into view.
     let off = 0;
     for (let i = 0; i < line - 1 && i < lines.length; i++) off += lines[i].length + 1;
     off += Math.max(0, col - 1);
     this.area.focus({ preventScroll: true });
-    this.area.setSelectionRange(off, off + 1);
+    this.area.setSelectionRange(off, off + len);
     this.area.scrollTop = Math.max(0, (line - 4) * LINE_H);
     this.place();
   }
 
   place() {
-    const { line, col } = this.error;
+    const { line, col, len } = this.error;
     if (!line) { this.marker.hidden = true; return; }
     const cw = this.charWidth();
     this.marker.hidden = false;
     this.marker.style.top = 6 + (line - 1) * LINE_H - this.area.scrollTop + 'px';
     this.marker.style.left = 8 + (Math.max(1, col) - 1) * cw - this.area.scrollLeft + 'px';
-    this.marker.style.width = Math.max(cw, 6) + 'px';
+    this.marker.style.width = Math.max(cw * (len || 1), 6) + 'px';
     this.marker.title = this.msg.textContent;
   }
 

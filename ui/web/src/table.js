@@ -26,13 +26,14 @@ function compare(kind) {
 
 export class TableView {
   // t: {cols, values, rows}; openScript(script, args) follows a
-  // script reference.
-  constructor(t, openScript) {
+  // script reference; prev, the viewState() of the table this one
+  // replaces (a live rerun), keeps its sort, widths, scroll and open row.
+  constructor(t, openScript, prev) {
     this.t = t;
     this.openScript = openScript;
     this.order = null; // row permutation when sorted
     this.sort = { col: -1, dir: 0 };
-    this.widths = t.cols.map((c, i) => this.initialWidth(i));
+    this.widths = t.cols.map((c, i) => (prev && prev.widths[c.name]) || this.initialWidth(i));
     this.selected = -1;
     this.body = h('div', { class: 'tbl-body', onscroll: () => this.schedule() });
     this.detail = h('div', { class: 'tbl-detail', hidden: true });
@@ -44,7 +45,40 @@ export class TableView {
     this.body.append(this.spacer);
     this.drawn = [-1, -1];
     new ResizeObserver(() => this.render(true)).observe(this.body);
+    if (prev) this.restore(prev);
+    else this.layout();
+  }
+
+  // viewState is what a rerun's table takes over: sort (by column
+  // name), column widths, scroll offsets and the open row (by its
+  // values, since rows move between runs).
+  viewState() {
+    const widths = {};
+    this.t.cols.forEach((c, i) => { widths[c.name] = this.widths[i]; });
+    return {
+      sort: this.sort.dir ? { name: this.t.cols[this.sort.col].name, dir: this.sort.dir } : null,
+      widths, top: this.body.scrollTop, left: this.body.scrollLeft,
+      selected: this.selected >= 0 ? this.rowKey(this.selected) : null,
+    };
+  }
+
+  rowKey(r) { return this.t.cols.map((_, c) => cellText(this.t, c, r)).join('\u0000'); }
+
+  restore(st) {
+    const c = st.sort ? this.t.cols.findIndex((x) => x.name === st.sort.name) : -1;
+    if (c >= 0) this.sortBy(c, st.sort.dir);
     this.layout();
+    // The body has its size once it is in the page: scroll then.
+    requestAnimationFrame(() => {
+      this.body.scrollTop = st.top;
+      this.body.scrollLeft = st.left;
+      this.render(true);
+    });
+    if (st.selected !== null) {
+      for (let r = 0; r < this.t.rows; r++) {
+        if (this.rowKey(r) === st.selected) { this.select(r); break; }
+      }
+    }
   }
 
   initialWidth(c) {
@@ -80,6 +114,11 @@ export class TableView {
   toggleSort(c) {
     let dir = 1;
     if (this.sort.col === c) dir = this.sort.dir === 1 ? -1 : this.sort.dir === -1 ? 0 : 1;
+    this.sortBy(c, dir);
+    this.layout();
+  }
+
+  sortBy(c, dir) {
     this.sort = { col: dir ? c : -1, dir };
     if (!dir) this.order = null;
     else {
@@ -89,7 +128,6 @@ export class TableView {
       idx.sort((a, b) => dir * cmp(vals[a], vals[b]) || a - b);
       this.order = idx;
     }
-    this.layout();
   }
 
   startResize(e, c) {
