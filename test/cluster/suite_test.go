@@ -29,7 +29,7 @@ const (
 // scriptNames are the suite's scripts, folders of testdata in the
 // layout of Pixie's library (a .pxl and its vis.json).
 var scriptNames = []string{"service_stats", "service_edges", "namespace_overview", "pod_overview",
-	"net_flow_graph", "inbound_conns", "outbound_conns", "dns_flow"}
+	"net_flow_graph", "inbound_conns", "outbound_conns", "dns_flow", "pxviews_http"}
 
 // TestShop runs the shop on a one-node cluster and one round of load,
 // traced at once by pxq agent + pxq broker, pxq serve, pxq run --collect

@@ -139,6 +139,22 @@ func diffAll(n *node, tr *truth, run runner) []string {
 	}
 	d = append(d, compareEdges("service_edges", want, get("service_edges")["service_edges"], "requestor", "responder", "requests")...)
 
+	// pxviews_http: the pxviews module's request graph between pods
+	// and the requests each pod received.
+	want = map[string]string{}
+	for e, k := range tr.edges {
+		want[e[0].Name()+" -> "+e[1].Name()] = fmt.Sprintf("num_requests=%d", k)
+	}
+	out = get("pxviews_http")
+	d = append(d, compareEdges("view_http_graph", want, out["view_http_graph"], "requestor_pod", "responder_pod", "num_requests")...)
+	want = map[string]string{}
+	for _, p := range n.pods {
+		if tr.served(p) > 0 {
+			want[p.Name()] = fmt.Sprintf("requests=%d errors=%d", tr.served(p), tr.errors(p))
+		}
+	}
+	d = append(d, compare("view_inbound", want, out["view_inbound"], "pod", "requests", "errors")...)
+
 	// namespace_overview: the namespace's pods, running, one process
 	// each; its services, one pod each, with the requests they served.
 	out = get("namespace_overview")
