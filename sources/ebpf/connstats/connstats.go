@@ -129,6 +129,23 @@ func (s *Counter) self(c *conntrack.Conn) *group {
 		u = &unit{}
 		c.Report = u
 	}
+	if u.g == nil && !c.Info.Remote.IsValid() && len(c.Peers) == 1 {
+		// An unconnected socket with one peer (a DNS client's): the
+		// bytes no event named a peer for, those of datagrams whose
+		// events were lost, went to that peer too.
+		for _, p := range c.Peers {
+			g := s.peer(c, p)
+			if sent > u.sent {
+				g.sent += int64(sent - u.sent)
+				u.sent, g.changed = sent, true
+			}
+			if recv > u.recv {
+				g.recv += int64(recv - u.recv)
+				u.recv, g.changed = recv, true
+			}
+			return g
+		}
+	}
 	return s.report(u, c, c.Info.Remote, sent, recv)
 }
 
@@ -147,7 +164,7 @@ func (s *Counter) Closed(c *conntrack.Conn) {
 	for _, p := range c.Peers {
 		s.PeerEnded(c, p)
 	}
-	if g := s.self(c); g != nil {
+	if g := s.self(c); g != nil && g == c.Report.(*unit).g { // not a peer's it folded into
 		g.close++
 		g.changed = true
 	}

@@ -157,3 +157,39 @@ func TestConnectedAndUnconnected(t *testing.T) {
 	}
 	expect(t, rows[8080], map[string]any{"remote_addr": "10.0.0.9", "trace_role": int64(1), "conn_open": int64(1), "bytes_sent": int64(20)})
 }
+
+// TestLostDatagramsOfOnePeer: the bytes of datagrams whose events were
+// lost (a gap in the socket's positions) go to the socket's one peer, as
+// a DNS client's do; with two peers they stay the socket's own, as no
+// one knows whose they were.
+func TestLostDatagramsOfOnePeer(t *testing.T) {
+	h := newHarness(t)
+	a, b := netip.MustParseAddrPort("10.0.0.2:53"), netip.MustParseAddrPort("10.0.0.3:54")
+	h.datagram(1, 0, false, a, 40)
+	h.datagram(2, 0, true, a, 80)
+	// One query and its answer lost: the next events start past them.
+	h.datagram(3, 80, false, a, 40)
+	h.datagram(4, 160, true, a, 80)
+	rows := h.rows(10)
+	if len(rows) != 1 {
+		t.Fatalf("rows %v, want the peer's only", rows)
+	}
+	expect(t, rows[53], map[string]any{"remote_addr": "10.0.0.2", "bytes_sent": int64(120), "bytes_recv": int64(240), "conn_open": int64(1)})
+
+	h.tracker.Handle(&conntrack.Event{Kind: conntrack.Close, TS: 20, ConnID: 1, TGID: 100, FD: 3, Sent: 120, Recv: 240})
+	rows = h.rows(21)
+	expect(t, rows[53], map[string]any{"conn_open": int64(1), "conn_close": int64(1), "conn_active": int64(0), "bytes_recv": int64(240)})
+
+	// Two peers: a loss is the socket's.
+	h = newHarness(t)
+	h.datagram(1, 0, false, a, 40)
+	h.datagram(2, 40, false, b, 40)
+	h.datagram(3, 120, false, a, 40)
+	rows = h.rows(10)
+	if len(rows) != 3 {
+		t.Fatalf("rows %v, want the two peers' and the socket's", rows)
+	}
+	expect(t, rows[53], map[string]any{"bytes_sent": int64(80)})
+	expect(t, rows[54], map[string]any{"bytes_sent": int64(40)})
+	expect(t, rows[0], map[string]any{"remote_addr": "", "bytes_sent": int64(40)})
+}
