@@ -55,25 +55,15 @@ func Write(dir string, store *table.Store, meta metadata.Provider, opts Options)
 	seen := map[types.UInt128Value]bool{}
 	var upids []types.UInt128Value
 	for _, t := range store.Tables() {
-		var recs []arrow.Record
-		var rows int64
 		all, err := t.ReadAll() // rows loaded from files too
 		if err != nil {
 			return nil, fmt.Errorf("capture of %s: %w", t.Name(), err)
 		}
-		for _, b := range all {
-			rec := b.Record
-			if t.Name() == "process_stats" && opts.Keep != nil {
-				var err error
-				if rec, err = keepPIDs(rec, opts.Keep); err != nil {
-					return nil, fmt.Errorf("capture of %s: %w", t.Name(), err)
-				}
-			}
-			if rec.NumRows() == 0 {
-				continue
-			}
-			recs = append(recs, rec)
-			rows += rec.NumRows()
+		recs, rows, err := keptRecords(t.Name(), all, opts.Keep)
+		if err != nil {
+			return nil, err
+		}
+		for _, rec := range recs {
 			for _, u := range upidsOf(rec) {
 				if !seen[u] && (opts.Keep == nil || opts.Keep(u.PID())) {
 					seen[u] = true
@@ -93,6 +83,15 @@ func Write(dir string, store *table.Store, meta metadata.Provider, opts Options)
 		m.StartNS, m.EndNS = widen(m.StartNS, m.EndNS, ti.StartNS, ti.EndNS)
 	}
 
+	if err := finish(dir, m, meta, upids); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// finish writes the side files of the capture m describes, whose rows
+// name upids, and its manifest last.
+func finish(dir string, m *Manifest, meta metadata.Provider, upids []types.UInt128Value) error {
 	start, end := m.StartNS, m.EndNS
 	if start == 0 && end == 0 { // no times: everything the provider knows
 		end = 1<<63 - 1
@@ -111,10 +110,33 @@ func Write(dir string, store *table.Store, meta metadata.Provider, opts Options)
 		v    any
 	}{{ProcessesFile, procs}, {MetadataFile, snap}, {ManifestFile, m}} {
 		if err := writeJSON(filepath.Join(dir, f.name), f.v); err != nil {
-			return nil, fmt.Errorf("capture: %w", err)
+			return fmt.Errorf("capture: %w", err)
 		}
 	}
-	return m, nil
+	return nil
+}
+
+// keptRecords returns the records of a table's batches that a capture
+// keeps, and their rows: the non-empty ones, and of process_stats only
+// the processes keep accepts (when not nil).
+func keptRecords(name string, batches []table.Batch, keep func(uint32) bool) ([]arrow.Record, int64, error) {
+	var recs []arrow.Record
+	var rows int64
+	for _, b := range batches {
+		rec := b.Record
+		if name == "process_stats" && keep != nil {
+			var err error
+			if rec, err = keepPIDs(rec, keep); err != nil {
+				return nil, 0, fmt.Errorf("capture of %s: %w", name, err)
+			}
+		}
+		if rec.NumRows() == 0 {
+			continue
+		}
+		recs = append(recs, rec)
+		rows += rec.NumRows()
+	}
+	return recs, rows, nil
 }
 
 // writeJSON writes v, indented, through a temporary file renamed into

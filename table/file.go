@@ -16,8 +16,6 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/ipc"
 	"github.com/apache/arrow/go/v15/arrow/memory"
-	"github.com/apache/arrow/go/v15/parquet"
-	"github.com/apache/arrow/go/v15/parquet/compress"
 	"github.com/apache/arrow/go/v15/parquet/pqarrow"
 
 	"github.com/pxq-dev/pxq/types"
@@ -460,9 +458,8 @@ func WriteFile(path string, rel types.Relation, recs []arrow.Record) error {
 	case ".parquet", ".pq":
 		tbl := array.NewTableFromRecords(schema, recs)
 		defer tbl.Release()
-		props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy))
 		// WriteTable closes what it writes to; keep the file for our Close.
-		err = pqarrow.WriteTable(tbl, struct{ io.Writer }{f}, 64*1024, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+		err = pqarrow.WriteTable(tbl, struct{ io.Writer }{f}, rowGroupRows, parquetProps(), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	case ".csv":
 		err = fmt.Errorf("writing CSV files: use `pxq run -o csv`")
 	default:

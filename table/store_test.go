@@ -197,3 +197,90 @@ func TestFilesRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestCompactSmallBatches merges a quiet table's one-row batches (as
+// RunRetention does every pass): the rows stay, in order, in one batch that costs far
+// fewer bytes, and a snapshot taken before keeps its batches.
+func TestCompactSmallBatches(t *testing.T) {
+	s := NewStore(0)
+	tb, err := s.Create("t", testRel, Options{MaxAge: 1000 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		fill(t, tb, i, 1)
+	}
+	fill(t, tb, 100, 2000) // a big batch stays as it is
+	fill(t, tb, 2100, 1)
+	fill(t, tb, 2101, 1)
+	before := tb.Snapshot(0, 0)
+	bytesBefore := tb.Stats().Bytes
+	if saved := s.Compact(); saved <= 0 {
+		t.Errorf("Compact saved %d bytes", saved)
+	}
+	after := tb.Snapshot(0, 0)
+	if len(before) != 103 || len(after) != 3 {
+		t.Fatalf("batches: %d before, %d after compaction, want 103 and 3", len(before), len(after))
+	}
+	if rows(after) != 2102 || tb.Stats().Rows != 2102 {
+		t.Fatalf("rows after compaction: %d (stats %d), want 2102", rows(after), tb.Stats().Rows)
+	}
+	if after[0].MinTime != 0 || after[0].MaxTime != 99e9 || after[1].Record != before[100].Record {
+		t.Errorf("merged batch range [%d, %d], or the big batch was rebuilt", after[0].MinTime, after[0].MaxTime)
+	}
+	var want int64
+	for _, b := range after {
+		ts := b.Record.Column(0).(*array.Timestamp)
+		for i := 0; i < ts.Len(); i++ {
+			if int64(ts.Value(i)) != want*int64(time.Second) || ts.IsNull(i) {
+				t.Fatalf("row %d has time %d", want, ts.Value(i))
+			}
+			want++
+		}
+	}
+	if got := tb.Stats().Bytes; got >= bytesBefore/2 || got != s.Bytes() {
+		t.Errorf("bytes %d after compaction (store %d), %d before: want less than half, the store's the same", got, s.Bytes(), bytesBefore)
+	}
+	var sum int64
+	for _, b := range after {
+		sum += RecordBytes(b.Record)
+	}
+	if sum != tb.Stats().Bytes {
+		t.Errorf("batches hold %d bytes, the table counts %d", sum, tb.Stats().Bytes)
+	}
+}
+
+// TestAppendEvictsOnceLive: under live sources (RunRetention), an append
+// that takes the store past its bound evicts at once, counting the rows
+// it drops and since when.
+func TestAppendEvictsOnceLive(t *testing.T) {
+	s := NewStore(64 << 10)
+	tb, err := s.Create("t", testRel, Options{MaxAge: 100 * 365 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 40; i++ {
+		fill(t, tb, i*100, 100)
+	}
+	if s.Bytes() <= 64<<10 || tb.Stats().RowsDropped != 0 {
+		t.Fatalf("before retention runs: %d bytes, %d dropped; want over the bound, none dropped", s.Bytes(), tb.Stats().RowsDropped)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { s.RunRetention(time.Hour, stop); close(done) }()
+	defer func() { close(stop); <-done }()
+	for !s.live.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	start := time.Now()
+	for i := 40; i < 80; i++ {
+		fill(t, tb, i*100, 100)
+		if s.Bytes() > 64<<10 {
+			t.Fatalf("after batch %d the store holds %d bytes, past its bound", i, s.Bytes())
+		}
+	}
+	st := tb.Stats()
+	if st.RowsDropped == 0 || st.RowsDropped+st.Rows != 8000 || st.DroppedSince < start.UnixNano() {
+		t.Errorf("dropped %d rows since %d, %d left: want the rows gone counted, since the first append past the bound", st.RowsDropped, st.DroppedSince, st.Rows)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,6 +20,8 @@ type captureFlags struct {
 	duration   time.Duration
 	procPeriod time.Duration
 	kubeconfig string
+	storeSize  byteSize
+	spillEvery time.Duration
 }
 
 var captureF captureFlags
@@ -35,6 +38,15 @@ entities in host mode) and manifest.json (pxq's version, hosts, time
 range, tables). Replay it anywhere with pxq run --capture DIR: relative
 times such as start_time=-5m then count back from the capture's end.
 
+Rows go to DIR as they come: every --spill-every, or sooner when the
+store holds a quarter of --store-size or 64 MiB, the rows the store holds are added
+to the tables' Parquet files as row groups and leave memory, so that a
+long capture is bounded by disk, not memory. The side files and the
+manifest are written at the end, also when the capture is stopped by
+Ctrl-C or SIGTERM. Should the store ever evict rows before they were
+written (the disk or CPU falls behind the sources), pxq says so when it
+happens and at the end: how many rows of which table, from when.
+
 Tracing HTTP, DNS and connections needs root (or CAP_BPF, CAP_PERFMON
 and CAP_SYS_RESOURCE); without it only the /proc tables are recorded.`,
 	Example: `  sudo pxq capture ./host --duration 30s
@@ -49,6 +61,9 @@ and CAP_SYS_RESOURCE); without it only the /proc tables are recorded.`,
 func init() {
 	captureCmd.Flags().DurationVar(&captureF.duration, "duration", 30*time.Second, "how long to trace")
 	captureCmd.Flags().DurationVar(&captureF.procPeriod, "proc-period", time.Second, "how often /proc is sampled")
+	captureF.storeSize = engine.DefaultMaxBytes
+	captureCmd.Flags().Var(&captureF.storeSize, "store-size", "most bytes the store holds between two spills to DIR (e.g. 256MiB)")
+	captureCmd.Flags().DurationVar(&captureF.spillEvery, "spill-every", 5*time.Second, "how often the rows recorded go to DIR")
 	kubeconfigFlag(captureCmd, &captureF.kubeconfig)
 	rootCmd.AddCommand(captureCmd)
 }
@@ -61,10 +76,17 @@ func runCapture(ctx context.Context, stderr io.Writer, dir string, f *captureFla
 	if f.procPeriod <= 0 {
 		return usagef("--proc-period %s: want more than 0", f.procPeriod)
 	}
+	if f.storeSize < 1<<20 {
+		return usagef("--store-size %s: want at least 1MiB", &f.storeSize)
+	}
+	if f.spillEvery <= 0 {
+		return usagef("--spill-every %s: want more than 0", f.spillEvery)
+	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt)
+	// SIGTERM too (a container stopping): the capture is finished.
+	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	// On a node, the capture keeps the cluster's objects (and the
 	// host's entities in host mode).
@@ -73,19 +95,34 @@ func runCapture(ctx context.Context, stderr io.Writer, dir string, f *captureFla
 		return err
 	}
 	defer meta.Close()
-	eng, err := engine.New(engine.Config{Meta: meta})
+	eng, err := engine.New(engine.Config{Meta: meta, MaxBytes: int64(f.storeSize)})
+	if err != nil {
+		return err
+	}
+	rec, err := capture.Record(dir, eng.Store(), capture.RecordOptions{Options: capture.Options{PXQVersion: engine.Version},
+		Every: f.spillEvery, Warn: func(msg string) { fmt.Fprintln(stderr, "\npxq: warning: "+msg) }})
 	if err != nil {
 		return err
 	}
 	srcs, err := startSources(ctx, stderr, eng, sourceOptions{ProcPeriod: f.procPeriod})
 	if err != nil {
+		rec.Abandon()
 		return err
 	}
 	waitOrInterrupt(ctx, stderr, fmt.Sprintf("recording this host for %s", f.duration), f.duration)
 	srcs.Flush()
 	// A process seen by a source resolves while it is known to /proc or
 	// was looked up before; look everything up now, before it exits.
-	return saveCapture(stderr, dir, eng, nil)
+	m, dropped, err := rec.Close(eng.Metadata())
+	for _, d := range dropped {
+		fmt.Fprintf(stderr, "pxq: warning: %s: %d rows were dropped from %s on, before they were written: the capture fell behind the sources (a faster disk, a larger --store-size or a shorter --spill-every keeps them)\n",
+			d.Table, d.Rows, d.Since.Format("15:04:05"))
+	}
+	if err != nil {
+		return fmt.Errorf("writing the capture: %w", err)
+	}
+	reportCapture(stderr, dir, m)
+	return nil
 }
 
 // saveCapture writes the engine's tables and what its metadata provider
@@ -96,13 +133,18 @@ func saveCapture(stderr io.Writer, dir string, eng *engine.Engine, keep func(pid
 	if err != nil {
 		return fmt.Errorf("writing the capture: %w", err)
 	}
+	reportCapture(stderr, dir, m)
+	return nil
+}
+
+// reportCapture says what a capture written to dir holds.
+func reportCapture(stderr io.Writer, dir string, m *capture.Manifest) {
 	var rows int64
 	for _, t := range m.Tables {
 		rows += t.Rows
 	}
 	fmt.Fprintf(stderr, "capture written to %s (%d tables, %d rows, %s metadata); replay with: pxq run px/http_data --capture %s\n",
 		dir, len(m.Tables), rows, m.Metadata, dir)
-	return nil
 }
 
 // openCapture opens the capture folder dir, saying on stderr what an

@@ -1,18 +1,28 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
+	nethttp "net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow/go/v15/arrow"
 
 	"github.com/pxq-dev/pxq/capture"
 	"github.com/pxq-dev/pxq/demo"
+	"github.com/pxq-dev/pxq/internal/testenv"
 	"github.com/pxq-dev/pxq/table"
 )
 
@@ -125,4 +135,94 @@ func TestOldArrowCaptureLoads(t *testing.T) {
 	if tableRows(stdout)["http_data"] == 0 {
 		t.Errorf("no rows from the .arrow capture:\n%s", stdout)
 	}
+}
+
+// TestCaptureStoppedBySIGTERM records this host with `pxq capture` while
+// the test serves and sends HTTP requests on 127.0.0.1, stops it with
+// SIGTERM (as a container stop does) long before --duration: the capture
+// is complete, every request is one row of http_events, and `pxq run
+// --capture` counts them.
+func TestCaptureStoppedBySIGTERM(t *testing.T) {
+	testenv.RequireRoot(t, "trace HTTP with eBPF")
+	dir := filepath.Join(t.TempDir(), "cap")
+	var stderr lockedBuffer
+	cmd := exec.Command(pxqBinary(t), "capture", dir, "--duration", "10m", "--spill-every", "500ms")
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(stderr.String(), "recording this host") {
+		if time.Now().After(deadline) {
+			t.Fatalf("pxq capture did not start recording:\n%s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if strings.Contains(stderr.String(), "eBPF tracing is off") {
+		testenv.SkipOrFailf(t, "eBPF tracing is off:\n%s", stderr.String())
+	}
+	const path = "/sigterm-capture-test"
+	srv := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	const requests = 300
+	client := &nethttp.Client{Transport: &nethttp.Transport{}}
+	for i := 0; i < requests; i++ {
+		resp, err := client.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if i == requests/2 {
+			time.Sleep(time.Second) // a spill in between
+		}
+	}
+	time.Sleep(time.Second) // for the tracer to see the last responses
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("pxq capture after SIGTERM: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "capture written to "+dir) || strings.Contains(stderr.String(), "dropped") {
+		t.Errorf("stderr:\n%s", stderr.String())
+	}
+	script := filepath.Join(t.TempDir(), "count.pxl")
+	src := `import px
+df = px.DataFrame(table='http_events', start_time='-1h')
+df = df[df.req_path == '` + path + `']
+px.display(df.agg(n=('latency', px.count)), 'n')
+`
+	if err := os.WriteFile(script, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := runPXQ(t, "run", script, "--capture", dir, "-o", "json")
+	if err != nil {
+		t.Fatalf("pxq run --capture: %v\n%s", err, errOut)
+	}
+	if want := fmt.Sprintf(`{"_table":"n","n":%d}`, requests); strings.TrimSpace(out) != want {
+		t.Errorf("requests in the capture: %s, want %s", strings.TrimSpace(out), want)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer a process writes to while the test
+// reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

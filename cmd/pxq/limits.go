@@ -2,12 +2,14 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/pxq-dev/pxq/engine"
 	"github.com/pxq-dev/pxq/lang"
 	"github.com/pxq-dev/pxq/query"
 )
@@ -121,3 +123,17 @@ func (b *byteSize) String() string {
 }
 
 func (*byteSize) Type() string { return "bytes" }
+
+// applyMemoryLimit sets the Go memory limit of a process whose store is
+// bounded to storeBytes (engine.SetMemoryLimit: the store plus a fixed
+// overhead, within the cgroup's limit, unless GOMEMLIMIT is set), and
+// says on w when the store does not fit in the container.
+func applyMemoryLimit(w io.Writer, storeBytes int64) {
+	s, err := engine.SetMemoryLimit(storeBytes)
+	if err != nil {
+		fmt.Fprintf(w, "pxq: reading this process's cgroup memory limit: %v\n", err)
+	}
+	if s.Warning != "" {
+		fmt.Fprintln(w, "pxq: warning: "+s.Warning)
+	}
+}

@@ -114,6 +114,7 @@ func startSources(ctx context.Context, stderr io.Writer, eng *engine.Engine, o s
 	}
 	// Live data is kept by age (24 h) and bytes (the engine's bound).
 	go eng.Store().RunRetention(10*time.Second, ctx.Done())
+	applyMemoryLimit(stderr, eng.Store().MaxBytes())
 	return s, nil
 }
 
