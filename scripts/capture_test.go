@@ -882,8 +882,14 @@ func TestEveryScriptRunsOnCapture(t *testing.T) {
 	// Tables the demo does not fill, whose scripts their own tests run
 	// over rows of the real thing.
 	ownTests := map[string]string{
-		"px/jvm_stats":       "TestJVMStatsScript (a real JVM)",
-		"px/perf_flamegraph": "sources/profiler's TestFlamegraphScript (real programs profiled)",
+		"px/jvm_stats":                       "TestJVMStatsScript (a real JVM)",
+		"px/perf_flamegraph":                 "sources/profiler's TestFlamegraphScript (real programs profiled)",
+		"px/kafka_overview":                  "TestKafkaOverview (test/kafka's recorded cycles)",
+		"px/kafka_consumer_lag":              "TestKafkaConsumerLag (test/kafka's recorded cycles)",
+		"px/kafka_producer_consumer_latency": "TestKafkaProducerConsumerLatency (test/kafka's recorded cycles)",
+		"px/nats_stats":                      "TestNATSStats (nats.go with nats-server, recorded)",
+		"px/amqp_stats":                      "TestAMQPStats (amqp091-go with RabbitMQ, recorded)",
+		"px/grpc_stats":                      "TestGRPCStats (grpc-go, recorded; the demo has no gRPC hop yet)",
 	}
 	for _, s := range all {
 		if _, ok := ownTests[s.Name]; ok {

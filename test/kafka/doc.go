@@ -9,5 +9,7 @@
 // broker read and wrote them, at every protocol version a client
 // release uses; with PXQ_RECORD=1 they write those bytes to the parser
 // package's testdata, which its unit tests replay. The trace tests run
-// the socket tracer (as root) over the same cycles.
+// the socket tracer (as root) over the same cycles. BenchmarkProduce
+// measures the tracer's cost to a producer at its maximum rate
+// (docs/performance.md).
 package kafkatest
