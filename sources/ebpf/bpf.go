@@ -91,6 +91,11 @@ func (t *Tracer) load() error {
 			return fmt.Errorf("ebpf: enable TLS: %w", err)
 		}
 	}
+	if !t.cfg.CopyWholeBodies {
+		if err := spec.Variables[bpf.TraceVarBodyLimit].Set(uint32(t.cfg.MaxBodyBytes)); err != nil {
+			return fmt.Errorf("ebpf: set body limit: %w", err)
+		}
+	}
 	t.uprobeMulti = haveUprobeMulti()
 	if !t.uprobeMulti {
 		// The kernel would refuse them: load stand-ins, never attached.
@@ -173,6 +178,21 @@ func (t *Tracer) tracedPID(pid uint32) bool {
 		return slices.Contains(t.cfg.OnlyPIDs, pid)
 	}
 	return !slices.Contains(t.cfg.SkipPIDs, pid)
+}
+
+// TracePID adds a process to those traced by a tracer made with
+// OnlyPIDs: one started after New (the bench's load generator is one per
+// round). Its connections opened before the call are picked up as those
+// that predate the tracer are. It fails without OnlyPIDs, where every
+// process is traced already, and past 1024 processes.
+func (t *Tracer) TracePID(pid uint32) error {
+	if len(t.cfg.OnlyPIDs) == 0 {
+		return errors.New("ebpf: TracePID needs OnlyPIDs")
+	}
+	if err := t.objs.AllowPids.Put(pid, uint8(1)); err != nil {
+		return fmt.Errorf("ebpf: trace pid %d: %w", pid, err)
+	}
+	return nil
 }
 
 // configure writes the pid filters into the BPF maps.

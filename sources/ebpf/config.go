@@ -59,6 +59,11 @@ type Config struct {
 
 	// MaxBodyBytes is how much of each message body is kept (default 1024).
 	MaxBodyBytes int
+	// CopyWholeBodies turns off body skipping: by default the BPF side
+	// copies only the first MaxBodyBytes of an HTTP/1.x body with a
+	// Content-Length and sends the length of the rest, which the parser
+	// would only count (see "Body skipping" in docs/sources.md).
+	CopyWholeBodies bool
 	// MaxHeaderBytes bounds a message head (default 16 KiB).
 	MaxHeaderBytes int
 	// MaxPendingRequests bounds unanswered requests per connection (default 64).
@@ -86,6 +91,15 @@ type Config struct {
 	// the observed rate takes to fill 1/16 of the ring, up to 10
 	// PollIntervals and never past the next flush.
 	PollInterval time.Duration
+	// ReaderNice is the nice value of the thread that reads the ring
+	// buffer and parses (default -15; above 19 leaves it as it is). Under
+	// CPU contention a thread at the default priority gets its fair share
+	// only, and the ring overflows meanwhile; the thread's work is bounded
+	// by the traffic, so a high priority takes from the workload only what
+	// the tracer would spend anyway, sooner. A negative value needs
+	// CAP_SYS_NICE (counted in reader.nice_errors when it fails). See
+	// docs/performance.md for what -5 and -15 lost.
+	ReaderNice int
 	// FlushInterval is how often rows are appended to the store (default
 	// 100 ms).
 	FlushInterval time.Duration
@@ -122,6 +136,9 @@ func (c Config) withDefaults() Config {
 	defd(&c.FlushInterval, 100*time.Millisecond)
 	defd(&c.ConnStatsPeriod, 5*time.Second)
 	defd(&c.StatsPeriod, 10*time.Second)
+	if c.ReaderNice == 0 {
+		c.ReaderNice = -15
+	}
 	if c.RingBufferBytes == 0 {
 		c.RingBufferBytes = 16 << 20
 	}

@@ -13,6 +13,7 @@ type Stats struct {
 	LostEvents           uint64 `json:"lost_events"`            // events dropped: ring buffer full
 	LostEventBytes       uint64 `json:"lost_event_bytes"`       // stream bytes in those events
 	TruncatedBytes       uint64 `json:"truncated_bytes"`        // bytes not copied (over 64 KiB a call, or 8 iovecs)
+	SkippedBodyBytes     uint64 `json:"skipped_body_bytes"`     // HTTP body bytes past MaxBodyBytes, counted, not copied
 	ConnMapFailures      uint64 `json:"conn_map_failures"`      // connections the BPF map could not hold
 	UserReadFailures     uint64 `json:"user_read_failures"`     // bpf_probe_read_user failures
 	Events               uint64 `json:"events"`                 // records read
@@ -57,6 +58,12 @@ func (t *Tracer) Stats() Stats {
 	if ts.ExitPending > 0 {
 		s.Counters["process_exit_pending_requests"] = int64(ts.ExitPending)
 	}
+	if tm := t.timing; tm.drain > 0 {
+		s.Counters["reader.max_late_ms"] = tm.late.Milliseconds()
+		s.Counters["reader.max_drain_ms"] = tm.drain.Milliseconds()
+		s.Counters["reader.max_flush_ms"] = tm.flush.Milliseconds()
+		s.Counters["reader.late_drains"] = tm.lateCount
+	}
 	if ts.TLSConns > 0 {
 		s.Counters["tls.conns"] = int64(ts.TLSConns)
 	}
@@ -74,7 +81,7 @@ func (t *Tracer) Stats() Stats {
 		}
 	}
 	var per []uint64
-	for i := uint32(0); i < 9; i++ {
+	for i := uint32(0); i < 10; i++ {
 		if err := t.objs.Counters.Lookup(i, &per); err != nil {
 			continue
 		}
@@ -99,6 +106,8 @@ func (t *Tracer) Stats() Stats {
 			if sum > 0 {
 				s.Counters[[...]string{"tls.calls_without_socket", "tls.calls_not_inet", "tls.exec_events_lost"}[i-6]] = int64(sum)
 			}
+		case 9:
+			s.SkippedBodyBytes = sum
 		}
 	}
 	return s

@@ -26,8 +26,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/cilium/ebpf/link"
 
@@ -79,6 +82,7 @@ type Tracer struct {
 
 	mu       sync.Mutex // guards the pipeline and everything Stats reads
 	counters map[string]int64
+	timing   readerTiming
 
 	startOnce sync.Once
 	cancel    context.CancelFunc
@@ -268,13 +272,15 @@ func (t *Tracer) Resume() error {
 
 func (t *Tracer) run(ctx context.Context) {
 	defer close(t.done)
-	poll := time.NewTimer(t.cfg.PollInterval)
-	defer poll.Stop()
+	t.boostReader()
+	poll := time.NewTimer(time.Hour)
+	poll.Stop()
 	t.report(time.Now().UnixNano())
 	var lastFlush, lastConnStats, lastStats, lastHousekeep time.Time
 	lastConnStats, lastStats, lastHousekeep = time.Now(), time.Now(), time.Now()
-	lastDrain := time.Now()
+	lastDrain, wait := time.Now(), t.cfg.PollInterval
 	for {
+		poll.Reset(wait)
 		select {
 		case <-ctx.Done():
 			t.drain()
@@ -285,11 +291,16 @@ func (t *Tracer) run(ctx context.Context) {
 			return
 		case <-poll.C:
 		}
+		woke := time.Now()
 		n := t.drain()
 		now := time.Now()
+		t.stall(woke.Sub(lastDrain)-wait, now.Sub(woke))
 		if now.Sub(lastFlush) >= t.cfg.FlushInterval {
 			lastFlush = now
 			t.flush()
+			t.mu.Lock()
+			t.timing.flush = max(t.timing.flush, time.Since(now))
+			t.mu.Unlock()
 		}
 		if now.Sub(lastHousekeep) >= time.Second {
 			lastHousekeep = now
@@ -306,8 +317,49 @@ func (t *Tracer) run(ctx context.Context) {
 			t.mu.Unlock()
 			t.report(now.UnixNano())
 		}
-		poll.Reset(t.nextPoll(n, now.Sub(lastDrain), lastFlush.Add(t.cfg.FlushInterval).Sub(now)))
-		lastDrain = now
+		wait = t.nextPoll(n, now.Sub(lastDrain), lastFlush.Add(t.cfg.FlushInterval).Sub(now))
+		lastDrain = time.Now()
+	}
+}
+
+// boostReader gives the reader's goroutine a thread of its own and that
+// thread a higher priority (Config.ReaderNice). On a busy machine the scheduler gives every runnable thread its
+// share; the reader's, at the default priority, may be less than the ring
+// fills at, and the ring overflows while the reader waits to run (see
+// docs/sources.md). The thread is never unlocked: it ends with the
+// goroutine, so its priority goes nowhere else.
+func (t *Tracer) boostReader() {
+	if t.cfg.ReaderNice > 19 {
+		return
+	}
+	runtime.LockOSThread()
+	if err := unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), t.cfg.ReaderNice); err != nil {
+		t.mu.Lock()
+		t.counters["reader.nice_errors"]++
+		t.mu.Unlock()
+	}
+}
+
+// readerTiming is the worst the reader has seen: how late a drain began
+// after its planned wakeup, how long one took, how long a flush to the
+// store took, and how many drains began more than lateLimit late. The
+// ring fills meanwhile; see "Reader stalls" in docs/performance.md.
+type readerTiming struct {
+	late, drain, flush time.Duration
+	lateCount          int64
+}
+
+const lateLimit = 50 * time.Millisecond
+
+// stall records a drain that began late after its planned wakeup and
+// took took.
+func (t *Tracer) stall(late, took time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.timing.late = max(t.timing.late, late)
+	t.timing.drain = max(t.timing.drain, took)
+	if late > lateLimit {
+		t.timing.lateCount++
 	}
 }
 

@@ -1,10 +1,12 @@
 package ebpf_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -211,5 +213,74 @@ func TestConnStatsUDPPeers(t *testing.T) {
 		if a := r["remote_addr"]; a == "0.0.0.0" || a == "" || a == "::" || r["remote_port"] == int64(0) {
 			t.Errorf("a row without its peer: %v", r)
 		}
+	}
+}
+
+// TestLargeBodies: 1 MB bodies, both ends traced, with the BPF side's body
+// skipping on and off. Every request is a row on each side, with the
+// body's true size and its first MaxBodyBytes; nothing is lost. With
+// skipping on, the bodies past the limit are counted, not copied; with
+// it off every byte goes through the ring and the rows must be the same.
+// The last requests are a HEAD, whose response's Content-Length
+// describes no body, and a GET after it on the same connection.
+func TestLargeBodies(t *testing.T) {
+	for _, whole := range []bool{false, true} {
+		t.Run(fmt.Sprintf("CopyWholeBodies=%v", whole), func(t *testing.T) {
+			tr, store := ebpftest.Tracer(t, ebpf.Config{AllClientSides: true, CopyWholeBodies: whole, MaxBodyBytes: 1024})
+			srv, port := ebpftest.HTTPServer(t)
+			c := ebpftest.HTTPClient()
+			const n, size = 40, 1 << 20
+			body := ebpftest.BigBody(size)
+			for i := 0; i < n; i++ {
+				var resp *http.Response
+				var err error
+				switch {
+				case i == n-2:
+					resp, err = c.Head(fmt.Sprintf("%s/big?n=%d", srv.URL, size))
+				case i%4 == 3:
+					resp, err = c.Post(srv.URL+"/echo", "text/plain", bytes.NewReader(body))
+				default:
+					resp, err = c.Get(fmt.Sprintf("%s/big?n=%d", srv.URL, size))
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+			}
+			c.CloseIdleConnections()
+			for _, side := range []func(int) func(map[string]any) bool{ebpftest.ServerRow, ebpftest.ClientRow} {
+				got := ebpftest.WaitRows(t, store, "http_events", n, 5*time.Second, side(port))
+				if len(got) != n {
+					t.Fatalf("%d rows, want %d", len(got), n)
+				}
+				for _, r := range got {
+					if r["req_method"] == "HEAD" {
+						ebpftest.Expect(t, r, map[string]any{"resp_body_size": int64(0), "resp_body": "", "resp_status": int64(200)})
+					} else if r["req_path"] == "/echo" {
+						ebpftest.Expect(t, r, map[string]any{"req_body_size": int64(size), "req_body": string(body[:1024]),
+							"resp_body": fmt.Sprintf("got %d bytes", size), "resp_status": int64(200)})
+					} else {
+						ebpftest.Expect(t, r, map[string]any{"resp_body_size": int64(size), "resp_body": string(body[:1024]), "resp_status": int64(200)})
+					}
+				}
+			}
+			st := tr.Stats()
+			if st.LostEvents != 0 {
+				t.Errorf("lost_events %d, want 0", st.LostEvents)
+			}
+			// Skipped, each body on each side but for the first kept KiB
+			// and the bytes of calls too small to be scanned; not the
+			// HEAD's nor the response after it on its connection.
+			if want := uint64(2 * (n - 2) * (size - 8<<10)); !whole && st.SkippedBodyBytes < want {
+				t.Errorf("skipped_body_bytes %d, want at least %d", st.SkippedBodyBytes, want)
+			}
+			if whole && st.SkippedBodyBytes != 0 {
+				t.Errorf("skipped_body_bytes %d with CopyWholeBodies", st.SkippedBodyBytes)
+			}
+			t.Logf("bpf events %d, skipped body bytes %d, truncated %d", st.BPFEvents, st.SkippedBodyBytes, st.TruncatedBytes)
+		})
 	}
 }

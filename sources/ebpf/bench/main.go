@@ -6,6 +6,14 @@
 // Markdown table.
 //
 //	go run ./sources/ebpf/bench -rounds 8 -round 3s
+//
+// With -server nginx the server is nginx (Debian nginx-light) serving a
+// file of -resp bytes, and with -client wrk the load generator is wrk at
+// saturation (the Go load generator runs fixed rates against either
+// server); both are installed when absent:
+//
+//	go run ./sources/ebpf/bench -server nginx -client wrk -trace both
+//	go run ./sources/ebpf/bench -server nginx -trace both -resp 131072 -rate 6000
 package main
 
 import (
@@ -22,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime/pprof"
+	rtrace "runtime/trace"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,6 +55,7 @@ var (
 	child    = flag.String("child", "", "internal: run as the server or load child")
 	url      = flag.String("url", "", "internal: the load child's target")
 	cpuProf  = flag.String("cpuprofile", "", "write the tracer process's CPU profile here")
+	goTrace  = flag.String("gotrace", "", "write the tracer process's Go execution trace here (go tool trace)")
 	rate     = flag.Int("rate", 0, "requests per second in all (0: as fast as possible)")
 	traceArg = flag.String("trace", "server", "what the tracer traces: server, or both (server and load generator)")
 	pin      = flag.Bool("pin", false, "run the server and load generator on CPU 0 and the tracer on CPU 1, so that the tracer's CPU does not come out of theirs")
@@ -55,6 +65,10 @@ var (
 	work     = flag.Duration("work", 0, "CPU the server's handler spends per request (hashing), as a service that does some work would; 0: none, the cheapest possible server")
 	warmup   = flag.Duration("warmup", 10*time.Second, "a first traced round, not counted, that brings the tracer to its steady state")
 	bpfStats = flag.Bool("bpfstats", true, "count BPF program run time (costs two clock reads per program run)")
+	server   = flag.String("server", "go", "the server: go (this program's) or nginx")
+	client   = flag.String("client", "go", "the load generator: go (this program's, keep-alive, -rate) or wrk (saturation only)")
+	wholeArg = flag.Bool("wholebodies", false, "copy whole bodies (Config.CopyWholeBodies)")
+	nice     = flag.Int("nice", 0, "the reader thread's nice value (Config.ReaderNice; 0: the default, 20: unchanged)")
 )
 
 // pinTo moves every thread of this process to one CPU; threads started
@@ -87,6 +101,7 @@ type measures struct {
 	serverCPU  float64 // µs of the server's CPU per request (BPF time charged to it included)
 	loadCPU    float64 // µs of the load generator's CPU per request
 	tracerCPU  float64 // µs of the tracer's CPU per request
+	tracerRow  float64 // µs of the tracer's CPU per row written (lost events are not parsed)
 	tracerCore float64 // cores
 	bpfNS      float64 // ns of BPF program run time per request
 	bpfRuns    float64 // BPF program runs per request
@@ -109,6 +124,18 @@ func main() {
 	case "load":
 		runLoad()
 		return
+	case "exec":
+		runExec(flag.Args())
+		return
+	}
+	if *server != "go" && *server != "nginx" {
+		log.Fatalf("-server is go or nginx, not %q", *server)
+	}
+	if *client != "go" && *client != "wrk" {
+		log.Fatalf("-client is go or wrk, not %q", *client)
+	}
+	if *client == "wrk" && *rate != 0 {
+		log.Fatal("wrk has no fixed rate: use -client go with -rate")
 	}
 	if *traceArg != "server" && *traceArg != "both" {
 		log.Fatalf("-trace is server or both, not %q", *traceArg)
@@ -123,6 +150,14 @@ func main() {
 		}
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
+	}
+	if *goTrace != "" {
+		f, err := os.Create(*goTrace)
+		if err != nil {
+			log.Fatal(err)
+		}
+		rtrace.Start(f)
+		defer rtrace.Stop()
 	}
 	if *bpfStats {
 		if st, err := cebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err == nil {
@@ -175,7 +210,8 @@ func main() {
 	if *pin {
 		where = "server and load generator on CPU 0, tracer on CPU 1"
 	}
-	fmt.Printf("tracing: %s; rate: %s; handler work %s per request; %s; %d rounds of %s each way\n\n", *traceArg, rateName(), *work, where, *rounds, *roundDur)
+	fmt.Printf("server %s, client %s, %d connections, %d-byte responses; tracing: %s; rate: %s; handler work %s per request; %s; %d rounds of %s each way\n\n",
+		*server, *client, *conns, *respSize, *traceArg, rateName(), *work, where, *rounds, *roundDur)
 	fmt.Printf("| measure | median |\n|---|---|\n")
 	fmt.Printf("| req/s, tracer off | %.0f |\n", med(off, func(m measures) float64 { return m.rps }))
 	fmt.Printf("| req/s, tracer on | %.0f |\n", med(on, func(m measures) float64 { return m.rps }))
@@ -187,6 +223,7 @@ func main() {
 			med(on, func(m measures) float64 { return m.bpfNS }), med(on, func(m measures) float64 { return m.bpfRuns }))
 	}
 	fmt.Printf("| tracer CPU/request (µs) | %.1f |\n", trc)
+	fmt.Printf("| tracer CPU/row written (µs) | %.2f |\n", med(on, func(m measures) float64 { return m.tracerRow }))
 	fmt.Printf("| tracer CPU (cores) | %.3f |\n", med(on, func(m measures) float64 { return m.tracerCore }))
 	fmt.Printf("| tracer page faults per request | %.3f |\n", med(on, func(m measures) float64 { return m.faults }))
 	fmt.Printf("| total CPU/request off → on (µs) | %.1f → %.1f (%+.1f %%) |\n", srvOff+ldOff, srvOn+ldOn+trc, ((srvOn+ldOn+trc)/(srvOff+ldOff)-1)*100)
@@ -207,12 +244,23 @@ func rateName() string {
 // in a long-running agent (warm heap, store at its bound). Off rounds
 // pause the tracer, which detaches its programs.
 type bench struct {
-	srv, load     *exec.Cmd
+	srv, load     *exec.Cmd // load is nil with wrk, which runs anew each round
 	srvIn, loadIn io.WriteCloser
 	loadOut       *json.Decoder
+	nginx         *nginx
+	url           string
+	childCPU      string
 	tr            *ebpf.Tracer
 	store         *table.Store
 	stopRetention chan struct{}
+}
+
+// srvPid is the server's process.
+func (b *bench) srvPid() int {
+	if b.nginx != nil {
+		return b.nginx.cmd.Process.Pid
+	}
+	return b.srv.Process.Pid
 }
 
 func startBench() *bench {
@@ -220,38 +268,50 @@ func startBench() *bench {
 	if *pin {
 		childCPU = "0"
 	}
-	b := &bench{}
-	b.srv = exec.Command(os.Args[0], "-child", "server", "-resp", strconv.Itoa(*respSize), "-work", work.String(), "-cpu", childCPU)
-	b.srv.Stderr = os.Stderr
-	b.srvIn, _ = b.srv.StdinPipe()
-	srvOut, _ := b.srv.StdoutPipe()
-	if err := b.srv.Start(); err != nil {
-		log.Fatal(err)
+	b := &bench{childCPU: childCPU}
+	var addr string
+	if *server == "nginx" {
+		b.nginx = startNginx(childCPU)
+		addr = b.nginx.addr
+	} else {
+		b.srv = exec.Command(os.Args[0], "-child", "server", "-resp", strconv.Itoa(*respSize), "-work", work.String(), "-cpu", childCPU)
+		b.srv.Stderr = os.Stderr
+		b.srvIn, _ = b.srv.StdinPipe()
+		srvOut, _ := b.srv.StdoutPipe()
+		if err := b.srv.Start(); err != nil {
+			log.Fatal(err)
+		}
+		a, err := bufio.NewReader(srvOut).ReadString('\n')
+		if err != nil {
+			log.Fatal(err)
+		}
+		addr = strings.TrimSpace(a)
 	}
-	addr, err := bufio.NewReader(srvOut).ReadString('\n')
-	if err != nil {
-		log.Fatal(err)
+	b.url = "http://" + addr + "/bench?q=1"
+	pids := []uint32{uint32(b.srvPid())}
+	if *client == "go" {
+		b.load = exec.Command(os.Args[0], "-child", "load", "-url", b.url,
+			"-conns", strconv.Itoa(*conns), "-rate", strconv.Itoa(*rate), "-cpu", childCPU)
+		b.load.Stderr = os.Stderr
+		b.loadIn, _ = b.load.StdinPipe()
+		loadOut, _ := b.load.StdoutPipe()
+		b.loadOut = json.NewDecoder(bufio.NewReader(loadOut))
+		if err := b.load.Start(); err != nil {
+			log.Fatal(err)
+		}
+		if *traceArg == "both" {
+			pids = append(pids, uint32(b.load.Process.Pid))
+		}
 	}
-	b.load = exec.Command(os.Args[0], "-child", "load", "-url", "http://"+strings.TrimSpace(addr)+"/bench?q=1",
-		"-conns", strconv.Itoa(*conns), "-rate", strconv.Itoa(*rate), "-cpu", childCPU)
-	b.load.Stderr = os.Stderr
-	b.loadIn, _ = b.load.StdinPipe()
-	loadOut, _ := b.load.StdoutPipe()
-	b.loadOut = json.NewDecoder(bufio.NewReader(loadOut))
-	if err := b.load.Start(); err != nil {
-		log.Fatal(err)
-	}
-
-	pids := []uint32{uint32(b.srv.Process.Pid)}
-	if *traceArg == "both" {
-		pids = append(pids, uint32(b.load.Process.Pid))
-	}
+	var err error
 	b.store = table.NewStore(int64(*storeMiB) << 20)
 	b.stopRetention = make(chan struct{})
 	if *storeMiB > 0 {
 		go b.store.RunRetention(time.Second, b.stopRetention)
 	}
-	b.tr, err = ebpf.New(ebpf.Config{OnlyPIDs: pids, MaxBodyBytes: 1024, RingBufferBytes: uint32(*ringSize)}, b.store)
+	b.tr, err = ebpf.New(ebpf.Config{OnlyPIDs: pids, MaxBodyBytes: 1024, RingBufferBytes: uint32(*ringSize), CopyWholeBodies: *wholeArg, ReaderNice: *nice,
+		// Both sides traced: a row for each, as -trace both promises.
+		AllClientSides: *traceArg == "both"}, b.store)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -263,10 +323,38 @@ func startBench() *bench {
 func (b *bench) close() {
 	b.tr.Close()
 	close(b.stopRetention)
-	b.loadIn.Close()
-	b.srvIn.Close()
-	b.load.Wait()
-	b.srv.Wait()
+	if b.load != nil {
+		b.loadIn.Close()
+		b.load.Wait()
+	}
+	if b.nginx != nil {
+		b.nginx.close()
+	} else {
+		b.srvIn.Close()
+		b.srv.Wait()
+	}
+}
+
+// runLoad runs one round of load for d and returns what the load
+// generator reports.
+func (b *bench) runLoad(d time.Duration, traced bool) result {
+	if b.load == nil {
+		var trace func(int)
+		if traced && *traceArg == "both" {
+			trace = func(pid int) {
+				if err := b.tr.TracePID(uint32(pid)); err != nil {
+					log.Fatal(err)
+				}
+			}
+		}
+		return wrkRound(b.url, d, b.childCPU, trace)
+	}
+	fmt.Fprintf(b.loadIn, "%s\n", d)
+	var r result
+	if err := b.loadOut.Decode(&r); err != nil {
+		log.Fatal(err)
+	}
+	return r
 }
 
 // round runs the load for d, with the tracer on (traced) or paused. The
@@ -283,19 +371,19 @@ func (b *bench) round(traced bool, d time.Duration) measures {
 		st0 = b.tr.Stats()
 		bpf0, runs0 = b.tr.ProgramStats()
 	}
+	var served0 int64
+	if b.nginx != nil {
+		served0 = b.nginx.requests()
+	}
 	var ru0 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-	srvCPU0 := procCPU(b.srv.Process.Pid)
+	srvCPU0 := procCPU(b.srvPid())
 	t0 := time.Now()
-	fmt.Fprintf(b.loadIn, "%s\n", d)
-	var r result
-	if err := b.loadOut.Decode(&r); err != nil {
-		log.Fatal(err)
-	}
+	r := b.runLoad(d, traced)
 	// The server has seen every request once the client has its
 	// responses; the connections' ends follow within moments.
 	time.Sleep(50 * time.Millisecond)
-	srvCPU := procCPU(b.srv.Process.Pid) - srvCPU0
+	srvCPU := procCPU(b.srvPid()) - srvCPU0
 
 	m := measures{
 		rps:       float64(r.Requests) / r.Seconds,
@@ -317,9 +405,18 @@ func (b *bench) round(traced bool, d time.Duration) measures {
 		m.bpfNS = float64((bpf1 - bpf0).Nanoseconds()) / float64(r.Requests)
 		m.bpfRuns = float64(runs1-runs0) / float64(r.Requests)
 		b.tr.Pause()
+		if b.nginx != nil {
+			// What nginx served, which may differ from what wrk counts
+			// by the requests in flight when it stopped; less the
+			// status request that asks.
+			m.requests = uint64(b.nginx.requests() - served0 - 1)
+		}
 		st := b.tr.Stats()
 		m.lost = st.LostEvents - st0.LostEvents
 		m.rows = st.Rows - st0.Rows
+		if m.rows > 0 {
+			m.tracerRow = cpu / float64(m.rows) * 1e6
+		}
 		sides := uint64(1)
 		if *traceArg == "both" {
 			sides = 2

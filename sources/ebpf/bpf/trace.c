@@ -63,6 +63,7 @@ enum counter {
 	CNT_TLS_NO_FD,       // SSL calls whose socket was never seen (memory BIOs)
 	CNT_TLS_NO_CONN,     // SSL calls on an fd that is not an inet socket
 	CNT_FILE_DROPS,      // exec/mmap events lost (file_events full)
+	CNT_SKIP_BYTES,      // HTTP body bytes past the body limit, counted, not copied
 	CNT_MAX,
 };
 
@@ -83,9 +84,18 @@ struct conn {
 	__u8 role;
 	__u8 sock_type;
 	__u8 tls;       // an SSL call ran over this socket: its bytes are ciphertext
-	__u8 pad[5];
+	__u8 saw_head;  // a HEAD request went over it: response bodies are not skipped
+	__u8 pad[4];
 	__u64 tls_wr;   // plaintext bytes written through SSL calls so far
 	__u64 tls_rd;   // plaintext bytes read
+	// Per direction (egress, ingress), in the direction's stream offsets:
+	// the bytes in [skip_lo, skip_hi) are an HTTP body past the body
+	// limit, sent as a span without copying (see "Body skipping").
+	__u64 skip_lo[2];
+	__u64 skip_hi[2];
+	// Skipped bytes of calls that sent no event: the event of the call
+	// that reaches skip_hi covers them too.
+	__u64 skip_pend[2];
 };
 
 struct event {
@@ -136,6 +146,10 @@ enum call_kind {
 // syscall exit program then looks for an SSL call in progress on the
 // thread, and follows mmap for new executable files.
 const volatile __u32 tls_enabled = 0;
+
+// body_limit is the HTTP body bytes copied per message, the parser's
+// MaxBodyBytes; 0 turns body skipping off (every byte is copied).
+const volatile __u32 body_limit = 0;
 
 // ssl_calls_active counts the entries of ssl_calls: while no thread is in
 // an SSL call, a socket syscall needs no lookup. (An entry the LRU evicts
@@ -451,52 +465,295 @@ static __always_inline void read_sockaddr(struct addr *a, __u64 uaddr)
 	}
 }
 
-// emit_buf writes up to MAX_CHUNKS events for the n bytes at ubuf. The last
-// event's span covers whatever was not copied, so the Go side knows the
-// stream's exact length.
-static __always_inline void emit_buf(struct conn *c, __u32 tgid, __s32 fd, __u8 dir,
-				     __u64 ubuf, __u64 n, __u64 *pos, struct addr *peer, __u8 tls)
+// Body skipping. An HTTP/1.x message costs the parser its head and
+// body_limit bytes of body; the rest of the body is only counted. So when
+// a buffer starts with a message head that ends within the first chunk
+// and gives a Content-Length, the body past the limit is sent as a span
+// without its bytes: the parser sees a gap inside a body of known length,
+// which it counts as body, as it does for bytes lost or past MAX_CHUNKS.
+// The skip is kept per direction as a range of stream offsets, so the
+// reads and writes that follow (a 1 MB body is many) are spans too.
+//
+// The kernel side only ever copies less where the parser would throw the
+// bytes away; the parser does not rely on it (with skipping off, or where
+// the scan gives up, every byte is copied as before). It gives up on
+// anything it is not sure of: a head longer than HEAD_SCAN or split over
+// calls, Transfer-Encoding (chunked bodies are copied), two
+// Content-Lengths, 1xx/204/304 responses, and every response on a
+// connection that carried a HEAD request (its responses' Content-Length
+// describes no body). Calls that move less than body_limit + SCAN_SLACK
+// bytes are not scanned: whatever body they start is small or follows in
+// calls that are scanned no more (so it is copied whole).
+#define HEAD_SCAN 2048
+#define SCAN_SLACK 512
+#define SCRATCH_MASK (SCRATCH - 1)
+
+struct hscan {
+	__u8 *d;        // the chunk, at the message's first byte
+	__u32 len;      // bytes to look at
+	__u32 head_end; // offset past the blank line; 0 until found
+	__u64 clen;
+	__u8 has_clen;
+	__u8 bad;       // not a head this skips bodies of
+	__u8 started;   // the start line was checked
+	__u8 head_req;  // a HEAD request
+	__u8 resp;      // a response
+	__u8 num;       // reading the Content-Length value, from num_from
+	__u8 digits;
+	__u32 num_from;
+};
+
+#define LOWER(c) ((c) | 0x20)
+
+// hscan_line looks at the line that starts at j of a head.
+static __always_inline long hscan_line(struct hscan *h, __u32 j)
 {
+	__u8 *d = h->d;
+	if (j + 1 < h->len && d[j & SCRATCH_MASK] == '\r' && d[(j + 1) & SCRATCH_MASK] == '\n') {
+		h->head_end = j + 2;
+		return 1;
+	}
+	// LOWER leaves '-' and ':' as they are.
+	__u8 c0 = LOWER(d[j & SCRATCH_MASK]);
+	if (c0 == 't') {
+		const char te[] = "transfer-encoding:";
+#pragma unroll
+		for (int k = 1; k < sizeof(te) - 1; k++)
+			if (LOWER(d[(j + k) & SCRATCH_MASK]) != te[k])
+				return 0;
+		h->bad = 1;
+		return 1;
+	}
+	if (c0 != 'c')
+		return 0;
+	const char cl[] = "content-length:";
+#pragma unroll
+	for (int k = 1; k < sizeof(cl) - 1; k++)
+		if (LOWER(d[(j + k) & SCRATCH_MASK]) != cl[k])
+			return 0;
+	if (h->has_clen) {
+		h->bad = 1;
+		return 1;
+	}
+	h->has_clen = 1;
+	h->num = 1; // hscan_cb reads the value
+	h->num_from = j + sizeof(cl) - 1;
+	return 0;
+}
+
+// hscan_start checks the start line, which ends at i ('\n'): a response
+// with a status that has a body, or a request line ending in HTTP/1.x.
+static __always_inline long hscan_start(struct hscan *h, __u32 i)
+{
+	__u8 *d = h->d;
+	if (d[0] == 'H' && d[1] == 'T' && d[2] == 'T' && d[3] == 'P' && d[4] == '/' && d[5] == '1' && d[6] == '.') {
+		__u8 s0 = d[9], s1 = d[10], s2 = d[11];
+		if (s0 < '2' || s0 > '5' || (s1 == '0' && s2 == '4' && (s0 == '2' || s0 == '3')))
+			h->bad = 1;
+		h->resp = 1;
+		return h->bad ? 1 : 0;
+	}
+	// "... HTTP/1.x\r\n", the '\n' at i.
+	if (i < 12 || d[(i - 1) & SCRATCH_MASK] != '\r' || d[(i - 10) & SCRATCH_MASK] != ' ' ||
+	    d[(i - 9) & SCRATCH_MASK] != 'H' || d[(i - 8) & SCRATCH_MASK] != 'T' || d[(i - 7) & SCRATCH_MASK] != 'T' ||
+	    d[(i - 6) & SCRATCH_MASK] != 'P' || d[(i - 5) & SCRATCH_MASK] != '/' || d[(i - 4) & SCRATCH_MASK] != '1' ||
+	    d[(i - 3) & SCRATCH_MASK] != '.') {
+		h->bad = 1;
+		return 1;
+	}
+	h->head_req = d[0] == 'H' && d[1] == 'E' && d[2] == 'A' && d[3] == 'D' && d[4] == ' ';
+	return 0;
+}
+
+static long hscan_cb(__u64 i, void *ctx)
+{
+	struct hscan *h = ctx;
+	if (i >= h->len)
+		return 1;
+	__u8 c = h->d[i & SCRATCH_MASK];
+	if (h->num && i >= h->num_from) {
+		if (c >= '0' && c <= '9') {
+			if (++h->digits > 15) {
+				h->bad = 1;
+				return 1;
+			}
+			h->clen = h->clen * 10 + (c - '0');
+			return 0;
+		}
+		if ((c == ' ' || c == '\t') && !h->digits)
+			return 0;
+		h->num = 0;
+		if (!h->digits || (c != '\r' && c != ' ' && c != '\t')) {
+			h->bad = 1;
+			return 1;
+		}
+		return 0;
+	}
+	if (c != '\n')
+		return 0;
+	if (!h->started) {
+		h->started = 1;
+		if (hscan_start(h, i))
+			return 1;
+	}
+	return hscan_line(h, i + 1);
+}
+
+struct head {
+	__u64 clen;     // body length
+	__u32 end;      // offset past the head; 0: do not skip
+	__u8 head_req;  // the message is a HEAD request
+	__u8 pad[3];
+};
+
+// scan_head looks at the first n bytes of s->data, the start of a
+// message, and fills r with its head's end and body length, or leaves
+// r->end 0 when the body is not to be skipped. saw_head says that the
+// connection carried a HEAD request. A global function, so that the
+// verifier checks it once rather than at each of emit_buf's inlined
+// copies.
+__noinline int scan_head(struct scratch *s, __u32 n, __u8 saw_head, struct head *r)
+{
+	if (!s || !r)
+		return 0;
+	struct hscan h = {.d = s->data, .len = n < HEAD_SCAN ? n : HEAD_SCAN};
+	if (h.len < 16)
+		return 0;
+	// A start line begins with "HTTP/" or a method, in capitals: the
+	// middle of a body seldom does, and is not scanned.
+	__u8 c0 = s->data[0], c1 = s->data[1];
+	if (c0 < 'A' || c0 > 'Z' || c1 < 'A' || c1 > 'Z')
+		return 0;
+	bpf_loop(HEAD_SCAN, hscan_cb, &h, 0);
+	r->head_req = h.head_req;
+	if (h.bad || !h.head_end || !h.has_clen || h.num)
+		return 0;
+	if (h.resp && saw_head)
+		return 0; // a response, perhaps to the HEAD request
+	r->clen = h.clen;
+	r->end = h.head_end;
+	return 0;
+}
+
+struct emit_args {
+	__u64 ubuf;
+	__u64 n;
+	__u64 total;
+	struct addr peer; // family 0: none
+	__u32 tgid;
+	__s32 fd;
+	__u8 dir;
+	__u8 tls;
+	__u8 pad[2];
+};
+
+// emit_data writes up to MAX_CHUNKS events for the a->n bytes at a->ubuf,
+// at the stream offset of the direction (the connection's plaintext
+// offset for TLS_PLAIN), which it advances. The last event's span covers
+// whatever was not copied, so the Go side knows the stream's exact
+// length. a->total is the syscall's byte count (the buffer may be one of
+// its iovecs): only large calls are scanned for a body to skip. A global
+// function: the verifier checks it once, not at every call site.
+__noinline int emit_data(struct conn *c, struct emit_args *a)
+{
+	if (!c || !a)
+		return 0;
 	struct scratch *s = get_scratch();
 	if (!s)
-		return;
+		return 0;
 	__u64 ts = bpf_ktime_get_ns();
+	__u8 d = a->dir & 1;
+	__u8 dir = d, tls = a->tls;
+	__u64 *pos = tls == TLS_PLAIN ? (d ? &c->tls_rd : &c->tls_wr) : (d ? &c->rd : &c->wr);
+	__u64 n = a->n, ubuf = a->ubuf, total = a->total;
+	struct addr *peer = &a->peer;
 	for (int i = 0; i < MAX_CHUNKS && n > 0; i++) {
 		struct event *ev = &s->ev;
-		__u32 len = n > CHUNK ? CHUNK : n;
-		__u64 span = len;
-		if (i == MAX_CHUNKS - 1 && n > len) {
-			span = n;
-			count(CNT_TRUNC_BYTES, n - len);
+		__u64 p = *pos;
+		__u64 lo = c->skip_lo[d], hi = c->skip_hi[d];
+		__u32 len;
+		__u64 span;
+		bool copy = true, scan = false;
+		__u64 back = 0; // bytes before p the event covers
+		if (p >= lo && p < hi) {
+			// Inside a body past the limit: the span only, and no
+			// event at all while the body goes on past this call (a
+			// body read in 8 KiB calls would be an event per call).
+			span = hi - p < n ? hi - p : n;
+			len = 0;
+			copy = false;
+			count(CNT_SKIP_BYTES, span);
+			// (The event's span is 32 bits: a body of GiBs sends one
+			// per 1 GiB.)
+			if (span == n && p + span < hi && c->skip_pend[d] + span < (1U << 30)) {
+				c->skip_pend[d] += span;
+				*pos += span;
+				break;
+			}
+			back = c->skip_pend[d];
+			c->skip_pend[d] = 0;
+		} else {
+			len = n > CHUNK ? CHUNK : n;
+			if (p < lo && lo - p < len)
+				len = lo - p; // the kept part of a body ends here
+			else if (p >= hi && body_limit && total >= body_limit + SCAN_SLACK)
+				scan = true; // past any body: a message may start here
+			span = len;
 		}
 		__builtin_memset(ev, 0, sizeof(*ev));
 		ev->ts = ts;
 		ev->type = EV_DATA;
 		ev->conn_id = c->id;
 		ev->start_ns = c->start_ns;
-		ev->tgid = tgid;
-		ev->fd = fd;
+		ev->tgid = a->tgid;
+		ev->fd = a->fd;
 		ev->dir = dir;
 		ev->role = c->role;
 		ev->sock_type = c->sock_type;
 		ev->local = c->local;
 		ev->remote = c->remote;
-		if (peer && peer->family) {
+		if (peer->family) {
 			ev->remote = *peer;
 			ev->peer_set = 1;
 		}
 		ev->tls = tls;
-		ev->pos = *pos;
-		ev->span = span;
+		ev->pos = p - back;
 		len &= (SCRATCH - 1);
-		if (bpf_probe_read_user(s->data, len, (void *)ubuf)) {
+		if (copy && bpf_probe_read_user(s->data, len, (void *)ubuf)) {
 			count(CNT_READ_FAIL, 1);
 			len = 0;
+			scan = false;
 		}
+		if (scan) {
+			struct head hd = {};
+			scan_head(s, len, c->saw_head, &hd);
+			if (hd.head_req)
+				c->saw_head = 1;
+			__u64 clen = hd.clen, h = hd.end;
+			__u64 keep = clen < body_limit ? clen : body_limit;
+			if (h && keep < clen) {
+				// Copy the head and the kept body; the rest of the
+				// body, in this buffer and the calls that follow,
+				// is a span.
+				c->skip_lo[d] = p + h + keep;
+				c->skip_hi[d] = p + h + clen;
+				if (h + keep < len) {
+					len = h + keep;
+					span = h + clen < n ? h + clen : n;
+					count(CNT_SKIP_BYTES, span - len);
+				}
+			}
+		}
+		if (i == MAX_CHUNKS - 1 && n > span) {
+			count(CNT_TRUNC_BYTES, n - span);
+			span = n;
+		}
+		len &= (SCRATCH - 1);
 		ev->len = len;
+		ev->span = span + back;
 		if (bpf_ringbuf_output(&events, s, sizeof(struct event) + len, BPF_RB_NO_WAKEUP)) {
 			count(CNT_RB_DROPS, 1);
-			count(CNT_RB_DROP_BYTES, span);
+			count(CNT_RB_DROP_BYTES, span + back);
 		} else {
 			count(CNT_EVENTS, 1);
 		}
@@ -504,6 +761,16 @@ static __always_inline void emit_buf(struct conn *c, __u32 tgid, __s32 fd, __u8 
 		ubuf += span;
 		n -= span;
 	}
+	return 0;
+}
+
+static __always_inline void emit_buf(struct conn *c, __u32 tgid, __s32 fd, __u8 dir,
+				     __u64 ubuf, __u64 n, struct addr *peer, __u8 tls, __u64 total)
+{
+	struct emit_args a = {.ubuf = ubuf, .n = n, .total = total, .tgid = tgid, .fd = fd, .dir = dir, .tls = tls};
+	if (peer)
+		a.peer = *peer;
+	emit_data(c, &a);
 }
 
 // Syscall numbers and argument registers. The tracer hooks only the exit
@@ -766,7 +1033,7 @@ int sys_exit(__u64 *ctx)
 			read_sockaddr(&peer, uaddr);
 			pp = &peer;
 		}
-		emit_buf(c, tgid, fd, dir, ptr, n, pos, pp, TLS_NONE);
+		emit_buf(c, tgid, fd, dir, ptr, n, pp, TLS_NONE, ret);
 		return 0;
 	}
 
@@ -795,7 +1062,7 @@ int sys_exit(__u64 *ctx)
 			break;
 		}
 		__u64 m = v.iov_len < n ? v.iov_len : n;
-		emit_buf(c, tgid, fd, dir, (__u64)v.iov_base, m, pos, pp, TLS_NONE);
+		emit_buf(c, tgid, fd, dir, (__u64)v.iov_base, m, pp, TLS_NONE, ret);
 		n -= m;
 	}
 	if (n > 0) {
@@ -951,8 +1218,7 @@ static __always_inline int ssl_exit(struct pt_regs *ctx)
 		return 0;
 	}
 	c->tls = 1;
-	__u64 *pos = dir == DIR_EGRESS ? &c->tls_wr : &c->tls_rd;
-	emit_buf(c, tgid, call.fd, dir, call.buf, n, pos, 0, TLS_PLAIN);
+	emit_buf(c, tgid, call.fd, dir, call.buf, n, 0, TLS_PLAIN, n);
 	return 0;
 }
 

@@ -43,9 +43,13 @@ type TraceConn struct {
 	Role     uint8
 	SockType uint8
 	Tls      uint8
-	Pad      [5]uint8
+	SawHead  uint8
+	Pad      [4]uint8
 	TlsWr    uint64
 	TlsRd    uint64
+	SkipLo   [2]uint64
+	SkipHi   [2]uint64
+	SkipPend [2]uint64
 }
 
 type TraceEvent struct {
@@ -156,6 +160,7 @@ const (
 	TraceProgSslWrite       = "ssl_write"
 	TraceProgSslWriteEx     = "ssl_write_ex"
 	TraceProgSysExit        = "sys_exit"
+	TraceVarBodyLimit       = "body_limit"
 	TraceVarSslCallsActive  = "ssl_calls_active"
 	TraceVarTlsEnabled      = "tls_enabled"
 	TraceVarUnusedConn      = "unused_conn"
@@ -241,6 +246,7 @@ type TraceMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type TraceVariableSpecs struct {
+	BodyLimit       *ebpf.VariableSpec `ebpf:"body_limit"`
 	SslCallsActive  *ebpf.VariableSpec `ebpf:"ssl_calls_active"`
 	TlsEnabled      *ebpf.VariableSpec `ebpf:"tls_enabled"`
 	UnusedConn      *ebpf.VariableSpec `ebpf:"unused_conn"`
@@ -303,6 +309,7 @@ func (m *TraceMaps) Close() error {
 //
 // It can be passed to LoadTraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TraceVariables struct {
+	BodyLimit       *ebpf.Variable `ebpf:"body_limit"`
 	SslCallsActive  *ebpf.Variable `ebpf:"ssl_calls_active"`
 	TlsEnabled      *ebpf.Variable `ebpf:"tls_enabled"`
 	UnusedConn      *ebpf.Variable `ebpf:"unused_conn"`

@@ -159,6 +159,15 @@ func (i *conn) Gap(dir protocols.Direction, n int) {
 	}
 }
 
+// GapAt implements protocols.GapTimer for the parsers that do.
+func (i *conn) GapAt(dir protocols.Direction, n int, ts int64) {
+	if g, ok := i.parser.(protocols.GapTimer); ok {
+		g.GapAt(dir, n, ts)
+	} else {
+		i.Gap(dir, n)
+	}
+}
+
 func (i *conn) Poll(now int64) {
 	if i.parser != nil {
 		i.parser.Poll(now)

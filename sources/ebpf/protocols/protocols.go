@@ -184,6 +184,15 @@ type Parser interface {
 	Pending() int
 }
 
+// GapTimer is implemented by a Parser that wants the time of the syscall
+// whose bytes were not copied (a body the BPF side skipped spans many
+// calls, and the last one ends the message). The tracer then calls GapAt
+// instead of Gap when it knows the time; a hole found missing between
+// pieces still comes through Gap.
+type GapTimer interface {
+	GapAt(dir Direction, n int, ts int64)
+}
+
 // AddrString formats the address of ap for an address column: "" when
 // unknown, and IPv4-mapped IPv6 addresses in their IPv4 form.
 func AddrString(ap netip.AddrPort) string {

@@ -126,7 +126,11 @@ func (s *Stream) deliver(p piece, sink Sink) {
 	if p.span > uint64(len(p.data)) {
 		n := p.span - uint64(len(p.data))
 		s.Lost += n
-		sink.Gap(s.Dir, int(n))
+		if g, ok := sink.(protocols.GapTimer); ok {
+			g.GapAt(s.Dir, int(n), p.ts)
+		} else {
+			sink.Gap(s.Dir, int(n))
+		}
 	}
 	s.next = p.pos + p.span
 }

@@ -59,3 +59,32 @@ func TestPendingBounded(t *testing.T) {
 		t.Fatalf("%d pieces held", len(s.pending))
 	}
 }
+
+// timedRec is a sink that takes the time of gaps.
+type timedRec struct {
+	rec
+	gapTS []int64
+}
+
+func (r *timedRec) GapAt(dir protocols.Direction, n int, ts int64) {
+	r.gapTS = append(r.gapTS, ts)
+	r.Gap(dir, n)
+}
+
+// A piece whose bytes were not copied (a skipped body) hands its time to
+// a sink that wants it; a hole found between pieces has none.
+func TestGapAt(t *testing.T) {
+	var s Stream
+	r := &timedRec{}
+	s.Add(0, 3, 10, []byte("abc"), netip.AddrPort{}, r)
+	s.Add(3, 100, 20, nil, netip.AddrPort{}, r) // span only
+	s.Add(103, 7, 30, []byte("xyz"), netip.AddrPort{}, r)
+	s.Add(120, 1, 40, []byte("!"), netip.AddrPort{}, r) // 10 bytes lost before
+	s.Settle(r)
+	if len(r.gapTS) != 2 || r.gapTS[0] != 20 || r.gapTS[1] != 30 {
+		t.Errorf("timed gaps at %v, want [20 30]", r.gapTS)
+	}
+	if want := []int{100, 4, 10}; len(r.gaps) != 3 || r.gaps[0] != want[0] || r.gaps[1] != want[1] || r.gaps[2] != want[2] {
+		t.Errorf("gaps %v, want %v", r.gaps, want)
+	}
+}

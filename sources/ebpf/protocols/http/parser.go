@@ -83,6 +83,15 @@ type parser struct {
 	remaining int64
 	cur       *Message
 
+	// last is the last head parsed, headStr the string of the head being
+	// parsed.
+	last struct {
+		ok   bool
+		head string
+		m    Message // its start line and headers
+	}
+	headStr string
+
 	// reqMethod tells a response parser the method of the request it
 	// answers ("" if unknown), for HEAD and CONNECT.
 	reqMethod func() string
@@ -292,10 +301,35 @@ func freeMessage(m *Message) {
 
 func (p *parser) parseHead(b []byte) error {
 	m := p.cur
+	if p.last.ok && string(b) == p.last.head {
+		// The same head as the last message's (a client's requests, a
+		// server's responses within one second of Date): its fields,
+		// without parsing or allocating again.
+		l := &p.last.m
+		m.Method, m.Path, m.Major, m.Minor, m.Status, m.Reason = l.Method, l.Path, l.Major, l.Minor, l.Status, l.Reason
+		m.Headers = append(m.Headers, l.Headers...)
+		return nil
+	}
+	if err := p.parseNewHead(b); err != nil {
+		return err
+	}
+	// Kept for the next message; the strings share the head's memory.
+	p.last.ok = true
+	p.last.head = p.headStr
+	l := &p.last.m
+	l.Method, l.Path, l.Major, l.Minor, l.Status, l.Reason = m.Method, m.Path, m.Major, m.Minor, m.Status, m.Reason
+	l.Headers = append(l.Headers[:0], m.Headers...)
+	return nil
+}
+
+// parseNewHead parses the head b into p.cur.
+func (p *parser) parseNewHead(b []byte) error {
+	m := p.cur
 	// One string for the whole head: the start line's fields and the
 	// header names and values are substrings of it, so a message costs
 	// one allocation here instead of two per header.
 	head := string(b)
+	p.headStr = head
 	line, rest, _ := strings.Cut(head, "\r\n")
 	var err error
 	if p.requests {

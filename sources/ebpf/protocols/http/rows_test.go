@@ -80,3 +80,21 @@ func BenchmarkRequestResponse(b *testing.B) {
 		b.Fatalf("%d rows (%d refused) for %d pairs", rows, refused, warm+b.N)
 	}
 }
+
+// TestSkippedBodyEndsLate: a body whose bytes past the limit were not
+// copied (GapAt, as for a body the BPF side skipped) ends at the time of
+// its last call, so the latency covers the whole transfer, and counts in
+// full.
+func TestSkippedBodyEndsLate(t *testing.T) {
+	h := newHarness(t, protocols.RoleClient, 4)
+	h.send(protocols.Egress, get1, nil)
+	start := h.ts
+	h.send(protocols.Ingress, "HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\nabcd", nil)
+	h.c.GapAt(protocols.Ingress, 1000, h.ts+5000)
+	h.c.GapAt(protocols.Ingress, 1996, h.ts+9000)
+	rows := h.rows()
+	if len(rows) != 1 {
+		t.Fatalf("%d rows, want 1", len(rows))
+	}
+	check(t, rows[0], row{"resp_body": "abcd", "resp_body_size": int64(3000), "latency": h.ts + 9000 - start, "time_": h.ts + 9000})
+}

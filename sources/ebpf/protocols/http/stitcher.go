@@ -73,6 +73,8 @@ type conn struct {
 	// read return before the request's write does.
 	early []*Message
 	row   *table.Row // http_events
+	// The JSON of the last request and response headers.
+	reqHeaders, respHeaders headersJSONCache
 	// lostSync is set when either direction lost bytes it could not skip:
 	// whole messages may be gone, so FIFO order no longer pairs correctly.
 	lostSync bool
@@ -112,6 +114,15 @@ func (c *conn) Gap(dir protocols.Direction, n int) {
 		c.env.Count("gap_resyncs", 1)
 		c.lostSync = true
 	}
+}
+
+// GapAt implements protocols.GapTimer: bytes of a body not copied end the
+// message no earlier than the call that moved them.
+func (c *conn) GapAt(dir protocols.Direction, n int, ts int64) {
+	if p := c.dirParser(dir); p.cur != nil && ts > p.cur.EndTS {
+		p.cur.EndTS = ts
+	}
+	c.Gap(dir, n)
 }
 
 func (c *conn) Pending() int { return len(c.reqs) }

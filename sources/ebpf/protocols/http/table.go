@@ -2,6 +2,7 @@ package http
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols"
 	"github.com/pxq-dev/pxq/table"
@@ -44,24 +45,41 @@ func (c *conn) emit(req, resp *Message) {
 	ci := c.env.Conn
 	latency := max(resp.EndTS-req.StartTS, 0)
 	r := c.row
-	buf := appendHeadersJSON(r.Buf[:0], req.Headers)
-	nreq := len(buf)
-	buf = appendHeadersJSON(buf, resp.Headers)
-	r.Buf = buf
 	cols.Set(r, resp.EndTS, ci, netip.AddrPort{})
 	cols.MajorVersion.Set(r, int64(resp.Major))
 	cols.MinorVersion.Set(r, int64(resp.Minor))
 	cols.ContentType.Set(r, contentType(req, resp))
-	cols.ReqHeaders.SetBytes(r, buf[:nreq])
+	cols.ReqHeaders.SetBytes(r, c.reqHeaders.get(req.Headers))
 	cols.ReqMethod.Set(r, req.Method)
 	cols.ReqPath.Set(r, req.Path)
 	cols.ReqBody.SetBytes(r, req.Body)
 	cols.ReqBodySize.Set(r, req.BodySize)
-	cols.RespHeaders.SetBytes(r, buf[nreq:])
+	cols.RespHeaders.SetBytes(r, c.respHeaders.get(resp.Headers))
 	cols.RespStatus.Set(r, int64(resp.Status))
 	cols.RespMessage.Set(r, resp.Reason)
 	cols.RespBody.SetBytes(r, resp.Body)
 	cols.RespBodySize.Set(r, resp.BodySize)
 	cols.Latency.Set(r, latency)
 	r.End() // a refused row is counted by the table's writer
+}
+
+// headersJSONCache keeps the JSON of the last header list seen in one
+// direction of a connection. A client sends much the same headers with
+// every request and a server with every response (a Date that changes
+// each second at most), so most rows reuse the document instead of
+// sorting and escaping the headers again: comparing them costs less.
+type headersJSONCache struct {
+	hs  []Header // the names and values the document was made of
+	doc []byte
+}
+
+func (h *headersJSONCache) get(hs []Header) []byte {
+	if h.doc != nil && slices.Equal(hs, h.hs) {
+		return h.doc
+	}
+	// The strings are kept: they share the message head's memory, one
+	// head per direction.
+	h.hs = append(h.hs[:0], hs...)
+	h.doc = appendHeadersJSON(h.doc[:0], hs)
+	return h.doc
 }
