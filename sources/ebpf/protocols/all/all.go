@@ -8,6 +8,7 @@ package all
 import (
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/amqp"
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols/cql"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/dns"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/http"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/http2"
@@ -25,6 +26,7 @@ func Protocols() []protocols.Protocol {
 		dns.Protocol{},
 		pgsql.Protocol{}, mysql.Protocol{}, redis.Protocol{},
 		nats.Protocol{}, amqp.Protocol{},
+		cql.Protocol{},
 		kafka.Protocol{},
 	}
 }

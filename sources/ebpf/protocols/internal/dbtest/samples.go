@@ -2,8 +2,8 @@ package dbtest
 
 // FirstBytes are the first bytes one side of a connection sends, for
 // each protocol the tracer infers, recorded from real clients and
-// servers (curl, dig, psql, the mariadb client and server, redis-cli)
-// and a TLS ClientHello. Each protocol's inference test checks that its
+// servers (curl, dig, psql, the mariadb client and server, redis-cli,
+// gocql) and a TLS ClientHello. Each protocol's inference test checks that its
 // rule accepts its own samples and none of the others.
 var FirstBytes = map[string][]byte{
 	"http-request":  []byte("GET /hello HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n"),
@@ -19,6 +19,10 @@ var FirstBytes = map[string][]byte{
 	"pgsql-query":       []byte("Q\x00\x00\x00)select 1 as a, null as b; select 'x'\x00"),
 
 	"mysql-handshake": []byte("d\x00\x00\x00\n5.5.5-10.11.19-MariaDB-0+deb12u1\x00\x05\x00\x00\x00A?Y!9:V%\x00\xfe\xf7\b\x02\x00\xff\x81\x15\x00\x00\x00\x00\x00\x00\x1d\x00\x00\x00TV4?#.\\fmog8\x00mysql_native_password\x00"),
+
+	// gocql's first two requests (protocol v4).
+	"cql-options": []byte("\x04\x00\x00\x01\x05\x00\x00\x00\x00"),
+	"cql-startup": []byte("\x04\x00\x00@\x01\x00\x00\x007\x00\x03\x00\vCQL_VERSION\x00\x053.0.0\x00\vDRIVER_NAME\x00\x00\x00\x0eDRIVER_VERSION\x00\x00"),
 
 	"redis-command": []byte("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"),
 	"redis-hello":   []byte("*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n"),
