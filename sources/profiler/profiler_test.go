@@ -232,3 +232,64 @@ func TestSourceWritesTable(t *testing.T) {
 		}
 	}
 }
+
+// TestDrainHoldsUnreadFiles profiles the burners with a read budget far
+// too small for their files: drains hold the samples in files not read
+// yet rather than return them unnamed, and return them named once later
+// drains have read the files, so no stack is ever returned under two
+// names.
+func TestDrainHoldsUnreadFiles(t *testing.T) {
+	testenv.RequireRoot(t, "the profiler loads a BPF program")
+	bs := buildBurners(t)
+	pids := map[uint32]bool{}
+	for i := range bs {
+		bs[i].start(t)
+		pids[uint32(bs[i].cmd.Process.Pid)] = true
+	}
+	// Only the burners: their files are the only ones to read.
+	p, err := New(Config{Frequency: 199, ReadBudget: 8 << 10, Keep: func(pid uint32) bool { return pids[pid] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	hot := map[string]uint64{}
+	maxHeld := 0
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		time.Sleep(300 * time.Millisecond)
+		samples, err := p.Drain()
+		if err != nil {
+			t.Fatal(err)
+		}
+		maxHeld = max(maxHeld, p.Held())
+		for _, s := range samples {
+			for _, b := range bs {
+				if int(s.PID) != b.cmd.Process.Pid {
+					continue
+				}
+				for _, f := range s.Stack {
+					if f.Pending() {
+						t.Fatalf("a drain returned a pending frame: %+v", f)
+					}
+					if f.Module == b.name && strings.HasPrefix(f.Name, "[") {
+						t.Fatalf("%s: a frame of the burner unnamed: %s", filepath.Base(b.name), FoldedStack(s.Stack))
+					}
+				}
+				if _, name := leaf(s.Stack); name == b.hot[0] || name == b.hot[1] {
+					hot[name] += s.Count
+				}
+			}
+		}
+		if p.Held() == 0 && len(hot) == 4 || time.Now().After(deadline) {
+			break
+		}
+	}
+	st := p.Symbolizer().Stats()
+	t.Logf("symbolizer %+v, held at most %d, hot %v", st, maxHeld, hot)
+	if st.Deferred == 0 || maxHeld == 0 {
+		t.Errorf("the budget never deferred a file (%+v)", st)
+	}
+	if len(hot) != 4 || p.Held() != 0 {
+		t.Errorf("after 30 s: hot functions %v, %d samples held", hot, p.Held())
+	}
+}

@@ -10,7 +10,8 @@ import (
 	"github.com/pxq-dev/pxq/types"
 )
 
-// SourceConfig configures a Source.
+// SourceConfig configures a Source. Its Config.ReadBudget left 0 is
+// DefaultReadBudget; a negative one reads every file when first seen.
 type SourceConfig struct {
 	Config
 	// Period is how often rows are written (default 30 s, as Pixie).
@@ -21,6 +22,11 @@ type SourceConfig struct {
 // fewer distinct stacks per half means fewer hash collisions in the
 // stack map (each one loses a stack) at the same map size.
 const drainEvery = 2 * time.Second
+
+// DefaultReadBudget is the Source's read budget per drain (every 2 s)
+// when SourceConfig leaves it 0: see docs/performance.md for what it
+// costs.
+const DefaultReadBudget = 4 << 20
 
 // maxIDs bounds the stack trace ids remembered; past it ids start from
 // new, still never reused.
@@ -52,6 +58,9 @@ type stackKey struct {
 func NewSource(cfg SourceConfig, store *table.Store) (*Source, error) {
 	if cfg.Period <= 0 {
 		cfg.Period = 30 * time.Second
+	}
+	if cfg.ReadBudget == 0 {
+		cfg.ReadBudget = DefaultReadBudget
 	}
 	w, err := StackTraces.Create(store)
 	if err != nil {
@@ -144,6 +153,8 @@ func (s *Source) Close() error {
 			s.cancel()
 			<-s.done
 		}
+		// The last drain names every stack still held.
+		s.prof.sym.SetReadBudget(0)
 		if err = s.collect(); err == nil {
 			err = s.Write(time.Now())
 		}

@@ -6,8 +6,8 @@ import (
 	"encoding/binary"
 )
 
-// goFuncs names the functions of a Go binary from its .gopclntab without
-// decoding the whole table: the function table is sorted by entry, so a
+// goFuncs names the functions of a Go binary from its .gopclntab, read in
+// place from the mapped file, without decoding the whole table: the function table is sorted by entry, so a
 // lookup is a binary search and reads one name. Go 1.18 and later lay the
 // table out this way (magic 0xfffffff0 and 0xfffffff1); older binaries go
 // through debug/gosym, which decodes every function first.
@@ -72,6 +72,18 @@ func parse118(data []byte, text uint64) *goFuncs {
 		return nil
 	}
 	return &goFuncs{data: data, text: text, nfunc: int(nfunc), functab: functab, funcnames: data[nameOff:]}
+}
+
+// textRange returns the addresses the table names: [runtime.text, end of
+// the last function).
+func (g *goFuncs) textRange() (lo, hi uint64) {
+	if g.old != nil {
+		if n := len(g.old.Funcs); n > 0 {
+			return g.old.Funcs[0].Entry, g.old.Funcs[n-1].End
+		}
+		return 0, 0
+	}
+	return g.text, g.text + uint64(binary.LittleEndian.Uint32(g.functab[8*g.nfunc:]))
 }
 
 // name returns the function holding pc.

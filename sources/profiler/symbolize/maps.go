@@ -12,6 +12,7 @@ import (
 type mapping struct {
 	start, end uint64
 	offset     uint64 // file offset of start
+	dev        string // "fd:01"
 	inode      uint64
 	path       string // "" for anonymous memory; "[vdso]" and the like for the kernel's
 }
@@ -43,6 +44,7 @@ func parseMaps(r io.Reader) ([]mapping, error) {
 		if m.offset, err = strconv.ParseUint(fields[2], 16, 64); err != nil {
 			continue
 		}
+		m.dev = fields[3]
 		m.inode, _ = strconv.ParseUint(fields[4], 10, 64)
 		if len(fields) >= 6 {
 			// The path is the rest of the line: it may hold spaces.
@@ -56,8 +58,9 @@ func parseMaps(r io.Reader) ([]mapping, error) {
 	return out, nil
 }
 
-// find returns the mapping holding addr (mappings are sorted by address).
-func find(ms []mapping, addr uint64) *mapping {
+// find returns the index of the mapping holding addr, or -1 (mappings are
+// sorted by address).
+func find(ms []mapping, addr uint64) int {
 	lo, hi := 0, len(ms)
 	for lo < hi {
 		mid := (lo + hi) / 2
@@ -67,8 +70,8 @@ func find(ms []mapping, addr uint64) *mapping {
 		case addr >= ms[mid].end:
 			lo = mid + 1
 		default:
-			return &ms[mid]
+			return mid
 		}
 	}
-	return nil
+	return -1
 }
