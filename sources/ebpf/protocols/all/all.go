@@ -13,6 +13,7 @@ import (
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/http"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/http2"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/kafka"
+	"github.com/pxq-dev/pxq/sources/ebpf/protocols/mongodb"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/mysql"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/nats"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/pgsql"
@@ -28,5 +29,6 @@ func Protocols() []protocols.Protocol {
 		nats.Protocol{}, amqp.Protocol{},
 		cql.Protocol{},
 		kafka.Protocol{},
+		mongodb.Protocol{},
 	}
 }

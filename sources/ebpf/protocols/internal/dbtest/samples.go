@@ -3,8 +3,9 @@ package dbtest
 // FirstBytes are the first bytes one side of a connection sends, for
 // each protocol the tracer infers, recorded from real clients and
 // servers (curl, dig, psql, the mariadb client and server, redis-cli,
-// gocql) and a TLS ClientHello. Each protocol's inference test checks that its
-// rule accepts its own samples and none of the others.
+// gocql, the mongo-go-driver) and a TLS ClientHello. Each protocol's
+// inference test checks that its rule accepts its own samples and none
+// of the others.
 var FirstBytes = map[string][]byte{
 	"http-request":  []byte("GET /hello HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n"),
 	"http-response": []byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"),
@@ -26,4 +27,9 @@ var FirstBytes = map[string][]byte{
 
 	"redis-command": []byte("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"),
 	"redis-hello":   []byte("*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n"),
+
+	// The mongo-go-driver's handshake (an OP_QUERY isMaster) and a find
+	// (OP_MSG), to FerretDB.
+	"mongodb-op-query-ismaster": []byte("@\x01\x00\x00\x05\x00\x00\x00\x00\x00\x00\x00\xd4\a\x00\x00\x04\x00\x00\x00admin.$cmd\x00\x00\x00\x00\x00\xff\xff\xff\xff\x19\x01\x00\x00\x10isMaster\x00\x01\x00\x00\x00\bhelloOk\x00\x01\x04compression\x00\x05\x00\x00\x00\x00\x03client\x00\xe2\x00\x00\x00\x03application\x00\x1e\x00\x00\x00\x02name\x00\x0f\x00\x00\x00pxq-realclient\x00\x00\x03driver\x004\x00\x00\x00\x02name\x00\x10\x00\x00\x00mongo-go-driver\x00\x02version\x00\b\x00\x00\x001.17.10\x00\x00\x03os\x00-\x00\x00\x00\x02type\x00\x06\x00\x00\x00linux\x00\x02architecture\x00\x06\x00\x00\x00amd64\x00\x00\x02platform\x00\t\x00\x00\x00go1.26.8\x00\x03env\x00)\x00\x00\x00\x03container\x00\x19\x00\x00\x00\x02runtime\x00\a\x00\x00\x00docker\x00\x00\x00\x00\x00"),
+	"mongodb-op-msg-find":       []byte("\x9f\x00\x00\x00\x06\x00\x00\x00\x00\x00\x00\x00\xdd\a\x00\x00\x00\x00\x00\x00\x00\x8a\x00\x00\x00\x02find\x00\x06\x00\x00\x00items\x00\x10batchSize\x00\x02\x00\x00\x00\x03filter\x00\x19\x00\x00\x00\x03qty\x00\x0f\x00\x00\x00\x10$gte\x00\x14\x00\x00\x00\x00\x00\x03sort\x00\x0e\x00\x00\x00\x10_id\x00\x01\x00\x00\x00\x00\x03lsid\x00\x1e\x00\x00\x00\x05id\x00\x10\x00\x00\x00\x04vk$?^gC\x80\x96%R\x05\xa1\xc7\xb6\xde\x00\x02$db\x00\x04\x00\x00\x00pxq\x00\x00"),
 }
