@@ -890,6 +890,7 @@ func TestEveryScriptRunsOnCapture(t *testing.T) {
 		"px/nats_stats":                      "TestNATSStats (nats.go with nats-server, recorded)",
 		"px/amqp_stats":                      "TestAMQPStats (amqp091-go with RabbitMQ, recorded)",
 		"px/grpc_stats":                      "TestGRPCStats (grpc-go, recorded; the demo has no gRPC hop yet)",
+		"px/mongodb_stats":                   "TestMongoDBStats (mongo-go-driver with FerretDB, recorded)",
 	}
 	for _, s := range all {
 		if _, ok := ownTests[s.Name]; ok {
