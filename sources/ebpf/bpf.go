@@ -154,7 +154,13 @@ func haveUprobeMulti() bool {
 // processes running now, and from then on those of each process that
 // executes or maps a file not seen before.
 func (t *Tracer) startTLS() error {
-	t.tls = tls.New(tls.Config{Programs: t.tlsPrograms(), MaxFiles: t.cfg.MaxTLSFiles})
+	progs := t.tlsPrograms()
+	if t.cfg.DisableGoTLS {
+		progs.GoErr = tls.ErrGoDisabled
+	} else if t.goTLS, progs.GoErr = t.loadGoTLS(); t.goTLS != nil {
+		progs.GoEnter, progs.GoReturn = t.goTLS.Enter, t.goTLS.Return
+	}
+	t.tls = tls.New(tls.Config{Programs: progs, MaxFiles: t.cfg.MaxTLSFiles})
 	w, err := t.tls.Watch(t.objs.FileEvents, t.objs.FilesSeen)
 	if err != nil {
 		return fmt.Errorf("ebpf: read exec events: %w", err)
@@ -263,6 +269,9 @@ func (t *Tracer) closeBPF() {
 	if t.tls != nil {
 		t.tls.Close()
 	}
+	if t.goTLS != nil {
+		t.goTLS.Close()
+	}
 	if t.reader != nil {
 		t.reader.ring.close()
 	}
@@ -327,6 +336,9 @@ func (t *Tracer) ProgramStats() (runtime time.Duration, runs uint64) {
 			progs = append(progs, tp.Entry[fn])
 		}
 		progs = append(progs, tp.Return, tp.Multi, tp.MultiReturn)
+		if t.goTLS != nil {
+			progs = append(progs, t.goTLS.Enter, t.goTLS.Return)
+		}
 	}
 	for _, prog := range progs {
 		if prog == nil {

@@ -47,6 +47,9 @@ type Config struct {
 	// it statically) and the exec and mmap watching that finds them. See
 	// "TLS plaintext" in docs/sources.md.
 	DisableTLS bool
+	// DisableGoTLS turns off the uprobes on Go's crypto/tls (Go
+	// programs' HTTPS and gRPC), leaving OpenSSL's.
+	DisableGoTLS bool
 	// MaxTLSFiles bounds the files (libraries, programs) the TLS uprobes
 	// are attached to (default 256); a uprobe on a file serves every
 	// process that maps it.

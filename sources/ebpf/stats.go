@@ -140,6 +140,7 @@ func (t *Tracer) tlsCounters(c map[string]int64) {
 		}
 	}
 	c["tls.startup_scan_ms"] = t.tlsScan.Milliseconds()
+	t.goTLSCounters(c)
 }
 
 // report writes the counters to stirling_error and each probe's state to

@@ -67,6 +67,7 @@ type Tracer struct {
 	tls      *tls.Prober
 	tlsWatch *tls.Watcher
 	tlsScan  time.Duration // examining the running processes at New
+	goTLS    *goTLSObjects // the Go crypto/tls probes' programs; nil if not loaded
 	// uprobeMulti says that the kernel has uprobe_multi links.
 	uprobeMulti bool
 

@@ -29,6 +29,19 @@ type Programs struct {
 
 	Entry  map[string]*ebpf.Program // by function (Funcs)
 	Return *ebpf.Program
+
+	// GoEnter and GoReturn are the Go crypto/tls probes' programs (at
+	// the entries and at every RET of GoFuncs), nil when GoErr says
+	// why they could not be loaded.
+	GoEnter, GoReturn *ebpf.Program
+	GoErr             error
+}
+
+// The Go probes' function kinds: the BPF side's enum go_kind.
+var goKinds = map[string]uint8{
+	GoFuncWrite:     uint8(bpf.GoTLSGoKindGO_WRITE),
+	GoFuncRead:      uint8(bpf.GoTLSGoKindGO_READ),
+	GoFuncHandshake: uint8(bpf.GoTLSGoKindGO_HANDSHAKE),
 }
 
 // Cookies are the cookies of the functions' addresses in a uprobe_multi
@@ -58,6 +71,8 @@ type Stats struct {
 	FilesFailed   uint64 // files with SSL functions (or named libssl) not probed: see Files
 	FilesOverMax  uint64 // files not probed because MaxFiles were
 	ELFErrors     uint64 // executable mappings that could not be read as ELF
+	GoFiles       uint64 // Go programs with crypto/tls among the files examined
+	GoFilesProbed uint64 // of those, the ones with probes attached
 }
 
 // fileState is a file with SSL functions, or named like libssl without them.
@@ -65,6 +80,7 @@ type fileState struct {
 	Key   FileKey
 	Path  string            // as the process it was found in named it
 	Funcs map[string]uint64 // file offsets of the probed functions it defines
+	Go    *GoBinary         // a Go program with crypto/tls: its Go probes
 	// Err says why the file is not probed (nil when it is).
 	Err error
 
@@ -212,6 +228,11 @@ func (p *Prober) examine(key FileKey, path string, f *os.File) {
 		p.stats.ELFErrors++
 	}
 	ssl := hasData(funcs)
+	if !ssl && err == nil && !errors.Is(p.cfg.Programs.GoErr, ErrGoDisabled) {
+		if p.examineGo(key, path, f) {
+			return
+		}
+	}
 	if !ssl {
 		funcs = nil
 		if err == nil {
@@ -276,6 +297,9 @@ func (p *Prober) attach(file *fileState) error {
 	if err != nil {
 		file.Err = err
 		return err
+	}
+	if file.Go != nil {
+		return p.attachGo(ex, file)
 	}
 	if p.cfg.Programs.Multi != nil {
 		if err := p.attachMulti(ex, file); err == nil {
@@ -384,6 +408,9 @@ func (p *Prober) Attach() {
 		} else if !file.attached {
 			file.attached = true
 			p.stats.FilesProbed++
+			if file.Go != nil {
+				p.stats.GoFilesProbed++
+			}
 		}
 	}
 }
@@ -426,6 +453,9 @@ func (p *Prober) Files() []Status {
 			Functions []string `json:"functions"`
 			Probes    int      `json:"probes"`
 		}{"uprobe", fns, len(file.links)})
+		if file.Go != nil {
+			info = goInfo(file)
+		}
 		out = append(out, Status{Name: "uprobe:" + file.Path, Err: file.Err, Info: string(info)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

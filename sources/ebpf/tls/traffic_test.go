@@ -69,9 +69,11 @@ func need(t testing.TB, prog string) string {
 }
 
 // traceAll starts a tracer of every process (the clients are other
-// processes).
+// processes). These tests are of the OpenSSL probes: the Go probes, which
+// would decrypt the test's own server, are off (gotls_test.go has them).
 func traceAll(t testing.TB, cfg ebpf.Config) (*ebpf.Tracer, *table.Store) {
 	cfg.OnlyPIDs = []uint32{}
+	cfg.DisableGoTLS = true
 	return ebpftest.Tracer(t, cfg)
 }
 
