@@ -1,6 +1,7 @@
 package ebpf
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -159,6 +160,9 @@ func (t *Tracer) startTLS() error {
 		progs.GoErr = tls.ErrGoDisabled
 	} else if t.goTLS, progs.GoErr = t.loadGoTLS(); t.goTLS != nil {
 		progs.GoEnter, progs.GoReturn = t.goTLS.Enter, t.goTLS.Return
+		if t.uprobeMulti {
+			progs.GoEnterMulti, progs.GoReturnMulti = t.goTLS.EnterMulti, t.goTLS.ReturnMulti
+		}
 	}
 	t.tls = tls.New(tls.Config{Programs: progs, MaxFiles: t.cfg.MaxTLSFiles})
 	w, err := t.tls.Watch(t.objs.FileEvents, t.objs.FilesSeen)
@@ -166,13 +170,37 @@ func (t *Tracer) startTLS() error {
 		return fmt.Errorf("ebpf: read exec events: %w", err)
 	}
 	t.tlsWatch = w
-	start := time.Now()
-	if len(t.cfg.OnlyPIDs) == 0 {
-		t.tls.HostLibraries()
-	}
-	t.tls.Running(t.tracedPID)
-	t.tlsScan = time.Since(start)
+	// The running processes are examined in the background: setting
+	// uprobes takes the kernel milliseconds each (a Go binary has 18),
+	// so on a host of many programs the scan takes seconds, and the
+	// tracer (and the agent's listener) must not wait for it. Processes
+	// that start meanwhile are the exec watcher's.
+	t.tlsScanDone = make(chan struct{})
+	go func() {
+		defer close(t.tlsScanDone)
+		start := time.Now()
+		if len(t.cfg.OnlyPIDs) == 0 {
+			t.tls.HostLibraries()
+		}
+		t.tls.Running(t.tracedPID)
+		t.tlsScanNS.Store(int64(time.Since(start)))
+	}()
 	return nil
+}
+
+// WaitTLSScan waits until the processes that ran when the tracer was
+// made have been examined for TLS libraries and Go's crypto/tls (and
+// their probes set), or ctx ends.
+func (t *Tracer) WaitTLSScan(ctx context.Context) error {
+	if t.tlsScanDone == nil {
+		return nil
+	}
+	select {
+	case <-t.tlsScanDone:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // tracedPID is the BPF side's process filter.
@@ -267,7 +295,10 @@ func (t *Tracer) closeBPF() {
 		t.tlsWatch.Close()
 	}
 	if t.tls != nil {
-		t.tls.Close()
+		t.tls.Close() // ends a scan still running at its next process
+		if t.tlsScanDone != nil {
+			<-t.tlsScanDone
+		}
 	}
 	if t.goTLS != nil {
 		t.goTLS.Close()

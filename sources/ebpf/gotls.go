@@ -5,20 +5,23 @@ import (
 	"fmt"
 
 	cebpf "github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 
 	"github.com/pxq-dev/pxq/sources/ebpf/bpf"
 )
 
 // goTLSObjects are the Go crypto/tls probes' programs and own maps.
 type goTLSObjects struct {
-	Enter    *cebpf.Program `ebpf:"go_tls_enter"`
-	Return   *cebpf.Program `ebpf:"go_tls_return"`
-	Calls    *cebpf.Map     `ebpf:"go_calls"`
-	Counters *cebpf.Map     `ebpf:"go_counters"`
+	Enter       *cebpf.Program `ebpf:"go_tls_enter"`
+	Return      *cebpf.Program `ebpf:"go_tls_return"`
+	EnterMulti  *cebpf.Program `ebpf:"go_tls_enter_multi"`
+	ReturnMulti *cebpf.Program `ebpf:"go_tls_return_multi"`
+	Calls       *cebpf.Map     `ebpf:"go_calls"`
+	Counters    *cebpf.Map     `ebpf:"go_counters"`
 }
 
 func (o *goTLSObjects) Close() {
-	for _, c := range []interface{ Close() error }{o.Enter, o.Return, o.Calls, o.Counters} {
+	for _, c := range []interface{ Close() error }{o.Enter, o.Return, o.EnterMulti, o.ReturnMulti, o.Calls, o.Counters} {
 		if c != nil {
 			c.Close()
 		}
@@ -56,6 +59,14 @@ func (t *Tracer) loadGoTLS() (*goTLSObjects, error) {
 	if !t.cfg.CopyWholeBodies {
 		if err := spec.Variables[bpf.GoTLSVarBodyLimit].Set(uint32(t.cfg.MaxBodyBytes)); err != nil {
 			return nil, fmt.Errorf("Go TLS: set body limit: %w", err)
+		}
+	}
+	if !t.uprobeMulti {
+		// The kernel would refuse them: load stand-ins, never attached.
+		for _, name := range []string{bpf.GoTLSProgGoTlsEnterMulti, bpf.GoTLSProgGoTlsReturnMulti} {
+			ps := spec.Programs[name]
+			ps.AttachType = cebpf.AttachNone
+			ps.Instructions = asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}
 		}
 	}
 	var objs goTLSObjects

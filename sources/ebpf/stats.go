@@ -3,6 +3,7 @@ package ebpf
 import (
 	"encoding/json"
 	"maps"
+	"time"
 )
 
 // Stats are the tracer's counters since New. Every fault the tracer
@@ -139,7 +140,7 @@ func (t *Tracer) tlsCounters(c map[string]int64) {
 			c["tls.probe_latency_us_max"] = d / 1000
 		}
 	}
-	c["tls.startup_scan_ms"] = t.tlsScan.Milliseconds()
+	c["tls.startup_scan_ms"] = time.Duration(t.tlsScanNS.Load()).Milliseconds()
 	t.goTLSCounters(c)
 }
 

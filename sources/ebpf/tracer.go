@@ -28,6 +28,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -64,10 +65,11 @@ type Tracer struct {
 
 	// The TLS uprobes and the exec watching that finds their files; nil
 	// with DisableTLS.
-	tls      *tls.Prober
-	tlsWatch *tls.Watcher
-	tlsScan  time.Duration // examining the running processes at New
-	goTLS    *goTLSObjects // the Go crypto/tls probes' programs; nil if not loaded
+	tls         *tls.Prober
+	tlsWatch    *tls.Watcher
+	tlsScanNS   atomic.Int64  // examining the running processes at New, once done
+	tlsScanDone chan struct{} // closed when that scan ends
+	goTLS       *goTLSObjects // the Go crypto/tls probes' programs; nil if not loaded
 	// uprobeMulti says that the kernel has uprobe_multi links.
 	uprobeMulti bool
 

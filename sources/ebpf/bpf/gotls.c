@@ -138,8 +138,7 @@ static __always_inline struct conn *go_conn(__u32 tgid, __s32 fd)
 // records must not reach the parsers) and records a Write or Read for its
 // returns. An entry left by a call whose return was not seen (probes
 // detached, a stack-growth restart of the function) is replaced.
-SEC("uprobe")
-int go_tls_enter(struct pt_regs *ctx)
+static __always_inline int go_enter(struct pt_regs *ctx)
 {
 	struct pt_regs___go *r = (void *)ctx;
 	__u64 id = bpf_get_current_pid_tgid();
@@ -165,8 +164,7 @@ int go_tls_enter(struct pt_regs *ctx)
 
 // go_tls_return, at each RET of Write and Read, emits the bytes the call
 // moved (its int result) as plaintext of its connection.
-SEC("uprobe")
-int go_tls_return(struct pt_regs *ctx)
+static __always_inline int go_return(struct pt_regs *ctx)
 {
 	struct pt_regs___go *r = (void *)ctx;
 	__u64 id = bpf_get_current_pid_tgid();
@@ -187,3 +185,19 @@ int go_tls_return(struct pt_regs *ctx)
 	emit_buf(c, tgid, call.fd, dir, call.buf, (__u64)n, 0, TLS_PLAIN, (__u64)n);
 	return 0;
 }
+
+// Each as a perf-event uprobe (one per address), and as a uprobe_multi
+// program: a file's entries are one link and its returns another, and
+// removing a link waits for one grace period, not one per address (a Go
+// binary has some 18 probes: closing them one by one took seconds).
+SEC("uprobe")
+int go_tls_enter(struct pt_regs *ctx) { return go_enter(ctx); }
+
+SEC("uprobe")
+int go_tls_return(struct pt_regs *ctx) { return go_return(ctx); }
+
+SEC("uprobe.multi")
+int go_tls_enter_multi(struct pt_regs *ctx) { return go_enter(ctx); }
+
+SEC("uprobe.multi")
+int go_tls_return_multi(struct pt_regs *ctx) { return go_return(ctx); }

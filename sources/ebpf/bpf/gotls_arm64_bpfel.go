@@ -140,42 +140,44 @@ type GoTLSSslKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	GoTLSMapAllowPids       = "allow_pids"
-	GoTLSMapConfigMap       = "config_map"
-	GoTLSMapConns           = "conns"
-	GoTLSMapCounters        = "counters"
-	GoTLSMapEvents          = "events"
-	GoTLSMapFileEvents      = "file_events"
-	GoTLSMapFilesSeen       = "files_seen"
-	GoTLSMapGoCalls         = "go_calls"
-	GoTLSMapGoCounters      = "go_counters"
-	GoTLSMapScratchBuf      = "scratch_buf"
-	GoTLSMapSkipPids        = "skip_pids"
-	GoTLSMapSslCalls        = "ssl_calls"
-	GoTLSMapSslFds          = "ssl_fds"
-	GoTLSProgGoTlsEnter     = "go_tls_enter"
-	GoTLSProgGoTlsReturn    = "go_tls_return"
-	GoTLSProgProcessExec    = "process_exec"
-	GoTLSProgProcessExit    = "process_exit"
-	GoTLSProgSslEnterMulti  = "ssl_enter_multi"
-	GoTLSProgSslHandshake   = "ssl_handshake"
-	GoTLSProgSslRead        = "ssl_read"
-	GoTLSProgSslReadEx      = "ssl_read_ex"
-	GoTLSProgSslReturn      = "ssl_return"
-	GoTLSProgSslReturnMulti = "ssl_return_multi"
-	GoTLSProgSslWrite       = "ssl_write"
-	GoTLSProgSslWriteEx     = "ssl_write_ex"
-	GoTLSProgSysExit        = "sys_exit"
-	GoTLSVarBodyLimit       = "body_limit"
-	GoTLSVarSslCallsActive  = "ssl_calls_active"
-	GoTLSVarTlsEnabled      = "tls_enabled"
-	GoTLSVarUnusedConn      = "unused_conn"
-	GoTLSVarUnusedEvent     = "unused_event"
-	GoTLSVarUnusedFileEvent = "unused_file_event"
-	GoTLSVarUnusedFileKey   = "unused_file_key"
-	GoTLSVarUnusedGoKey     = "unused_go_key"
-	GoTLSVarUnusedGoKind    = "unused_go_kind"
-	GoTLSVarUnusedSslKind   = "unused_ssl_kind"
+	GoTLSMapAllowPids         = "allow_pids"
+	GoTLSMapConfigMap         = "config_map"
+	GoTLSMapConns             = "conns"
+	GoTLSMapCounters          = "counters"
+	GoTLSMapEvents            = "events"
+	GoTLSMapFileEvents        = "file_events"
+	GoTLSMapFilesSeen         = "files_seen"
+	GoTLSMapGoCalls           = "go_calls"
+	GoTLSMapGoCounters        = "go_counters"
+	GoTLSMapScratchBuf        = "scratch_buf"
+	GoTLSMapSkipPids          = "skip_pids"
+	GoTLSMapSslCalls          = "ssl_calls"
+	GoTLSMapSslFds            = "ssl_fds"
+	GoTLSProgGoTlsEnter       = "go_tls_enter"
+	GoTLSProgGoTlsEnterMulti  = "go_tls_enter_multi"
+	GoTLSProgGoTlsReturn      = "go_tls_return"
+	GoTLSProgGoTlsReturnMulti = "go_tls_return_multi"
+	GoTLSProgProcessExec      = "process_exec"
+	GoTLSProgProcessExit      = "process_exit"
+	GoTLSProgSslEnterMulti    = "ssl_enter_multi"
+	GoTLSProgSslHandshake     = "ssl_handshake"
+	GoTLSProgSslRead          = "ssl_read"
+	GoTLSProgSslReadEx        = "ssl_read_ex"
+	GoTLSProgSslReturn        = "ssl_return"
+	GoTLSProgSslReturnMulti   = "ssl_return_multi"
+	GoTLSProgSslWrite         = "ssl_write"
+	GoTLSProgSslWriteEx       = "ssl_write_ex"
+	GoTLSProgSysExit          = "sys_exit"
+	GoTLSVarBodyLimit         = "body_limit"
+	GoTLSVarSslCallsActive    = "ssl_calls_active"
+	GoTLSVarTlsEnabled        = "tls_enabled"
+	GoTLSVarUnusedConn        = "unused_conn"
+	GoTLSVarUnusedEvent       = "unused_event"
+	GoTLSVarUnusedFileEvent   = "unused_file_event"
+	GoTLSVarUnusedFileKey     = "unused_file_key"
+	GoTLSVarUnusedGoKey       = "unused_go_key"
+	GoTLSVarUnusedGoKind      = "unused_go_kind"
+	GoTLSVarUnusedSslKind     = "unused_ssl_kind"
 )
 
 // LoadGoTLS returns the embedded CollectionSpec for GoTLS.
@@ -220,19 +222,21 @@ type GoTLSSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GoTLSProgramSpecs struct {
-	GoTlsEnter     *ebpf.ProgramSpec `ebpf:"go_tls_enter"`
-	GoTlsReturn    *ebpf.ProgramSpec `ebpf:"go_tls_return"`
-	ProcessExec    *ebpf.ProgramSpec `ebpf:"process_exec"`
-	ProcessExit    *ebpf.ProgramSpec `ebpf:"process_exit"`
-	SslEnterMulti  *ebpf.ProgramSpec `ebpf:"ssl_enter_multi"`
-	SslHandshake   *ebpf.ProgramSpec `ebpf:"ssl_handshake"`
-	SslRead        *ebpf.ProgramSpec `ebpf:"ssl_read"`
-	SslReadEx      *ebpf.ProgramSpec `ebpf:"ssl_read_ex"`
-	SslReturn      *ebpf.ProgramSpec `ebpf:"ssl_return"`
-	SslReturnMulti *ebpf.ProgramSpec `ebpf:"ssl_return_multi"`
-	SslWrite       *ebpf.ProgramSpec `ebpf:"ssl_write"`
-	SslWriteEx     *ebpf.ProgramSpec `ebpf:"ssl_write_ex"`
-	SysExit        *ebpf.ProgramSpec `ebpf:"sys_exit"`
+	GoTlsEnter       *ebpf.ProgramSpec `ebpf:"go_tls_enter"`
+	GoTlsEnterMulti  *ebpf.ProgramSpec `ebpf:"go_tls_enter_multi"`
+	GoTlsReturn      *ebpf.ProgramSpec `ebpf:"go_tls_return"`
+	GoTlsReturnMulti *ebpf.ProgramSpec `ebpf:"go_tls_return_multi"`
+	ProcessExec      *ebpf.ProgramSpec `ebpf:"process_exec"`
+	ProcessExit      *ebpf.ProgramSpec `ebpf:"process_exit"`
+	SslEnterMulti    *ebpf.ProgramSpec `ebpf:"ssl_enter_multi"`
+	SslHandshake     *ebpf.ProgramSpec `ebpf:"ssl_handshake"`
+	SslRead          *ebpf.ProgramSpec `ebpf:"ssl_read"`
+	SslReadEx        *ebpf.ProgramSpec `ebpf:"ssl_read_ex"`
+	SslReturn        *ebpf.ProgramSpec `ebpf:"ssl_return"`
+	SslReturnMulti   *ebpf.ProgramSpec `ebpf:"ssl_return_multi"`
+	SslWrite         *ebpf.ProgramSpec `ebpf:"ssl_write"`
+	SslWriteEx       *ebpf.ProgramSpec `ebpf:"ssl_write_ex"`
+	SysExit          *ebpf.ProgramSpec `ebpf:"sys_exit"`
 }
 
 // GoTLSMapSpecs contains maps before they are loaded into the kernel.
@@ -343,25 +347,29 @@ type GoTLSVariables struct {
 //
 // It can be passed to LoadGoTLSObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GoTLSPrograms struct {
-	GoTlsEnter     *ebpf.Program `ebpf:"go_tls_enter"`
-	GoTlsReturn    *ebpf.Program `ebpf:"go_tls_return"`
-	ProcessExec    *ebpf.Program `ebpf:"process_exec"`
-	ProcessExit    *ebpf.Program `ebpf:"process_exit"`
-	SslEnterMulti  *ebpf.Program `ebpf:"ssl_enter_multi"`
-	SslHandshake   *ebpf.Program `ebpf:"ssl_handshake"`
-	SslRead        *ebpf.Program `ebpf:"ssl_read"`
-	SslReadEx      *ebpf.Program `ebpf:"ssl_read_ex"`
-	SslReturn      *ebpf.Program `ebpf:"ssl_return"`
-	SslReturnMulti *ebpf.Program `ebpf:"ssl_return_multi"`
-	SslWrite       *ebpf.Program `ebpf:"ssl_write"`
-	SslWriteEx     *ebpf.Program `ebpf:"ssl_write_ex"`
-	SysExit        *ebpf.Program `ebpf:"sys_exit"`
+	GoTlsEnter       *ebpf.Program `ebpf:"go_tls_enter"`
+	GoTlsEnterMulti  *ebpf.Program `ebpf:"go_tls_enter_multi"`
+	GoTlsReturn      *ebpf.Program `ebpf:"go_tls_return"`
+	GoTlsReturnMulti *ebpf.Program `ebpf:"go_tls_return_multi"`
+	ProcessExec      *ebpf.Program `ebpf:"process_exec"`
+	ProcessExit      *ebpf.Program `ebpf:"process_exit"`
+	SslEnterMulti    *ebpf.Program `ebpf:"ssl_enter_multi"`
+	SslHandshake     *ebpf.Program `ebpf:"ssl_handshake"`
+	SslRead          *ebpf.Program `ebpf:"ssl_read"`
+	SslReadEx        *ebpf.Program `ebpf:"ssl_read_ex"`
+	SslReturn        *ebpf.Program `ebpf:"ssl_return"`
+	SslReturnMulti   *ebpf.Program `ebpf:"ssl_return_multi"`
+	SslWrite         *ebpf.Program `ebpf:"ssl_write"`
+	SslWriteEx       *ebpf.Program `ebpf:"ssl_write_ex"`
+	SysExit          *ebpf.Program `ebpf:"sys_exit"`
 }
 
 func (p *GoTLSPrograms) Close() error {
 	return _GoTLSClose(
 		p.GoTlsEnter,
+		p.GoTlsEnterMulti,
 		p.GoTlsReturn,
+		p.GoTlsReturnMulti,
 		p.ProcessExec,
 		p.ProcessExit,
 		p.SslEnterMulti,

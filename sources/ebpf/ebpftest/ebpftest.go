@@ -47,6 +47,10 @@ func Tracer(t testing.TB, cfg ebpf.Config) (*ebpf.Tracer, *table.Store) {
 	}
 	tr.Start(t.Context())
 	t.Cleanup(func() { tr.Close() })
+	// Tests start programs before the tracer whose TLS they expect seen.
+	if err := tr.WaitTLSScan(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	return tr, store
 }
 

@@ -74,6 +74,11 @@ func (p *Prober) rememberOther(key FileKey) {
 // gotls.c), all or none. The cookies tell the BPF side the function and
 // the binary's struct offsets.
 func (p *Prober) attachGo(ex *link.Executable, file *fileState) error {
+	if p.cfg.Programs.GoEnterMulti != nil {
+		if err := p.attachGoMulti(ex, file); err == nil {
+			return nil
+		}
+	}
 	gb := file.Go
 	add := func(name string, prog string, addr, cookie uint64) error {
 		pr := p.cfg.Programs.GoEnter
@@ -131,4 +136,46 @@ func goInfo(file *fileState) []byte {
 		Probes      int      `json:"probes"`
 	}{"go-uprobe", gb.Version, gb.Stripped, fns, gb.OffsetsFrom, len(file.links)})
 	return info
+}
+
+// attachGoMulti sets file's Go probes as two uprobe_multi links: the
+// functions' entries, and their returns.
+func (p *Prober) attachGoMulti(ex *link.Executable, file *fileState) error {
+	gb := file.Go
+	var entries, returns link.UprobeMultiOptions
+	for _, name := range GoFuncs {
+		fn, ok := gb.Funcs[name]
+		if !ok {
+			continue
+		}
+		cookie := gb.Offsets.cookie(goKinds[name])
+		entries.Addresses = append(entries.Addresses, fn.Entry)
+		entries.Cookies = append(entries.Cookies, cookie)
+		if name == GoFuncHandshake {
+			continue
+		}
+		for _, ret := range fn.Returns {
+			returns.Addresses = append(returns.Addresses, ret)
+			returns.Cookies = append(returns.Cookies, cookie)
+		}
+	}
+	if len(entries.Addresses) == 0 {
+		return fmt.Errorf("no Go TLS function to probe")
+	}
+	entry, err := ex.UprobeMulti(nil, p.cfg.Programs.GoEnterMulti, &entries)
+	if err != nil {
+		return err
+	}
+	file.links = []link.Link{entry}
+	if len(returns.Addresses) > 0 {
+		ret, err := ex.UprobeMulti(nil, p.cfg.Programs.GoReturnMulti, &returns)
+		if err != nil {
+			entry.Close()
+			file.links = nil
+			return err
+		}
+		file.links = append(file.links, ret)
+	}
+	file.Err = nil
+	return nil
 }

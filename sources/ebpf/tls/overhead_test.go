@@ -38,6 +38,9 @@ func BenchmarkTLSClientOverhead(b *testing.B) {
 			testenv.SkipOrFailf(b, "cannot load the tracer here: %v", err)
 		}
 		tr.Start(b.Context())
+		if err := tr.WaitTLSScan(b.Context()); err != nil {
+			b.Fatal(err)
+		}
 		tr.Pause()
 		b.Cleanup(func() { tr.Close() })
 		return tr, store

@@ -35,6 +35,10 @@ type Programs struct {
 	// why they could not be loaded.
 	GoEnter, GoReturn *ebpf.Program
 	GoErr             error
+	// GoEnterMulti and GoReturnMulti are the same as uprobe_multi
+	// programs (nil without uprobe_multi): a file's Go probes are then
+	// two links, whose removal takes one grace period each.
+	GoEnterMulti, GoReturnMulti *ebpf.Program
 }
 
 // The Go probes' function kinds: the BPF side's enum go_kind.
@@ -474,6 +478,12 @@ func (p *Prober) Running(traced func(pid uint32) bool) int {
 		pid, err := strconv.ParseUint(e.Name(), 10, 32)
 		if err != nil || !e.IsDir() || !traced(uint32(pid)) {
 			continue
+		}
+		p.mu.Lock()
+		closed := p.closed
+		p.mu.Unlock()
+		if closed {
+			break
 		}
 		if p.Process(uint32(pid)) == nil {
 			n++
