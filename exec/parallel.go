@@ -8,12 +8,12 @@ import (
 	"github.com/pxq-dev/pxq/plan"
 )
 
-// Where a plan allows it, the operators over a file scan run per part of
-// the scan (a unit of a file) on several goroutines: a chain of maps,
-// filters and joins (the scan on their probe side, their build side a
-// small table, built again for every part) over the scan, optionally
-// under a full aggregate. Each
-// goroutine runs the chain on the parts it takes; a pump hands their
+// Where a plan allows it, the operators over a scan run per part of the
+// scan (a unit of a file, or a run of in-memory batches) on several
+// goroutines: a chain of maps, filters and joins (the scan on their
+// probe side, their build side a small table, built again for every
+// part) over the scan, optionally under a full aggregate. Each goroutine
+// runs the chain on the parts it takes; a pump hands their
 // output back in part order. An aggregate becomes the same partial/final
 // pair the distributed split makes (planner.Split): a partial aggregate
 // per part, and one final aggregate merging the parts' states in part
@@ -23,7 +23,7 @@ import (
 // GOMAXPROCS=1) nothing of this runs and the plan executes as written.
 
 // parallelChain returns the operator that runs n (a map, a filter or a
-// full aggregate over a chain of maps and filters down to a file scan)
+// full aggregate over a chain of maps and filters down to a scan)
 // per part on q.workers goroutines, or nil when n is not such a chain, is
 // not worth it, or the plan shares a node of the chain.
 func (q *query) parallelChain(n plan.Node) (operator, error) {
@@ -66,8 +66,10 @@ func (q *query) parallelChain(n plan.Node) (operator, error) {
 	if scan.Limit > 0 || q.opts.Store == nil {
 		return nil, nil
 	}
+	// A table in memory only runs in parts too: its batches are split
+	// into parts of memPartRows (planFileScan).
 	t := q.opts.Store.Table(scan.Table)
-	if t == nil || len(t.Files()) == 0 {
+	if t == nil {
 		return nil, nil
 	}
 	fp, err := q.planFileScan(scan, t)

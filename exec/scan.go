@@ -130,6 +130,7 @@ type rowPicker struct {
 	cols       []int     // output column i is rel's column cols[i]
 	schema     *arrow.Schema
 	sel        []int32
+	fsel       []int32 // the filter's selection, reused across batches
 }
 
 // newRowPicker makes the picker of scan n over records of rel, whose
@@ -188,10 +189,11 @@ func (p *rowPicker) pick(full arrow.Record, minT, maxT int64, filterHolds bool) 
 		if err != nil {
 			return nil, fmt.Errorf("filter: %w", err)
 		}
-		sel2, all2, err := selection(cond, int(in.NumRows()), nil)
+		sel2, all2, err := selection(cond, int(in.NumRows()), p.fsel)
 		if err != nil {
 			return nil, fmt.Errorf("filter: %w", err)
 		}
+		p.fsel = sel2
 		if !all2 {
 			if len(sel2) == 0 {
 				return nil, nil

@@ -143,15 +143,23 @@ func JSON(w io.Writer, t *Table) error {
 	enc.SetEscapeHTML(false)
 	names := t.Relation.Names()
 	for _, rec := range t.Records {
-		for r := 0; r < int(rec.NumRows()); r++ {
-			row := make(orderedRow, 0, len(names)+1)
-			row = append(row, kv{"_table", t.Name})
-			for c, n := range names {
-				row = append(row, kv{n, jsonValue(Value(rec.Column(c), r))})
-			}
-			if err := enc.Encode(row); err != nil {
-				return err
-			}
+		if err := jsonRows(enc, t.Name, names, rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// jsonRows writes the rows of rec, one object each.
+func jsonRows(enc *json.Encoder, table string, names []string, rec arrow.Record) error {
+	for r := 0; r < int(rec.NumRows()); r++ {
+		row := make(orderedRow, 0, len(names)+1)
+		row = append(row, kv{"_table", table})
+		for c, n := range names {
+			row = append(row, kv{n, jsonValue(Value(rec.Column(c), r))})
+		}
+		if err := enc.Encode(row); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -218,26 +226,34 @@ func CSV(w io.Writer, t *Table, titled bool) error {
 	if err := cw.Write(t.Relation.Names()); err != nil {
 		return err
 	}
-	rec := make([]string, len(t.Relation))
+	cells := make([]string, len(t.Relation))
 	for _, r := range t.Records {
-		for i := 0; i < int(r.NumRows()); i++ {
-			for c := range t.Relation {
-				switch v := Value(r.Column(c), i).(type) {
-				case time.Time:
-					rec[c] = v.Format(time.RFC3339Nano)
-				case float64:
-					rec[c] = strconv.FormatFloat(v, 'g', -1, 64)
-				default:
-					rec[c] = fmt.Sprint(v)
-				}
-			}
-			if err := cw.Write(rec); err != nil {
-				return err
-			}
+		if err := csvRows(cw, cells, r); err != nil {
+			return err
 		}
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// csvRows writes the rows of r, cells being room for one row.
+func csvRows(cw *csv.Writer, cells []string, r arrow.Record) error {
+	for i := 0; i < int(r.NumRows()); i++ {
+		for c := range cells {
+			switch v := Value(r.Column(c), i).(type) {
+			case time.Time:
+				cells[c] = v.Format(time.RFC3339Nano)
+			case float64:
+				cells[c] = strconv.FormatFloat(v, 'g', -1, 64)
+			default:
+				cells[c] = fmt.Sprint(v)
+			}
+		}
+		if err := cw.Write(cells); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Arrow writes t as one Arrow IPC stream whose schema metadata names the

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	bits64 "math/bits"
 
 	"github.com/apache/arrow/go/v15/arrow"
 
@@ -106,11 +107,27 @@ type sumAcc[T num] struct{ v []T }
 func (a *sumAcc[T]) Resize(n int) { a.v = grow(a.v, n) }
 func (a *sumAcc[T]) Bytes() int64 { return int64(cap(a.v)) * 8 }
 func (a *sumAcc[T]) Update(_ *Context, args []Value, groups []uint32, n int) error {
+	if len(a.v) == 1 {
+		// One group (an aggregate without keys): sum in a register, not
+		// through memory, and count a bool column's set bits.
+		if k, ok := trueCount(args[0], n); ok {
+			a.v[0] += T(k)
+			return nil
+		}
+	}
 	vals, c, isConst, err := numInput[T](args[0], n)
 	if err != nil {
 		return err
 	}
 	s := a.v
+	if len(s) == 1 && !isConst {
+		t := s[0]
+		for _, x := range vals[:n] {
+			t += x
+		}
+		s[0] = t
+		return nil
+	}
 	if isConst {
 		for _, g := range groups[:n] {
 			s[g] += c
@@ -169,6 +186,9 @@ func (a *meanAcc) Bytes() int64 { return int64(cap(a.sum)) * 16 }
 func (a *meanAcc) Update(_ *Context, args []Value, groups []uint32, n int) error {
 	groups = groups[:n]
 	sum, cnt := a.sum, a.cnt
+	if len(sum) == 1 {
+		return a.updateOne(args[0], n)
+	}
 	if !args[0].IsConst() && args[0].Array.DataType().ID() == arrow.INT64 {
 		vals := Int64s(args[0].Array)[:n]
 		for i, g := range groups {
@@ -195,6 +215,61 @@ func (a *meanAcc) Update(_ *Context, args []Value, groups []uint32, n int) error
 	}
 	return nil
 }
+
+// updateOne is Update for one group (an aggregate without keys): the
+// sums run in registers, in row order as in Update, so the result is
+// the same.
+func (a *meanAcc) updateOne(v Value, n int) error {
+	a.cnt[0] += int64(n)
+	if k, ok := trueCount(v, n); ok {
+		a.sum[0] += float64(k) // exact: a sum of ones below 2^53
+		return nil
+	}
+	t := a.sum[0]
+	if !v.IsConst() && v.Array.DataType().ID() == arrow.INT64 {
+		for _, x := range Int64s(v.Array)[:n] {
+			t += float64(x)
+		}
+		a.sum[0] = t
+		return nil
+	}
+	vals, c, isConst, err := numInput[float64](v, n)
+	if err != nil {
+		return err
+	}
+	if isConst {
+		for i := 0; i < n; i++ {
+			t += c
+		}
+	} else {
+		for _, x := range vals[:n] {
+			t += x
+		}
+	}
+	a.sum[0] = t
+	return nil
+}
+
+// trueCount counts the set bits of the first n rows of a BOOLEAN
+// column; ok is false for anything else.
+func trueCount(v Value, n int) (k int, ok bool) {
+	if v.IsConst() || v.Array.DataType().ID() != arrow.BOOL {
+		return 0, false
+	}
+	bits, off := Bits(v.Array)
+	i := 0
+	for ; i < n && (off+i)&63 != 0; i++ {
+		k += int(bits[(off+i)>>3] >> (uint(off+i) & 7) & 1)
+	}
+	for ; i+64 <= n; i += 64 {
+		k += bits64.OnesCount64(binary.LittleEndian.Uint64(bits[(off+i)>>3:]))
+	}
+	for ; i < n; i++ {
+		k += int(bits[(off+i)>>3] >> (uint(off+i) & 7) & 1)
+	}
+	return k, true
+}
+
 func (a *meanAcc) State(g int) []byte {
 	return putU64(putU64(nil, math.Float64bits(a.sum[g])), uint64(a.cnt[g]))
 }
@@ -223,6 +298,10 @@ func (a *countAcc) Resize(n int) { a.cnt = grow(a.cnt, n) }
 func (a *countAcc) Bytes() int64 { return int64(cap(a.cnt)) * 8 }
 func (a *countAcc) Update(_ *Context, _ []Value, groups []uint32, n int) error {
 	cnt := a.cnt
+	if len(cnt) == 1 {
+		cnt[0] += int64(n)
+		return nil
+	}
 	for _, g := range groups[:n] {
 		cnt[g]++
 	}

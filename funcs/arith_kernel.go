@@ -1,6 +1,10 @@
 package funcs
 
-import "github.com/pxq-dev/pxq/types"
+import (
+	"github.com/apache/arrow/go/v15/arrow"
+
+	"github.com/pxq-dev/pxq/types"
+)
 
 // arithKernel is the kernel of + - * / over two numbers of one Go type
 // (INT64 arguments of a FLOAT64 overload are converted first). The
@@ -19,7 +23,17 @@ func arithKernel[T num](rt types.DataType, op byte) Kernel {
 		if aConst && bConst {
 			return Value{Const: normNum(arith1(op, ac, bc))}, nil
 		}
-		out := make([]T, n)
+		// A converted argument is a fresh slice of this kernel's own: the
+		// result overwrites it instead of taking another.
+		var out []T
+		switch {
+		case !aConst && converted[T](args[0]):
+			out = a[:n]
+		case !bConst && converted[T](args[1]):
+			out = b[:n]
+		default:
+			out = make([]T, n)
+		}
 		switch {
 		case aConst:
 			arithCA(op, ac, b[:n], out)
@@ -30,6 +44,14 @@ func arithKernel[T num](rt types.DataType, op byte) Kernel {
 		}
 		return Value{Array: numArray(rt, out)}, nil
 	}
+}
+
+// converted reports whether numSlice[T] of the array v made a new slice
+// (INT64 or TIME64NS read as FLOAT64, and the reverse).
+func converted[T num](v Value) bool {
+	var zero T
+	_, wantFloat := any(zero).(float64)
+	return (v.Array.DataType().ID() == arrow.FLOAT64) != wantFloat
 }
 
 func arith1[T num](op byte, a, b T) T {

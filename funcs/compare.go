@@ -14,20 +14,21 @@ import (
 func init() {
 	type cmpOps struct {
 		name string
+		op   cmpOp
 		i    func(a, b int64) bool
 		f    func(a, b float64) bool
 		s    func(a, b string) bool
 	}
 	ops := []cmpOps{
-		{"equal", func(a, b int64) bool { return a == b }, func(a, b float64) bool { return a == b }, func(a, b string) bool { return a == b }},
-		{"notEqual", func(a, b int64) bool { return a != b }, func(a, b float64) bool { return a != b }, func(a, b string) bool { return a != b }},
-		{"lessThan", func(a, b int64) bool { return a < b }, func(a, b float64) bool { return a < b }, func(a, b string) bool { return a < b }},
-		{"lessThanEqual", func(a, b int64) bool { return a <= b }, func(a, b float64) bool { return a <= b }, func(a, b string) bool { return a <= b }},
-		{"greaterThan", func(a, b int64) bool { return a > b }, func(a, b float64) bool { return a > b }, func(a, b string) bool { return a > b }},
-		{"greaterThanEqual", func(a, b int64) bool { return a >= b }, func(a, b float64) bool { return a >= b }, func(a, b string) bool { return a >= b }},
+		{"equal", cmpEQ, func(a, b int64) bool { return a == b }, func(a, b float64) bool { return a == b }, func(a, b string) bool { return a == b }},
+		{"notEqual", cmpNE, func(a, b int64) bool { return a != b }, func(a, b float64) bool { return a != b }, func(a, b string) bool { return a != b }},
+		{"lessThan", cmpLT, func(a, b int64) bool { return a < b }, func(a, b float64) bool { return a < b }, func(a, b string) bool { return a < b }},
+		{"lessThanEqual", cmpLE, func(a, b int64) bool { return a <= b }, func(a, b float64) bool { return a <= b }, func(a, b string) bool { return a <= b }},
+		{"greaterThan", cmpGT, func(a, b int64) bool { return a > b }, func(a, b float64) bool { return a > b }, func(a, b string) bool { return a > b }},
+		{"greaterThanEqual", cmpGE, func(a, b int64) bool { return a >= b }, func(a, b float64) bool { return a >= b }, func(a, b string) bool { return a >= b }},
 	}
 	for _, op := range ops {
-		ki, kf := numCmpKernel(op.i), numCmpKernel(op.f)
+		ki, kf := cmpOpKernel[int64](op.op), cmpOpKernel[float64](op.op)
 		ks := strCmpKernel(op.s)
 		ib := func(a, b bool) (int64, int64) {
 			x, y := int64(0), int64(0)

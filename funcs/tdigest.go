@@ -3,7 +3,6 @@ package funcs
 import (
 	"encoding/binary"
 	"math"
-	"slices"
 	"strconv"
 
 	"github.com/apache/arrow/go/v15/arrow"
@@ -69,7 +68,7 @@ func (d *tdigest) compress(extra []centroid, scratch *[]centroid) {
 	if len(d.buf) == 0 && len(extra) == 0 {
 		return
 	}
-	slices.Sort(d.buf)
+	sortFloats(d.buf)
 	var in []centroid
 	if scratch != nil {
 		in = (*scratch)[:0]

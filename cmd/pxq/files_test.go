@@ -115,3 +115,21 @@ func TestRunTableWrongColumns(t *testing.T) {
 		t.Errorf("err %v, stderr:\n%s", err, stderr)
 	}
 }
+
+// TestRunStreamedTables: -o csv streams several tables, each titled,
+// and one table untitled.
+func TestRunStreamedTables(t *testing.T) {
+	dir := writeEventFiles(t, 2, 100)
+	two := writeScript(t, "df = px.DataFrame('events')\npx.display(df.agg(n=('v', px.count)), 'a')\npx.display(df.head(2)[['v']], 'b')")
+	stdout, stderr, err := runPXQ(t, "run", two, "--table", "events="+dir, "-o", "csv")
+	if err != nil {
+		t.Fatalf("pxq run: %v\n%s", err, stderr)
+	}
+	if want := "# table: a\nn\n200\n# table: b\nv\n0\n1\n"; stdout != want {
+		t.Errorf("two tables:\n%q\nwant\n%q", stdout, want)
+	}
+	one := writeScript(t, "px.display(px.DataFrame('events').agg(n=('v', px.count)))")
+	if stdout, stderr, err = runPXQ(t, "run", one, "--table", "events="+dir, "-o", "csv"); err != nil || stdout != "n\n200\n" {
+		t.Errorf("one table: %q, %v\n%s", stdout, err, stderr)
+	}
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -137,6 +136,9 @@ func runScript(ctx context.Context, stdout, stderr io.Writer, ref string, f *run
 	if f.collect == 0 {
 		q.Now = f.asOf
 	}
+	if f.output == "csv" || f.output == "json" {
+		return runStreamed(ctx, stdout, stderr, eng, q, f)
+	}
 	var col query.Collector
 	res, err := eng.Run(ctx, q, &col)
 	if err != nil {
@@ -150,11 +152,56 @@ func runScript(ctx context.Context, stdout, stderr io.Writer, ref string, f *run
 	if f.collect == 0 && f.capture == "" && len(f.tables) == 0 && allEmpty(tables) {
 		// A lone `pxq run` has no history of its own: say where data
 		// comes from rather than leave the user with empty tables.
-		fmt.Fprintln(stderr, "pxq: no data: this process has not traced anything. Trace first (--collect 10s), "+
-			"read files (--capture DIR, --table name=FILE), or ask a running server (--broker HOST:PORT, see pxq serve).")
+		fmt.Fprintln(stderr, noDataHint)
 	}
 	return printTables(stdout, tables, f.output, format.Options{MaxWidth: f.maxWidth})
 }
+
+// runStreamed runs q with -o csv or json, writing each batch of rows as
+// it comes (format.Stream) rather than collecting the result first.
+func runStreamed(ctx context.Context, stdout, stderr io.Writer, eng *engine.Engine, q engine.Query, f *runFlags) error {
+	var s *format.Stream
+	if f.output == "json" {
+		s = format.NewJSONStream(stdout)
+	} else {
+		// CSV titles each table when there are several: count the
+		// displayed ones (a compile error is Run's to report).
+		shown := 0
+		if p, err := engine.Compile(q, eng.Catalog()); err == nil {
+			for _, sk := range p.Sinks {
+				if sk.OTel == nil {
+					shown++
+				}
+			}
+		}
+		s = format.NewCSVStream(stdout, shown > 1)
+	}
+	res, err := eng.Run(ctx, q, s)
+	if ferr := s.Flush(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return err
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintln(stderr, "pxq: warning:", w)
+	}
+	empty := true
+	for _, t := range s.Tables() {
+		if t.Truncated && !res.Truncated {
+			fmt.Fprintf(stderr, "pxq: warning: table %s was cut at %d rows, the row cap (--max-rows): raise it, or filter or aggregate more\n", t.Name, t.Rows)
+		}
+		empty = empty && t.Rows == 0
+	}
+	if f.collect == 0 && f.capture == "" && len(f.tables) == 0 && empty {
+		fmt.Fprintln(stderr, noDataHint)
+	}
+	return nil
+}
+
+// noDataHint is what a lone `pxq run` says when its tables are empty.
+const noDataHint = "pxq: no data: this process has not traced anything. Trace first (--collect 10s), " +
+	"read files (--capture DIR, --table name=FILE), or ask a running server (--broker HOST:PORT, see pxq serve)."
 
 func allEmpty(tables []*format.Table) bool {
 	for _, t := range tables {
@@ -272,13 +319,12 @@ func printTables(w io.Writer, tables []*format.Table, output string, opts format
 		case "json":
 			err = format.JSON(w, t)
 			if err == nil && t.Truncated {
-				name, _ := json.Marshal(t.Name)
-				_, err = fmt.Fprintf(w, "{\"_table\":%s,\"_truncated\":true,\"_rows\":%d}\n", name, t.Rows())
+				err = format.TruncationMarker(w, "json", t.Name, t.Rows())
 			}
 		case "csv":
 			err = format.CSV(w, t, len(tables) > 1)
 			if err == nil && t.Truncated {
-				_, err = fmt.Fprintf(w, "# table %s: cut at %d rows\n", t.Name, t.Rows())
+				err = format.TruncationMarker(w, "csv", t.Name, t.Rows())
 			}
 		case "arrow":
 			err = format.Arrow(w, t)

@@ -1,10 +1,12 @@
 // Command pxqbench times pxq's executor against DuckDB (single-threaded)
 // on http_events-shaped data and prints a Markdown table. With -e2e it
 // times `pxq run` against DuckDB end to end over the same Parquet file
-// instead (e2e.go).
+// instead (e2e.go); with -anchor it times the end-to-end queries' shapes
+// with both engines in memory (anchor.go).
 //
 //	go run ./cmd/pxqbench -rows 10000000 -runs 5
 //	go run ./cmd/pxqbench -e2e -pxq /tmp/pxq -rows 10000000 -runs 5
+//	go run ./cmd/pxqbench -anchor -threads 1,2 -rows 10000000 -runs 5
 package main
 
 import (
@@ -39,6 +41,8 @@ func main() {
 	rowGroup := flag.Int64("rowgroup", 1<<20, "with -e2e: rows per Parquet row group")
 	duckq := flag.String("duckq", "", "run this SQL in DuckDB and print the number of rows (the child process of -e2e)")
 	duckThreads := flag.Int("duckthreads", 0, "with -duckq: DuckDB's threads (0: every core)")
+	anchorMode := flag.Bool("anchor", false, "the end-to-end queries' shapes over http_events in memory, both engines (workload.AnchorQueries)")
+	threads := flag.String("threads", "1", "with -anchor: the thread counts to run (pxq's GOMAXPROCS and DuckDB's threads), comma-separated")
 	flag.Parse()
 	if *duckq != "" {
 		duckQuery(*duckq, *duckThreads)
@@ -46,6 +50,18 @@ func main() {
 	}
 	if *endToEnd {
 		e2e(e2eConfig{rows: *rows, dir: *dir, pxq: *pxqBin, runs: *runs, only: *only, rowGroup: *rowGroup})
+		return
+	}
+	if *anchorMode {
+		var ths []int
+		for _, f := range strings.Split(*threads, ",") {
+			var n int
+			if _, err := fmt.Sscan(f, &n); err != nil || n < 1 {
+				log.Fatalf("-threads %q: want positive numbers", *threads)
+			}
+			ths = append(ths, n)
+		}
+		anchor(anchorConfig{rows: *rows, batch: *batch, runs: *runs, only: *only, cpuprofile: *cpuprofile, threads: ths})
 		return
 	}
 	runtime.GOMAXPROCS(1)
