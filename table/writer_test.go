@@ -190,3 +190,77 @@ func TestAppendNamed(t *testing.T) {
 		t.Fatalf("%d rows, want 1", st.Rows)
 	}
 }
+
+// TestWriterBatchesStayIntact: full batches and a small one in between
+// keep their values while the writer goes on, share no buffer, and the
+// small one holds buffers of its size, not the writer's.
+func TestWriterBatchesStayIntact(t *testing.T) {
+	s := NewStore(0)
+	rel := types.Relation{{Name: "n", Type: types.Int64}, {Name: "s", Type: types.String}}
+	tb, err := s.Create("t", rel, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewWriter(tb)
+	w.MaxRows = 1000
+	val := func(i int) string { return strings.Repeat(string(rune('a'+i%26)), i%5) }
+	i := 0
+	write := func(n int) {
+		for ; n > 0; n-- {
+			if err := w.AppendRow(i, val(i)); err != nil {
+				t.Fatal(err)
+			}
+			i++
+		}
+	}
+	write(3000) // three full batches
+	write(10)   // a small one, flushed
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	write(1500) // one more full batch and a half one left in the writer
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	batches := tb.Snapshot(0, 0)
+	if len(batches) != 6 {
+		t.Fatalf("%d batches, want 6", len(batches))
+	}
+	small := batches[3].Record
+	for c, a := range small.Columns() {
+		for _, b := range a.Data().Buffers() {
+			// Exact but for the allocator's size classes.
+			if b != nil && cap(b.Buf()) > b.Len()+b.Len()/4+8 {
+				t.Errorf("10-row batch, column %d: buffer of %d bytes holds %d", c, cap(b.Buf()), b.Len())
+			}
+		}
+	}
+	// Buffers handed over are not shared by two batches.
+	seen := map[*byte]int{}
+	j := 0
+	for k, b := range batches {
+		for c, a := range b.Record.Columns() {
+			for _, buf := range a.Data().Buffers() {
+				if buf == nil || buf.Len() == 0 {
+					continue
+				}
+				p := &buf.Buf()[0]
+				if prev, ok := seen[p]; ok {
+					t.Fatalf("batches %d and %d share a buffer of column %d", prev, k, c)
+				}
+				seen[p] = k
+			}
+		}
+		ns := b.Record.Column(0).(*array.Int64)
+		ss := b.Record.Column(1).(*array.String)
+		for r := 0; r < int(b.Record.NumRows()); r++ {
+			if ns.Value(r) != int64(j) || ss.Value(r) != val(j) {
+				t.Fatalf("row %d: %d %q, want %d %q", j, ns.Value(r), ss.Value(r), j, val(j))
+			}
+			j++
+		}
+	}
+	if j != i {
+		t.Fatalf("read %d rows, wrote %d", j, i)
+	}
+}
