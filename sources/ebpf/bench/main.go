@@ -8,12 +8,26 @@
 //	go run ./sources/ebpf/bench -rounds 8 -round 3s
 //
 // With -server nginx the server is nginx (Debian nginx-light) serving a
-// file of -resp bytes, and with -client wrk the load generator is wrk at
-// saturation (the Go load generator runs fixed rates against either
-// server); both are installed when absent:
+// file of -resp bytes, and with -client wrk the load generator is wrk (at
+// saturation, or near -rate through a script; the Go load generator runs
+// exact fixed rates against either server); both are installed when
+// absent:
 //
 //	go run ./sources/ebpf/bench -server nginx -client wrk -trace both
 //	go run ./sources/ebpf/bench -server nginx -trace both -resp 131072 -rate 6000
+//
+// With -tls nginx serves HTTPS (a self-signed certificate made for the
+// run) and the plaintext is captured by the OpenSSL uprobes: wrk (which
+// links libssl) over HTTP/1.1 keep-alive, at saturation or, with -rate,
+// at about a fixed rate (a wrk script waits between a connection's
+// requests), or h2load (nghttp2, libssl too) over HTTP/2 (h2 by ALPN; h2c
+// without -tls). -server grpc is this program's gRPC server (the health
+// service) with its own gRPC client, over h2c:
+//
+//	go run ./sources/ebpf/bench -server nginx -client wrk -tls -trace both
+//	go run ./sources/ebpf/bench -server nginx -client wrk -tls -trace both -conns 20 -rate 10000
+//	go run ./sources/ebpf/bench -server nginx -client h2load -tls -trace both
+//	go run ./sources/ebpf/bench -server grpc -trace both
 package main
 
 import (
@@ -29,6 +43,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime/pprof"
 	rtrace "runtime/trace"
 	"sort"
@@ -65,8 +80,10 @@ var (
 	work     = flag.Duration("work", 0, "CPU the server's handler spends per request (hashing), as a service that does some work would; 0: none, the cheapest possible server")
 	warmup   = flag.Duration("warmup", 10*time.Second, "a first traced round, not counted, that brings the tracer to its steady state")
 	bpfStats = flag.Bool("bpfstats", true, "count BPF program run time (costs two clock reads per program run)")
-	server   = flag.String("server", "go", "the server: go (this program's) or nginx")
-	client   = flag.String("client", "go", "the load generator: go (this program's, keep-alive, -rate) or wrk (saturation only)")
+	server   = flag.String("server", "go", "the server: go (this program's), nginx, or grpc (this program's gRPC server and client, h2c)")
+	client   = flag.String("client", "go", "the load generator: go (this program's, keep-alive, -rate), wrk (HTTP/1.1, -rate through a script) or h2load (HTTP/2, saturation only)")
+	useTLS   = flag.Bool("tls", false, "nginx serves HTTPS, and wrk or h2load speak it (OpenSSL on both sides)")
+	streams  = flag.Int("streams", 1, "h2load: concurrent streams per connection")
 	wholeArg = flag.Bool("wholebodies", false, "copy whole bodies (Config.CopyWholeBodies)")
 	nice     = flag.Int("nice", 0, "the reader thread's nice value (Config.ReaderNice; 0: the default, 20: unchanged)")
 )
@@ -127,15 +144,29 @@ func main() {
 	case "exec":
 		runExec(flag.Args())
 		return
+	case "grpcserver":
+		runGRPCServer()
+		return
+	case "grpcload":
+		runLoadWith(grpcRound)
+		return
 	}
-	if *server != "go" && *server != "nginx" {
-		log.Fatalf("-server is go or nginx, not %q", *server)
+	if *server != "go" && *server != "nginx" && *server != "grpc" {
+		log.Fatalf("-server is go, nginx or grpc, not %q", *server)
 	}
-	if *client != "go" && *client != "wrk" {
-		log.Fatalf("-client is go or wrk, not %q", *client)
+	if *client != "go" && *client != "wrk" && *client != "h2load" {
+		log.Fatalf("-client is go, wrk or h2load, not %q", *client)
 	}
-	if *client == "wrk" && *rate != 0 {
-		log.Fatal("wrk has no fixed rate: use -client go with -rate")
+	if *client == "h2load" && *rate != 0 {
+		log.Fatal("h2load has no fixed rate: use -client wrk with -rate")
+	}
+	if *server == "grpc" && *client != "go" {
+		log.Fatal("-server grpc has its own client: leave -client go")
+	}
+	if *useTLS && (*server != "nginx" || *client == "go") {
+		// Go's crypto/tls has probes of its own (sources/ebpf/tls's Go
+		// side); this mode measures OpenSSL's.
+		log.Fatal("-tls is nginx with wrk or h2load")
 	}
 	if *traceArg != "server" && *traceArg != "both" {
 		log.Fatalf("-trace is server or both, not %q", *traceArg)
@@ -178,8 +209,15 @@ func main() {
 	}
 	var off, on []measures
 	var ratio []float64
+	foreign := 0 // off rounds run while another process held libssl open
 	for i := 0; i < 2**rounds; i++ {
 		traced := i%2 == 1
+		if *useTLS && !traced {
+			if who := foreignHolders(b.libssl); len(who) > 0 {
+				foreign++
+				log.Printf("off round %d: %s is held open by %v, whose uprobes (if any) trap in this round too", len(off)+1, b.libssl, who)
+			}
+		}
 		m := b.round(traced, *roundDur)
 		if !traced {
 			off = append(off, m)
@@ -210,8 +248,11 @@ func main() {
 	if *pin {
 		where = "server and load generator on CPU 0, tracer on CPU 1"
 	}
-	fmt.Printf("server %s, client %s, %d connections, %d-byte responses; tracing: %s; rate: %s; handler work %s per request; %s; %d rounds of %s each way\n\n",
-		*server, *client, *conns, *respSize, *traceArg, rateName(), *work, where, *rounds, *roundDur)
+	fmt.Printf("server %s, client %s, %s, %d connections, %d-byte responses; tracing: %s; rate: %s; handler work %s per request; %s; %d rounds of %s each way; load average %s\n\n",
+		*server, *client, protoName(), *conns, *respSize, *traceArg, rateName(), *work, where, *rounds, *roundDur, loadAvg())
+	if *useTLS {
+		fmt.Printf("libssl: a private copy (%s); off rounds while another process held it open: %d of %d\n\n", b.libssl, foreign, *rounds)
+	}
 	fmt.Printf("| measure | median |\n|---|---|\n")
 	fmt.Printf("| req/s, tracer off | %.0f |\n", med(off, func(m measures) float64 { return m.rps }))
 	fmt.Printf("| req/s, tracer on | %.0f |\n", med(on, func(m measures) float64 { return m.rps }))
@@ -232,6 +273,34 @@ func main() {
 	fmt.Printf("| lost events | %d |\n", lost)
 }
 
+// protoName says what the client and server speak.
+func protoName() string {
+	p := "HTTP/1.1"
+	switch {
+	case *server == "grpc":
+		p = "gRPC over h2c"
+	case *client == "h2load" && *useTLS:
+		p = "HTTP/2 over TLS (h2)"
+	case *client == "h2load":
+		p = "HTTP/2 cleartext (h2c)"
+	case *useTLS:
+		p = "HTTP/1.1 over TLS"
+	}
+	if *client == "h2load" {
+		p += fmt.Sprintf(", %d streams per connection", *streams)
+	}
+	return p
+}
+
+// loadAvg returns the 1-, 5- and 15-minute load averages.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
 func rateName() string {
 	if *rate == 0 {
 		return "saturation"
@@ -250,6 +319,7 @@ type bench struct {
 	nginx         *nginx
 	url           string
 	childCPU      string
+	libssl        string // with -tls: the private copy of libssl nginx and the client load
 	tr            *ebpf.Tracer
 	store         *table.Store
 	stopRetention chan struct{}
@@ -269,12 +339,19 @@ func startBench() *bench {
 		childCPU = "0"
 	}
 	b := &bench{childCPU: childCPU}
+	if *useTLS {
+		b.libssl = privateLibssl()
+	}
 	var addr string
 	if *server == "nginx" {
 		b.nginx = startNginx(childCPU)
 		addr = b.nginx.addr
 	} else {
-		b.srv = exec.Command(os.Args[0], "-child", "server", "-resp", strconv.Itoa(*respSize), "-work", work.String(), "-cpu", childCPU)
+		kind := "server"
+		if *server == "grpc" {
+			kind = "grpcserver"
+		}
+		b.srv = exec.Command(os.Args[0], "-child", kind, "-resp", strconv.Itoa(*respSize), "-work", work.String(), "-cpu", childCPU)
 		b.srv.Stderr = os.Stderr
 		b.srvIn, _ = b.srv.StdinPipe()
 		srvOut, _ := b.srv.StdoutPipe()
@@ -287,10 +364,21 @@ func startBench() *bench {
 		}
 		addr = strings.TrimSpace(a)
 	}
-	b.url = "http://" + addr + "/bench?q=1"
+	scheme := "http://"
+	if *useTLS {
+		scheme = "https://"
+	}
+	b.url = scheme + addr + "/bench?q=1"
+	if *server == "grpc" {
+		b.url = addr
+	}
 	pids := []uint32{uint32(b.srvPid())}
 	if *client == "go" {
-		b.load = exec.Command(os.Args[0], "-child", "load", "-url", b.url,
+		kind := "load"
+		if *server == "grpc" {
+			kind = "grpcload"
+		}
+		b.load = exec.Command(os.Args[0], "-child", kind, "-url", b.url, "-resp", strconv.Itoa(*respSize),
 			"-conns", strconv.Itoa(*conns), "-rate", strconv.Itoa(*rate), "-cpu", childCPU)
 		b.load.Stderr = os.Stderr
 		b.loadIn, _ = b.load.StdinPipe()
@@ -333,6 +421,9 @@ func (b *bench) close() {
 		b.srvIn.Close()
 		b.srv.Wait()
 	}
+	if b.libssl != "" {
+		os.RemoveAll(filepath.Dir(b.libssl))
+	}
 }
 
 // runLoad runs one round of load for d and returns what the load
@@ -346,6 +437,9 @@ func (b *bench) runLoad(d time.Duration, traced bool) result {
 					log.Fatal(err)
 				}
 			}
+		}
+		if *client == "h2load" {
+			return h2loadRound(b.url, d, b.childCPU, trace)
 		}
 		return wrkRound(b.url, d, b.childCPU, trace)
 	}
@@ -533,7 +627,9 @@ func workRounds(d time.Duration) int {
 
 // runLoad runs a round for each duration read from stdin, on fresh
 // connections closed at its end, and prints each round's result as JSON.
-func runLoad() {
+func runLoad() { runLoadWith(loadRound) }
+
+func runLoadWith(loadRound func(time.Duration) result) {
 	in := bufio.NewScanner(os.Stdin)
 	out := json.NewEncoder(os.Stdout)
 	for in.Scan() {
