@@ -151,11 +151,26 @@ func TestReadable(t *testing.T) {
 
 	t.Run("LiveKeepsViewStateAndDebounces", func(t *testing.T) {
 		e.t = t
-		e.open("?script=px/http_data&destination_filter=" + url.QueryEscape(dest))
 		w := `.widget[data-output=http_data] `
+		// Enough rows that the table scrolls: the app's traffic is
+		// traced as the test goes, so open the page again until it has.
+		for i := 0; ; i++ {
+			e.open("?script=px/http_data&destination_filter=" + url.QueryEscape(dest))
+			n, _ := strconv.Atoi(e.eval(`String(document.querySelectorAll('` + w + `.tr[data-row]').length)`))
+			if n >= 20 {
+				break
+			}
+			if i == 20 {
+				t.Fatalf("the table has %d rows after 20 s, too few to scroll", n)
+			}
+			e.do(chromedp.Sleep(time.Second))
+		}
 		e.do(chromedp.Click(chromedp.CSS(w+`.th[data-col="6"] .th-name`)), chromedp.Click(chromedp.CSS(w+`.th[data-col="6"] .th-name`)))
 		e.eval(`(() => { const b = document.querySelector('` + w + `.tbl-body'); b.scrollTop = 120; return ''; })()`)
 		e.do(chromedp.Sleep(100 * time.Millisecond))
+		if top := e.eval(`String(document.querySelector('` + w + `.tbl-body').scrollTop)`); top == "0" {
+			t.Fatalf("the table does not scroll (scrollTop 0 after setting 120)")
+		}
 		row := e.eval(`document.querySelector('` + w + `.tr[data-row]:nth-child(8)').dataset.row`)
 		e.do(chromedp.Click(chromedp.CSS(w + `.tr[data-row="` + row + `"] .td`)))
 		before := e.eval(`document.querySelector('` + w + `.tbl-detail').innerText`)
