@@ -4,7 +4,10 @@ go 1.26.8
 
 require github.com/pxq-dev/pxq v0.0.0
 
-require github.com/cilium/ebpf v0.22.0 // indirect
+require (
+	github.com/cilium/ebpf v0.22.0 // indirect
+	golang.org/x/arch v0.33.0 // indirect
+)
 
 require (
 	github.com/JohnCGriffin/overflow v0.0.0-20211019200055-46fa312c352c // indirect
