@@ -86,6 +86,20 @@ func Need(t testing.TB, name string, dirs ...string) string {
 	return p
 }
 
+// StartCommand runs cmd as a server that listens on 127.0.0.1:port (a
+// FreePort), waits until the port accepts connections, and stops it
+// when the test ends (the real-client modules' servers: nats-server,
+// FerretDB in a test binary of its own).
+func StartCommand(t testing.TB, port int, cmd *exec.Cmd) *Server {
+	t.Helper()
+	s := &Server{Port: port}
+	s.start(t, cmd)
+	return s
+}
+
+// Pid is the server process's pid.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
 // start runs the server command and waits until its port accepts
 // connections.
 func (s *Server) start(t testing.TB, cmd *exec.Cmd) {

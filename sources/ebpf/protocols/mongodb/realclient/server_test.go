@@ -1,18 +1,15 @@
 package realclient
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"strconv"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 
@@ -57,9 +54,7 @@ func serve(addr, dir string) error {
 
 // server is a FerretDB process started for a test.
 type server struct {
-	Port int
-	Pid  int
-	log  *bytes.Buffer
+	Port, Pid int
 }
 
 func (s *server) addr() string { return "127.0.0.1:" + strconv.Itoa(s.Port) }
@@ -70,40 +65,9 @@ func (s *server) addr() string { return "127.0.0.1:" + strconv.Itoa(s.Port) }
 // tracer of the test's process alone sees the client's side only.
 func startFerretDB(t testing.TB) *server {
 	t.Helper()
-	s := &server{Port: dbtest.FreePort(t), log: &bytes.Buffer{}}
+	s := &server{Port: dbtest.FreePort(t)}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), serveEnv+"="+s.addr(), dirEnv+"="+t.TempDir())
-	cmd.Stdout, cmd.Stderr = s.log, s.log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("ferretdb: %v", err)
-	}
-	s.Pid = cmd.Process.Pid
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", s.addr(), time.Second)
-		if err == nil {
-			c.Close()
-			return s
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("ferretdb exited: %v\n%s", err, s.log)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ferretdb does not accept connections\n%s", s.log)
-		}
-	}
+	s.Pid = dbtest.StartCommand(t, s.Port, cmd).Pid()
+	return s
 }

@@ -1,14 +1,11 @@
 package realclient
 
 import (
-	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,9 +22,7 @@ const (
 
 // server is a nats-server started for a test.
 type server struct {
-	Port int
-	Pid  int
-	log  *bytes.Buffer
+	Port, Pid int
 }
 
 func (s *server) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", s.Port) }
@@ -38,7 +33,7 @@ func startNATS(t testing.TB) *server {
 	t.Helper()
 	bin := dbtest.Need(t, "nats-server", "/usr/sbin")
 	dir := t.TempDir()
-	s := &server{Port: dbtest.FreePort(t), log: &bytes.Buffer{}}
+	s := &server{Port: dbtest.FreePort(t)}
 	conf := filepath.Join(dir, "nats.conf")
 	err := os.WriteFile(conf, []byte(fmt.Sprintf(`
 listen: 127.0.0.1:%d
@@ -51,40 +46,8 @@ authorization {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-c", conf)
-	cmd.Stdout, cmd.Stderr = s.log, s.log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("nats-server: %v", err)
-	}
-	s.Pid = cmd.Process.Pid
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(s.Port), time.Second)
-		if err == nil {
-			c.Close()
-			return s
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("nats-server exited: %v\n%s", err, s.log)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nats-server does not accept connections\n%s", s.log)
-		}
-	}
+	s.Pid = dbtest.StartCommand(t, s.Port, exec.Command(bin, "-c", conf)).Pid()
+	return s
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
