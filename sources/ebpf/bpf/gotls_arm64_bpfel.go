@@ -116,6 +116,38 @@ type GoTLSScratch struct {
 		Pad      [2]uint8
 	}
 	Data [32768]uint8
+	Conn GoTLSConn
+	Args struct {
+		_     structs.HostLayout
+		Ubuf  uint64
+		N     uint64
+		Total uint64
+		Peer  struct {
+			_      structs.HostLayout
+			Addr   [16]uint8
+			Port   uint16
+			Family uint16
+		}
+		Tgid uint32
+		Fd   int32
+		Dir  uint8
+		Tls  uint8
+		Pad  [2]uint8
+	}
+	Peer struct {
+		_      structs.HostLayout
+		Addr   [16]uint8
+		Port   uint16
+		Family uint16
+	}
+	_    [4]byte
+	Head struct {
+		_       structs.HostLayout
+		Clen    uint64
+		End     uint32
+		HeadReq uint8
+		Pad     [3]uint8
+	}
 }
 
 type GoTLSSslCall struct {

@@ -127,9 +127,37 @@ enum tls_kind {
 	TLS_CIPHER = 2, // ciphertext of a TLS socket: not copied, span only
 };
 
+struct head {
+	__u64 clen;     // body length
+	__u32 end;      // offset past the head; 0: do not skip
+	__u8 head_req;  // the message is a HEAD request
+	__u8 pad[3];
+};
+
+// What emit_data is to send: a buffer of a call and its connection's side.
+struct emit_args {
+	__u64 ubuf;
+	__u64 n;
+	__u64 total;
+	struct addr peer; // family 0: none
+	__u32 tgid;
+	__s32 fd;
+	__u8 dir;
+	__u8 tls;
+	__u8 pad[2];
+};
+
 struct scratch {
 	struct event ev;
 	__u8 data[SCRATCH];
+	// A new connection's entry and emit_data's arguments are built
+	// here, not on the stack: the verifier limits the stack of a program
+	// and the functions it calls to 512 bytes together, and sys_exit
+	// calls emit_data, which calls scan_head.
+	struct conn conn;
+	struct emit_args args;
+	struct addr peer; // a datagram's source or destination
+	struct head head; // scan_head's result
 };
 
 enum call_kind {
@@ -415,18 +443,22 @@ static __always_inline struct conn *new_conn(__u32 tgid, __s32 fd, __u8 role)
 	struct socket *s = sock_of(f);
 	if (!s)
 		return 0;
-	struct conn c = {};
-	if (!fill_conn(&c, s))
+	struct scratch *sc = get_scratch();
+	if (!sc)
 		return 0;
-	c.role = role;
-	c.file = (__u64)f;
+	struct conn *c = &sc->conn;
+	__builtin_memset(c, 0, sizeof(*c));
+	if (!fill_conn(c, s))
+		return 0;
+	c->role = role;
+	c->file = (__u64)f;
 	// The id only has to differ between successive connections on one
 	// (tgid, fd): the creation time does.
-	c.id = bpf_ktime_get_ns();
+	c->id = bpf_ktime_get_ns();
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	c.start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	c->start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
 	__u64 key = (__u64)tgid << 32 | (__u32)fd;
-	if (bpf_map_update_elem(&conns, &key, &c, BPF_ANY)) {
+	if (bpf_map_update_elem(&conns, &key, c, BPF_ANY)) {
 		count(CNT_CONN_CREATE_FAIL, 1);
 		return 0;
 	}
@@ -599,13 +631,6 @@ static long hscan_cb(__u64 i, void *ctx)
 	return hscan_line(h, i + 1);
 }
 
-struct head {
-	__u64 clen;     // body length
-	__u32 end;      // offset past the head; 0: do not skip
-	__u8 head_req;  // the message is a HEAD request
-	__u8 pad[3];
-};
-
 // scan_head looks at the first n bytes of s->data, the start of a
 // message, and fills r with its head's end and body length, or leaves
 // r->end 0 when the body is not to be skipped. saw_head says that the
@@ -634,18 +659,6 @@ __noinline int scan_head(struct scratch *s, __u32 n, __u8 saw_head, struct head 
 	r->end = h.head_end;
 	return 0;
 }
-
-struct emit_args {
-	__u64 ubuf;
-	__u64 n;
-	__u64 total;
-	struct addr peer; // family 0: none
-	__u32 tgid;
-	__s32 fd;
-	__u8 dir;
-	__u8 tls;
-	__u8 pad[2];
-};
 
 // emit_data writes up to MAX_CHUNKS events for the a->n bytes at a->ubuf,
 // at the stream offset of the direction (the connection's plaintext
@@ -725,11 +738,12 @@ __noinline int emit_data(struct conn *c, struct emit_args *a)
 			scan = false;
 		}
 		if (scan) {
-			struct head hd = {};
-			scan_head(s, len, c->saw_head, &hd);
-			if (hd.head_req)
+			struct head *hd = &s->head;
+			__builtin_memset(hd, 0, sizeof(*hd));
+			scan_head(s, len, c->saw_head, hd);
+			if (hd->head_req)
 				c->saw_head = 1;
-			__u64 clen = hd.clen, h = hd.end;
+			__u64 clen = hd->clen, h = hd->end;
 			__u64 keep = clen < body_limit ? clen : body_limit;
 			if (h && keep < clen) {
 				// Copy the head and the kept body; the rest of the
@@ -767,10 +781,21 @@ __noinline int emit_data(struct conn *c, struct emit_args *a)
 static __always_inline void emit_buf(struct conn *c, __u32 tgid, __s32 fd, __u8 dir,
 				     __u64 ubuf, __u64 n, struct addr *peer, __u8 tls, __u64 total)
 {
-	struct emit_args a = {.ubuf = ubuf, .n = n, .total = total, .tgid = tgid, .fd = fd, .dir = dir, .tls = tls};
+	struct scratch *s = get_scratch();
+	if (!s)
+		return;
+	struct emit_args *a = &s->args;
+	__builtin_memset(a, 0, sizeof(*a));
+	a->ubuf = ubuf;
+	a->n = n;
+	a->total = total;
+	a->tgid = tgid;
+	a->fd = fd;
+	a->dir = dir;
+	a->tls = tls;
 	if (peer)
-		a.peer = *peer;
-	emit_data(c, &a);
+		a->peer = *peer;
+	emit_data(c, a);
 }
 
 // Syscall numbers and argument registers. The tracer hooks only the exit
@@ -1023,15 +1048,19 @@ int sys_exit(__u64 *ctx)
 		}
 	}
 
-	struct addr peer = {};
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	struct addr *peer = &s->peer;
+	__builtin_memset(peer, 0, sizeof(*peer));
 	struct addr *pp = 0;
 	if (kind == CALL_BUF) {
 		// Only recvfrom and sendto have a sockaddr (read and write
 		// leave the register to whatever the caller had in it).
 		__u64 uaddr = (nr == NR_RECVFROM || nr == NR_SENDTO) ? SC_ARG4(regs) : 0;
 		if (uaddr) {
-			read_sockaddr(&peer, uaddr);
-			pp = &peer;
+			read_sockaddr(peer, uaddr);
+			pp = peer;
 		}
 		emit_buf(c, tgid, fd, dir, ptr, n, pp, TLS_NONE, ret);
 		return 0;
@@ -1040,18 +1069,19 @@ int sys_exit(__u64 *ctx)
 	__u64 iov = ptr;
 	__u64 iovcnt = SC_ARG2(regs);
 	if (kind == CALL_MSG) {
-		struct user_msghdr msg = {};
-		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)ptr)) {
+		// The head of struct user_msghdr: name, namelen, iov, iovlen.
+		__u64 msg[4] = {};
+		if (bpf_probe_read_user(msg, sizeof(msg), (void *)ptr)) {
 			count(CNT_READ_FAIL, 1);
 			*pos += n;
 			return 0;
 		}
-		if (msg.msg_name) {
-			read_sockaddr(&peer, (__u64)msg.msg_name);
-			pp = &peer;
+		if (msg[0]) {
+			read_sockaddr(peer, msg[0]);
+			pp = peer;
 		}
-		iov = (__u64)msg.msg_iov;
-		iovcnt = msg.msg_iovlen;
+		iov = msg[2];
+		iovcnt = msg[3];
 	}
 	for (int i = 0; i < MAX_IOV && n > 0; i++) {
 		struct iovec v = {};

@@ -104,6 +104,38 @@ type TraceScratch struct {
 	_    structs.HostLayout
 	Ev   TraceEvent
 	Data [32768]uint8
+	Conn TraceConn
+	Args struct {
+		_     structs.HostLayout
+		Ubuf  uint64
+		N     uint64
+		Total uint64
+		Peer  struct {
+			_      structs.HostLayout
+			Addr   [16]uint8
+			Port   uint16
+			Family uint16
+		}
+		Tgid uint32
+		Fd   int32
+		Dir  uint8
+		Tls  uint8
+		Pad  [2]uint8
+	}
+	Peer struct {
+		_      structs.HostLayout
+		Addr   [16]uint8
+		Port   uint16
+		Family uint16
+	}
+	_    [4]byte
+	Head struct {
+		_       structs.HostLayout
+		Clen    uint64
+		End     uint32
+		HeadReq uint8
+		Pad     [3]uint8
+	}
 }
 
 type TraceSslCall struct {

@@ -167,16 +167,6 @@ struct iovec {
 	__u64 iov_len;
 };
 
-struct user_msghdr {
-	void *msg_name;
-	int msg_namelen;
-	struct iovec *msg_iov;
-	__u64 msg_iovlen;
-	void *msg_control;
-	__u64 msg_controllen;
-	unsigned int msg_flags;
-};
-
 struct sockaddr_in {
 	__u16 sin_family;
 	__be16 sin_port;
