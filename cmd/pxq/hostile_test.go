@@ -35,14 +35,30 @@ const (
 	hostileRSSLimit = 896 << 20
 )
 
-// hostileTime bounds the time a hostile script takes on any path.
-const hostileTime = 10 * time.Second
+// hostileTime bounds the time a hostile script takes on any path to be
+// stopped by a budget or a limit. The legitimate heavy scripts of the
+// corpus (expect: ok) do their work instead, whose time is the machine's:
+// the 10 MB script took 10.1 s on a loaded 2-core CI machine, two scripts
+// at a time. They get heavyTime, which still catches a hang.
+const (
+	hostileTime = 10 * time.Second
+	heavyTime   = 30 * time.Second
+)
+
+// timeLimit is the bound on a script that should end as want says.
+func timeLimit(want string) time.Duration {
+	if want == "ok" {
+		return heavyTime
+	}
+	return hostileTime
+}
 
 // TestHostileScripts sends every script of lang's hostile corpus through
 // `pxq run`, through `pxq serve` over the Go client and over Pixie's
 // API, and through the web UI's run endpoint of the same server. Each
-// ends with the error its header names (or answers, for the heavy but
-// legitimate ones) in under 10 s; a normal query sent meanwhile answers;
+// ends with the error its header names in under 10 s (or answers, for
+// the heavy but legitimate ones, in under 30 s); a normal query sent
+// meanwhile answers;
 // the server's peak RSS stays under its limit.
 func TestHostileScripts(t *testing.T) {
 	if testing.Short() {
@@ -86,7 +102,7 @@ func hostileRun(t *testing.T, corpus []langtest.Hostile) {
 			t.Errorf("%s: exit %d: %s", h.Name, code, msg)
 		case h.Expect != "ok" && (code != exitCompile || !strings.Contains(msg, h.Expect) || !strings.Contains(msg, h.Name+":")):
 			t.Errorf("%s: exit %d, stderr %q, want exit %d with %q at a position", h.Name, code, msg, exitCompile, h.Expect)
-		case took > hostileTime:
+		case took > timeLimit(h.Expect):
 			t.Errorf("%s: took %v", h.Name, took)
 		}
 	})
@@ -158,7 +174,7 @@ func hostileServer(t *testing.T, corpus []langtest.Hostile) {
 				t.Errorf("%s over %s: %s", h.Name, p.name, msg)
 			case want != "ok" && (ok || !strings.Contains(msg, want)):
 				t.Errorf("%s over %s: ok %v, %q, want %q", h.Name, p.name, ok, msg, want)
-			case took > hostileTime:
+			case took > timeLimit(want):
 				t.Errorf("%s over %s: took %v", h.Name, p.name, took)
 			}
 		}
