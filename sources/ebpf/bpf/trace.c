@@ -1230,7 +1230,9 @@ static __always_inline int ssl_exit(struct pt_regs *ctx)
 		dir = DIR_INGRESS;
 		/* fall through */
 	case SSL_WRITE_EX:
-		if (ret != 1 || bpf_probe_read_user(&n, sizeof(n), (void *)call.out))
+		// SSL_write_ex returns 1 on success; the internal function
+		// probed in its place (tls/placement.go) > 0.
+		if (ret <= 0 || bpf_probe_read_user(&n, sizeof(n), (void *)call.out))
 			return 0;
 		break;
 	default:

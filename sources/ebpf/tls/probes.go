@@ -84,7 +84,9 @@ type fileState struct {
 	Key   FileKey
 	Path  string            // as the process it was found in named it
 	Funcs map[string]uint64 // file offsets of the probed functions it defines
-	Go    *GoBinary         // a Go program with crypto/tls: its Go probes
+	// Probes are where its probes are set (Placement).
+	Probes []Probe
+	Go     *GoBinary // a Go program with crypto/tls: its Go probes
 	// Err says why the file is not probed (nil when it is).
 	Err error
 
@@ -260,6 +262,9 @@ func (p *Prober) examine(key FileKey, path string, f *os.File) {
 		return
 	}
 	file := &fileState{Key: key, Path: path, Funcs: funcs}
+	if ssl {
+		file.Probes = Placement(f, funcs)
+	}
 	p.files[key] = file
 	switch {
 	case !ssl:
@@ -312,20 +317,16 @@ func (p *Prober) attach(file *fileState) error {
 		}
 		// A kernel without uprobe_multi for this file: perf events.
 	}
-	for _, fn := range Funcs {
-		off, ok := file.Funcs[fn]
-		if !ok {
-			continue
-		}
-		opts := &link.UprobeOptions{Address: off}
-		l, err := ex.Uprobe(fn, p.cfg.Programs.Entry[fn], opts)
+	for _, pr := range file.Probes {
+		opts := &link.UprobeOptions{Address: pr.Offset}
+		l, err := ex.Uprobe(pr.Kind, p.cfg.Programs.Entry[pr.Kind], opts)
 		if err == nil {
 			file.links = append(file.links, l)
-			l, err = ex.Uretprobe(fn, p.cfg.Programs.Return, opts)
+			l, err = ex.Uretprobe(pr.Kind, p.cfg.Programs.Return, opts)
 		}
 		if err != nil {
 			closeLinks(file)
-			file.Err = fmt.Errorf("attach %s: %w", fn, err)
+			file.Err = fmt.Errorf("attach %s: %w", pr.Where, err)
 			return file.Err
 		}
 		file.links = append(file.links, l)
@@ -337,11 +338,9 @@ func (p *Prober) attach(file *fileState) error {
 // attachMulti sets file's probes as two uprobe_multi links.
 func (p *Prober) attachMulti(ex *link.Executable, file *fileState) error {
 	var opts link.UprobeMultiOptions
-	for _, fn := range Funcs {
-		if off, ok := file.Funcs[fn]; ok {
-			opts.Addresses = append(opts.Addresses, off)
-			opts.Cookies = append(opts.Cookies, Cookies[fn])
-		}
+	for _, pr := range file.Probes {
+		opts.Addresses = append(opts.Addresses, pr.Offset)
+		opts.Cookies = append(opts.Cookies, Cookies[pr.Kind])
 	}
 	entry, err := ex.UprobeMulti(nil, p.cfg.Programs.Multi, &opts)
 	if err != nil {
@@ -452,11 +451,16 @@ func (p *Prober) Files() []Status {
 			fns = append(fns, fn)
 		}
 		sort.Strings(fns)
+		at := make([]string, len(file.Probes))
+		for i, pr := range file.Probes {
+			at[i] = pr.Where
+		}
 		info, _ := json.Marshal(struct {
 			Kind      string   `json:"kind"`
 			Functions []string `json:"functions"`
+			At        []string `json:"at,omitempty"`
 			Probes    int      `json:"probes"`
-		}{"uprobe", fns, len(file.links)})
+		}{"uprobe", fns, at, len(file.links)})
 		if file.Go != nil {
 			info = goInfo(file)
 		}

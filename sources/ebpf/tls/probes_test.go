@@ -57,12 +57,22 @@ func emptyPrograms(t testing.TB, perfEvents bool) Programs {
 	return ps
 }
 
-// probes is how many links the probes of a file with every function are.
-func probes(ps Programs) string {
+// probes is how many links the probes of the library at path are: two
+// uprobe_multi links, or two perf events per probe (Placement).
+func probes(t *testing.T, ps Programs, path string) string {
 	if ps.Multi != nil {
 		return `"probes":2`
 	}
-	return fmt.Sprintf(`"probes":%d`, 2*len(Funcs))
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	funcs, err := Symbols(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf(`"probes":%d`, 2*len(Placement(f, funcs)))
 }
 
 // copyFile copies src to dir/name (a new inode) and returns its path.
@@ -106,7 +116,7 @@ func proberFiles(t *testing.T, perfEvents bool) {
 	if len(files) != 2 {
 		t.Fatalf("files %+v, want a and b", files)
 	}
-	if files[0].Name != "uprobe:"+a || files[0].Err != nil || !strings.Contains(files[0].Info, probes(ps)) {
+	if files[0].Name != "uprobe:"+a || files[0].Err != nil || !strings.Contains(files[0].Info, probes(t, ps, lib)) {
 		t.Errorf("a: %+v", files[0])
 	}
 	if files[1].Name != "uprobe:"+b || files[1].Err == nil || !strings.Contains(files[1].Err.Error(), "MaxFiles") {
@@ -124,7 +134,7 @@ func proberFiles(t *testing.T, perfEvents bool) {
 	// the prober holds.
 	os.Remove(a)
 	p.Attach()
-	if f := p.Files()[0]; f.Err != nil || !strings.Contains(f.Info, probes(ps)) {
+	if f := p.Files()[0]; f.Err != nil || !strings.Contains(f.Info, probes(t, ps, lib)) {
 		t.Errorf("attached again: %+v", f)
 	}
 	if st := p.Stats(); st.FilesProbed != 1 {

@@ -90,14 +90,29 @@ func headersOf(t testing.TB, r row, col string) map[string]string {
 	return m
 }
 
-// CheckGRPCRow checks a row against the call it is of.
+// CheckGRPCRow checks a row against the call it is of, made over h2c.
 func CheckGRPCRow(t testing.TB, r row, c Call) {
+	t.Helper()
+	checkGRPCRow(t, r, c, false)
+}
+
+// CheckGRPCRowTLS checks a row of a call made over TLS.
+func CheckGRPCRowTLS(t testing.TB, r row, c Call) {
+	t.Helper()
+	checkGRPCRow(t, r, c, true)
+}
+
+func checkGRPCRow(t testing.TB, r row, c Call, encrypted bool) {
 	t.Helper()
 	want := row{
 		"major_version": int64(2), "minor_version": int64(0), "content_type": int64(2),
 		"req_method": "POST", "req_path": c.Path, "resp_status": int64(200), "resp_message": "OK",
 		"req_body": c.ReqBody, "req_body_size": c.ReqSize, "resp_body": c.RespBody, "resp_body_size": c.RespSize,
-		"encrypted": false,
+		"encrypted": encrypted,
+	}
+	scheme := "http"
+	if encrypted {
+		scheme = "https"
 	}
 	for k, v := range want {
 		if r[k] != v {
@@ -105,7 +120,7 @@ func CheckGRPCRow(t testing.TB, r row, c Call) {
 		}
 	}
 	req, resp := headersOf(t, r, "req_headers"), headersOf(t, r, "resp_headers")
-	for k, v := range map[string]string{":method": "POST", ":path": c.Path, ":scheme": "http", "content-type": "application/grpc", "te": "trailers"} {
+	for k, v := range map[string]string{":method": "POST", ":path": c.Path, ":scheme": scheme, "content-type": "application/grpc", "te": "trailers"} {
 		if req[k] != v {
 			t.Errorf("%s: req_headers[%s] = %q, want %q (%v)", c.Path, k, req[k], v, req)
 		}

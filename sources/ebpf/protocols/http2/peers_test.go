@@ -7,8 +7,15 @@ package http2
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	nethttp "net/http"
 	"net/http/httptest"
@@ -21,6 +28,7 @@ import (
 	"golang.org/x/net/http2/h2c"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/status"
@@ -101,9 +109,60 @@ func StartGRPCServer(t testing.TB) string {
 	return l.Addr().String()
 }
 
+// StartGRPCServerTLS serves TestService over TLS with a self-signed
+// certificate for 127.0.0.1 until the test ends, and returns its address
+// and a client configuration that trusts the certificate.
+func StartGRPCServerTLS(t testing.TB) (string, *tls.Config) {
+	t.Helper()
+	cert, pool := selfSignedCert(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewGRPCServer(grpc.Creds(credentials.NewServerTLSFromCert(&cert)))
+	go s.Serve(l)
+	t.Cleanup(s.Stop)
+	return l.Addr().String(), &tls.Config{RootCAs: pool}
+}
+
+// GRPCClientTLS is GRPCClient over TLS.
+func GRPCClientTLS(t testing.TB, addr string, cfg *tls.Config) (testpb.TestServiceClient, *grpc.ClientConn) {
+	t.Helper()
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return testpb.NewTestServiceClient(cc), cc
+}
+
+// selfSignedCert makes a certificate for 127.0.0.1 and a pool that holds it.
+func selfSignedCert(t testing.TB) (tls.Certificate, *x509.CertPool) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:   time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+}
+
 // NewGRPCServer is a gRPC server of TestService.
-func NewGRPCServer() *grpc.Server {
-	s := grpc.NewServer()
+func NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
+	s := grpc.NewServer(opts...)
 	testpb.RegisterTestServiceServer(s, testService{})
 	return s
 }

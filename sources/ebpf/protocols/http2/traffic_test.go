@@ -84,6 +84,40 @@ func TestTraceGRPC(t *testing.T) {
 	}
 }
 
+// TestTraceGRPCTLS traces grpc-go over TLS (Go's crypto/tls, through
+// the Go TLS probes on this test's own binary): each call is one row of
+// the server, decrypted, with encrypted = true; the ciphertext is not
+// parsed and the client's side is left out.
+func TestTraceGRPCTLS(t *testing.T) {
+	tr, store := ebpftest.Tracer(t, ebpf.Config{StatsPeriod: 100 * time.Millisecond})
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	probed := ebpftest.WaitRows(t, store, "probe_status", 1, 10*time.Second, func(r row) bool {
+		return r["tracepoint"] == "uprobe:"+exe && r["status"] == int64(0) && strings.Contains(r["info"].(string), `"go-uprobe"`)
+	})
+	if len(probed) == 0 {
+		t.Fatalf("this test's binary %s was not probed: %v", exe, ebpftest.Rows(t, store, "probe_status"))
+	}
+	addr, cfg := http2.StartGRPCServerTLS(t)
+	c, cc := http2.GRPCClientTLS(t, addr, cfg)
+	calls := http2.GRPCCalls(t, c)
+	port := portOf(t, addr)
+	got := ebpftest.WaitRows(t, store, "http_events", len(calls), 5*time.Second, ebpftest.ServerRow(port))
+	if len(got) != len(calls) {
+		t.Fatalf("%d server rows, want %d (counters %v)", len(got), len(calls), tr.Stats().Counters)
+	}
+	for i, call := range calls {
+		http2.CheckGRPCRowTLS(t, got[i], call)
+	}
+	cc.Close()
+	time.Sleep(300 * time.Millisecond)
+	if n := len(ebpftest.Rows(t, store, "http_events")) - len(got); n != 0 {
+		t.Errorf("%d rows besides the server's: %v", n, ebpftest.Rows(t, store, "http_events"))
+	}
+}
+
 // TestTraceGRPCBothSides records the client's side too.
 func TestTraceGRPCBothSides(t *testing.T) {
 	_, store := ebpftest.Tracer(t, ebpf.Config{AllClientSides: true})
