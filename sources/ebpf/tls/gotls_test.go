@@ -76,13 +76,14 @@ func buildGoTLS(t *testing.T, tc goToolchain, stripped bool) string {
 // TestReadGo reads the Go probes' needs of the test program built by each
 // toolchain: the functions from the symbol table and, stripped, from
 // .gopclntab (the same entries and RETs), and the fd chain's offsets from
-// DWARF, which must be those of the table used without it.
+// the table, which must be those of the binary's DWARF.
 func TestReadGo(t *testing.T) {
 	for _, tc := range goToolchains() {
 		t.Run(tc.name, func(t *testing.T) {
 			var plain *tls.GoBinary
 			for _, stripped := range []bool{false, true} {
-				f, err := os.Open(buildGoTLS(t, tc, stripped))
+				bin := buildGoTLS(t, tc, stripped)
+				f, err := os.Open(bin)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -99,15 +100,16 @@ func TestReadGo(t *testing.T) {
 						t.Errorf("stripped=%v: %s: %+v", stripped, name, fn)
 					}
 				}
+				if gb.OffsetsFrom != "table" || gb.Offsets != tls.GoOffsetTable() {
+					t.Errorf("stripped=%v: offsets %+v from %s, want the table's %+v", stripped, gb.Offsets, gb.OffsetsFrom, tls.GoOffsetTable())
+				}
 				if !stripped {
 					plain = gb
-					if gb.OffsetsFrom != "dwarf" || gb.Offsets != tls.GoOffsetTable() {
-						t.Errorf("DWARF offsets %+v (from %s), table's %+v", gb.Offsets, gb.OffsetsFrom, tls.GoOffsetTable())
+					// The table is right for this version.
+					if d, err := tls.GoOffsetsFromDWARF(bin); err != nil || d != tls.GoOffsetTable() {
+						t.Errorf("DWARF offsets %+v (%v), table's %+v", d, err, tls.GoOffsetTable())
 					}
 					continue
-				}
-				if gb.OffsetsFrom != "table" {
-					t.Errorf("stripped: offsets from %s", gb.OffsetsFrom)
 				}
 				if plain != nil && !reflect.DeepEqual(gb.Funcs, plain.Funcs) {
 					t.Errorf("stripped %+v, not %+v", gb.Funcs, plain.Funcs)
