@@ -300,12 +300,25 @@ type Processes struct {
 
 	mu    sync.RWMutex
 	byPID map[uint32]*Process
+	// recheck holds the processes read young (or with no command line),
+	// by pid, with the time to read them again: a process looked up
+	// between its fork and its exec has its parent's command line (or,
+	// during the exec, none), and an entrypoint script that execs its
+	// program keeps the pid and start time. Each is read once more.
+	recheck    map[uint32]int64
+	youngNS    int64 // a process younger than this when read is read again
+	recheckNow func() int64
 }
+
+// youngProcess is the age under which a process read from /proc is read
+// again once it is older: its exec has then most likely happened.
+const youngProcess = 2 * time.Second
 
 // NewProcesses returns a resolver reading the procfs mounted at root
 // ("/proc"); hostname fills Process.Hostname.
 func NewProcesses(root, hostname string) *Processes {
-	return &Processes{root: root, hostname: hostname, byPID: make(map[uint32]*Process)}
+	return &Processes{root: root, hostname: hostname, byPID: make(map[uint32]*Process),
+		recheck: map[uint32]int64{}, youngNS: int64(youngProcess), recheckNow: func() int64 { return time.Now().UnixNano() }}
 }
 
 // Hostname returns the hostname processes are given.
@@ -317,7 +330,17 @@ func (p *Processes) Lookup(upid types.UInt128Value) *Process {
 	pid := upid.PID()
 	p.mu.RLock()
 	c := p.byPID[pid]
+	due, recheck := p.recheck[pid]
 	p.mu.RUnlock()
+	if recheck && c != nil && c.UPID.Low == upid.Low && p.recheckNow() >= due {
+		p.mu.Lock()
+		delete(p.recheck, pid) // once
+		p.mu.Unlock()
+		if e, err := readProc(p.root, pid, upid.Low); err == nil && (e.cmdline != c.Cmdline || e.path != c.Cgroup) {
+			c = p.fromProc(c.UPID, pid, e)
+			p.store(c)
+		}
+	}
 	if c != nil && c.UPID.Low == upid.Low {
 		if c.UPID == upid {
 			return c
@@ -330,6 +353,20 @@ func (p *Processes) Lookup(upid types.UInt128Value) *Process {
 	if err != nil {
 		return nil
 	}
+	proc := p.fromProc(upid, pid, e)
+	p.store(proc)
+	if now := p.recheckNow(); proc.Cmdline == "" || now-proc.StartNS < p.youngNS {
+		p.mu.Lock()
+		if len(p.recheck) < maxProcesses {
+			p.recheck[pid] = max(proc.StartNS+p.youngNS, now+int64(100*time.Millisecond))
+		}
+		p.mu.Unlock()
+	}
+	return proc
+}
+
+// fromProc makes the Process of what /proc said of it.
+func (p *Processes) fromProc(upid types.UInt128Value, pid uint32, e procEntry) *Process {
 	proc := &Process{
 		UPID:        upid,
 		PID:         int64(pid),
@@ -343,7 +380,6 @@ func (p *Processes) Lookup(upid types.UInt128Value) *Process {
 	if p.complete != nil {
 		p.complete(proc)
 	}
-	p.store(proc)
 	return proc
 }
 
@@ -397,6 +433,11 @@ func (p *Processes) sweepLocked() {
 	}
 	if len(p.byPID) > maxProcesses*3/4 {
 		clear(p.byPID)
+	}
+	for pid := range p.recheck {
+		if _, ok := p.byPID[pid]; !ok {
+			delete(p.recheck, pid)
+		}
 	}
 }
 

@@ -155,3 +155,51 @@ func TestHostEntitiesBounded(t *testing.T) {
 		t.Error("the host's own pod was lost in a rebuild")
 	}
 }
+
+// A process looked up before it execs (here a shell that execs sleep, as
+// an entrypoint script does; the same pid and start time) is read again
+// once it is no longer young: its command line is the program's, not the
+// shell's, and it is read once more only.
+func TestProcessesExecAfterLookup(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "sleep 0.3; exec sleep 300")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	pid := uint32(cmd.Process.Pid)
+	var start uint64
+	for i := 0; ; i++ {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if strings.HasPrefix(string(b), "sh\x00") {
+			var err error
+			if start, err = readStartNS("/proc", pid); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		if i > 200 {
+			t.Fatalf("the shell did not start: %q", b)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ps := NewProcesses("/proc", "h1")
+	ps.youngNS = int64(time.Second)
+	upid := types.UPID(7, pid, start)
+	if p := ps.Lookup(upid); p == nil || !strings.HasPrefix(p.Cmdline, "sh -c") {
+		t.Fatalf("before the exec: %+v", p)
+	}
+	// Still young: the cached entry.
+	if p := ps.Lookup(upid); !strings.HasPrefix(p.Cmdline, "sh -c") {
+		t.Fatalf("young: %+v", p)
+	}
+	time.Sleep(time.Until(time.Unix(0, ps.Lookup(upid).StartNS+ps.youngNS)) + 50*time.Millisecond)
+	if p := ps.Lookup(upid); p.Cmdline != "sleep 300" || p.UPID != upid {
+		t.Fatalf("after the exec: %+v", p)
+	}
+	ps.mu.RLock()
+	_, again := ps.recheck[pid]
+	ps.mu.RUnlock()
+	if again {
+		t.Error("read again twice")
+	}
+}
