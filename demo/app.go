@@ -3,10 +3,13 @@ package demo
 import (
 	"bufio"
 	"context"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -24,7 +27,8 @@ import (
 // catalog`).
 const (
 	envDNS      = "PXQ_DEMO_DNS"
-	envPeer     = "PXQ_DEMO_" // + upper-case service name
+	envPeer     = "PXQ_DEMO_"      // + upper-case service name
+	envCert     = "PXQ_DEMO_CERT_" // + upper-case service name: base64 of the DER
 	envRate     = "PXQ_DEMO_RATE"
 	envDuration = "PXQ_DEMO_DURATION"
 	envSeed     = "PXQ_DEMO_SEED"
@@ -70,7 +74,7 @@ func (a *App) PIDs() []uint32 {
 // this process, each on its own port of 127.0.0.1.
 func StartInProcess(ctx context.Context) (*App, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	a := &App{cancel: cancel, errs: make(chan error, len(Services)+1), Env: Env{Peers: map[string]string{}}}
+	a := &App{cancel: cancel, errs: make(chan error, len(Services)+1), Env: newEnv()}
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		cancel()
@@ -79,13 +83,16 @@ func StartInProcess(ctx context.Context) (*App, error) {
 	a.Env.DNS = pc.LocalAddr().String()
 	a.goServe(func() error { return ServeDNS(ctx, pc) })
 	for _, name := range Services {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, cert, err := Listen(name)
 		if err != nil {
 			a.Stop()
-			return nil, fmt.Errorf("demo %s: %w", name, err)
+			return nil, err
 		}
 		a.Env.Peers[name] = hostPort(name, ln.Addr())
-		env := a.Env
+		if cert != nil {
+			a.Env.Certs[name] = cert
+		}
+		env := a.Env.clone()
 		a.goServe(func() error { return Serve(ctx, name, ln, env) })
 	}
 	a.Target = "http://" + a.Env.Peers[Frontend]
@@ -100,6 +107,17 @@ func (a *App) goServe(f func() error) {
 			a.errs <- err
 		}
 	}()
+}
+
+// newEnv returns an Env without peers.
+func newEnv() Env {
+	return Env{Peers: map[string]string{}, Certs: map[string]*x509.Certificate{}}
+}
+
+// clone copies e, so that a service started keeps the peers it was
+// started with.
+func (e Env) clone() Env {
+	return Env{DNS: e.DNS, Peers: maps.Clone(e.Peers), Certs: maps.Clone(e.Certs)}
 }
 
 // hostPort names a service's address under Domain.
@@ -119,24 +137,40 @@ func StartProcesses(ctx context.Context, exe string, stderr io.Writer) (*App, er
 
 // startProcesses is StartProcesses with its cgroups made as o says.
 func startProcesses(ctx context.Context, exe string, stderr io.Writer, o cgroupOptions) (*App, error) {
-	a := &App{Env: Env{Peers: map[string]string{}}}
+	a := &App{Env: newEnv()}
 	a.cg, a.CgroupErr = newCgroups(o)
-	c, addr, err := a.startChild(ctx, exe, DNS, nil, stderr)
+	c, ready, err := a.startChild(ctx, exe, DNS, nil, stderr)
 	if err != nil {
 		a.Stop()
 		return nil, err
 	}
 	a.procs = append(a.procs, c)
-	a.Env.DNS = addr
+	if len(ready) == 0 {
+		a.Stop()
+		return nil, errors.New("demo: dns said ready without its address")
+	}
+	a.Env.DNS = ready[0]
 	for _, name := range Services {
-		c, addr, err := a.startChild(ctx, exe, name, a.environ(), stderr)
+		c, ready, err := a.startChild(ctx, exe, name, a.environ(), stderr)
 		if err != nil {
 			a.Stop()
 			return nil, err
 		}
 		a.procs = append(a.procs, c)
-		_, port, _ := net.SplitHostPort(addr)
+		if len(ready) == 0 {
+			a.Stop()
+			return nil, fmt.Errorf("demo: %s said ready without its address", name)
+		}
+		_, port, _ := net.SplitHostPort(ready[0])
 		a.Env.Peers[name] = net.JoinHostPort(name+"."+Domain, port)
+		if len(ready) > 1 {
+			cert, err := parseCert(ready[1])
+			if err != nil {
+				a.Stop()
+				return nil, fmt.Errorf("demo: %s said ready with a bad certificate: %w", name, err)
+			}
+			a.Env.Certs[name] = cert
+		}
 	}
 	a.Target = "http://" + a.Env.Peers[Frontend]
 	return a, nil
@@ -148,12 +182,26 @@ func (a *App) environ() []string {
 	for name, addr := range a.Env.Peers {
 		env = append(env, envPeer+strings.ToUpper(name)+"="+addr)
 	}
+	for name, cert := range a.Env.Certs {
+		env = append(env, envCert+strings.ToUpper(name)+"="+base64.StdEncoding.EncodeToString(cert.Raw))
+	}
 	return env
 }
 
+// parseCert reads a certificate as environ and RunChild write it: the
+// base64 of its DER.
+func parseCert(s string) (*x509.Certificate, error) {
+	der, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, err
+	}
+	return x509.ParseCertificate(der)
+}
+
 // startChild starts `exe demo-app name` and waits for its "ready" line,
-// which carries its address for a server.
-func (a *App) startChild(ctx context.Context, exe, name string, env []string, stderr io.Writer) (*child, string, error) {
+// whose fields it returns: a server's address, then, for one that serves
+// TLS, its certificate (base64 of the DER).
+func (a *App) startChild(ctx context.Context, exe, name string, env []string, stderr io.Writer) (*child, []string, error) {
 	newChild := func() (*child, error) {
 		cmd := &exec.Cmd{
 			Path:        exe,
@@ -174,19 +222,19 @@ func (a *App) startChild(ctx context.Context, exe, name string, env []string, st
 	}
 	c, err := a.startIn(name, newChild)
 	if err != nil {
-		return nil, "", fmt.Errorf("demo: starting %s: %w", name, err)
+		return nil, nil, fmt.Errorf("demo: starting %s: %w", name, err)
 	}
 	line, err := readLine(ctx, c.out, 10*time.Second)
 	if err != nil {
 		c.stop()
-		return nil, "", fmt.Errorf("demo: %s did not start: %w", name, err)
+		return nil, nil, fmt.Errorf("demo: %s did not start: %w", name, err)
 	}
-	addr, ok := strings.CutPrefix(line, "ready")
-	if !ok {
+	f := strings.Fields(line)
+	if len(f) == 0 || f[0] != "ready" {
 		c.stop()
-		return nil, "", fmt.Errorf("demo: %s said %q instead of ready", name, line)
+		return nil, nil, fmt.Errorf("demo: %s said %q instead of ready", name, line)
 	}
-	return c, strings.TrimSpace(addr), nil
+	return c, f[1:], nil
 }
 
 // startIn starts the child newChild makes in its cgroup: inside it from
@@ -346,10 +394,18 @@ func (l *Loadgen) Go(ctx context.Context, timeout time.Duration) (Report, error)
 // stdout, and stops when stdin closes (a server) or after its traffic
 // (the load generator, which first waits for a "go" line).
 func RunChild(ctx context.Context, name string, stdin io.Reader, stdout io.Writer) error {
-	env := Env{DNS: os.Getenv(envDNS), Peers: map[string]string{}}
+	env := newEnv()
+	env.DNS = os.Getenv(envDNS)
 	for _, s := range Services {
 		if v := os.Getenv(envPeer + strings.ToUpper(s)); v != "" {
 			env.Peers[s] = v
+		}
+		if v := os.Getenv(envCert + strings.ToUpper(s)); v != "" {
+			cert, err := parseCert(v)
+			if err != nil {
+				return fmt.Errorf("demo %s: %s%s: %w", name, envCert, strings.ToUpper(s), err)
+			}
+			env.Certs[s] = cert
 		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -388,14 +444,18 @@ func RunChild(ctx context.Context, name string, stdin io.Reader, stdout io.Write
 		go stopOnEOF(in, cancel)
 		return ServeDNS(ctx, pc)
 	default:
-		if _, err := Handler(name, env); err != nil {
+		if err := env.check(name); err != nil {
 			return err
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, cert, err := Listen(name)
 		if err != nil {
-			return fmt.Errorf("demo %s: %w", name, err)
+			return err
 		}
-		fmt.Fprintln(stdout, "ready", ln.Addr())
+		if cert != nil {
+			fmt.Fprintln(stdout, "ready", ln.Addr(), base64.StdEncoding.EncodeToString(cert.Raw))
+		} else {
+			fmt.Fprintln(stdout, "ready", ln.Addr())
+		}
 		go stopOnEOF(in, cancel)
 		return Serve(ctx, name, ln, env)
 	}

@@ -1,13 +1,22 @@
 package demo
 
 import (
+	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/binary"
+	"encoding/json"
+	"errors"
 	"net"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow/go/v15/arrow/array"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/pxq-dev/pxq/capture"
 	"github.com/pxq-dev/pxq/metadata"
@@ -36,18 +45,156 @@ func TestShop(t *testing.T) {
 	if rep.Failed != 0 {
 		t.Errorf("%d requests got no answer", rep.Failed)
 	}
-	for _, code := range []int{200, 404} {
+	for _, code := range []int{200, 404, 400, 402, 409} {
 		if rep.ByStatus[code] == 0 {
 			t.Errorf("no answer with status %d: %v", code, rep.ByStatus)
 		}
-	}
-	if rep.ByStatus[402]+rep.ByStatus[502]+rep.ByStatus[400] == 0 {
-		t.Errorf("no failed checkout: %v", rep.ByStatus)
 	}
 	for _, p := range []string{"GET /", "GET /product/{id}", "POST /cart/checkout", "GET /admin"} {
 		if rep.ByPath[p] == 0 {
 			t.Errorf("no %s in the mix: %v", p, rep.Paths())
 		}
+	}
+	// Every checkout reserved its items over gRPC, with the status the
+	// mix asked for, which checkout's answer tells: NOT_FOUND is a 400,
+	// RESOURCE_EXHAUSTED a 409; each order reserved was charged.
+	for _, c := range []struct {
+		code   codes.Code
+		status int
+	}{{codes.NotFound, 400}, {codes.ResourceExhausted, 409}} {
+		if rep.Reserves[c.code] == 0 || rep.Reserves[c.code] != rep.ByStatus[c.status] {
+			t.Errorf("%d Reserve calls %s, %d checkouts answered %d", rep.Reserves[c.code], c.code, rep.ByStatus[c.status], c.status)
+		}
+	}
+	reserves := 0
+	for _, n := range rep.Reserves {
+		reserves += n
+	}
+	if reserves != rep.ByPath["POST /cart/checkout"] {
+		t.Errorf("%d Reserve calls for %d checkouts", reserves, rep.ByPath["POST /cart/checkout"])
+	}
+	if rep.Charges != rep.Reserves[codes.OK] || rep.Charges == 0 {
+		t.Errorf("%d charges for %d orders reserved", rep.Charges, rep.Reserves[codes.OK])
+	}
+	// The report crosses a pipe as JSON (Loadgen.Go).
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.String() != rep.String() || back.Reserves[codes.ResourceExhausted] != rep.Reserves[codes.ResourceExhausted] {
+		t.Errorf("report %s came back from JSON as %s", rep, back)
+	}
+}
+
+// TestInventory calls the inventory's gRPC method as checkout does.
+func TestInventory(t *testing.T) {
+	ctx := context.Background()
+	app, err := StartInProcess(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Stop()
+	conn, err := dialInventory(app.Env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, c := range []struct {
+		items []Item
+		code  codes.Code
+		msg   string
+	}{
+		{[]Item{{ID: 1, Qty: 2}, {ID: 3, Qty: 1}}, codes.OK, ""},
+		{[]Item{{ID: 1, Qty: 1}, {ID: 12, Qty: 1}}, codes.NotFound, "no product 12"},
+		{[]Item{{ID: scarceProduct, Qty: scarceQty}}, codes.ResourceExhausted, "cast-iron skillet: 4 wanted, 3 in stock"},
+		{nil, codes.InvalidArgument, "no items to reserve"},
+	} {
+		var reply ReserveReply
+		err := conn.Invoke(ctx, ReservePath, &ReserveRequest{OrderID: "ord-test", Items: c.items}, &reply)
+		st := status.Convert(err)
+		if st.Code() != c.code || st.Message() != c.msg {
+			t.Errorf("Reserve %v: %v, want %s %q", c.items, err, c.code, c.msg)
+		}
+		if c.code == codes.OK && !strings.HasPrefix(reply.ReservationID, "res-") {
+			t.Errorf("Reserve %v: reservation %q", c.items, reply.ReservationID)
+		}
+	}
+}
+
+// TestWireMessages checks the inventory's messages against protobuf's
+// wire format: what appendWire writes parses back, and is the protobuf
+// encoding of the messages of inventory.go's comment.
+func TestWireMessages(t *testing.T) {
+	req := ReserveRequest{OrderID: "ord-00042", Items: []Item{{ID: 3, Qty: 2}, {ID: 300, Qty: 1}}}
+	b, err := wireCodec{}.Marshal(&req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []byte{0x0a, 9}
+	want = append(want, "ord-00042"...)
+	want = append(want, 0x12, 4, 0x08, 3, 0x10, 2, 0x12, 5, 0x08, 0xac, 0x02, 0x10, 1)
+	if !bytes.Equal(b, want) {
+		t.Errorf("ReserveRequest is % x, want % x", b, want)
+	}
+	var back ReserveRequest
+	if err := (wireCodec{}).Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, req) {
+		t.Errorf("parsed back %+v, %v; want %+v", back, err, req)
+	}
+	// Unknown fields are skipped; a message cut short is an error.
+	extra := append(protowire.AppendTag(nil, 9, protowire.Fixed32Type), 1, 2, 3, 4)
+	var reply ReserveReply
+	if err := (wireCodec{}).Unmarshal(append(extra, 0x0a, 2, 'r', '1'), &reply); err != nil || reply.ReservationID != "r1" {
+		t.Errorf("reply %+v, %v", reply, err)
+	}
+	if err := (wireCodec{}).Unmarshal(b[:len(b)-3], &back); err == nil {
+		t.Error("parsed a message cut short")
+	}
+	if _, err := (wireCodec{}).Marshal(&Product{}); err == nil {
+		t.Error("marshalled a message of another type")
+	}
+}
+
+// TestPaymentsTLS checks that payments serves HTTPS with the certificate
+// it made for its name and 127.0.0.1, and that a client trusting another
+// certificate is refused.
+func TestPaymentsTLS(t *testing.T) {
+	ctx := context.Background()
+	app, err := StartInProcess(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Stop()
+	cert := app.Env.Certs[Payments]
+	if cert == nil {
+		t.Fatal("no certificate for payments")
+	}
+	if err := cert.VerifyHostname("payments." + Domain); err != nil {
+		t.Error(err)
+	}
+	if err := cert.VerifyHostname("127.0.0.1"); err != nil {
+		t.Error(err)
+	}
+	charge := func(env Env) (int, error) {
+		c := newClient(env)
+		defer c.CloseIdleConnections()
+		return postJSON(ctx, c, "https://"+app.Env.Peers[Payments]+"/charge", ChargeRequest{OrderID: "ord-test", AmountCents: 100, Card: declinedCard}, nil)
+	}
+	if code, err := charge(app.Env); err != nil || code != 402 {
+		t.Errorf("charge over HTTPS: %d, %v; want 402", code, err)
+	}
+	other, err := serverCert(Payments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := app.Env.clone()
+	env.Certs[Payments] = other.Leaf
+	var unknown x509.UnknownAuthorityError
+	if _, err := charge(env); !errors.As(err, &unknown) {
+		t.Errorf("a client trusting another certificate: %v, want an unknown authority", err)
 	}
 }
 
@@ -221,6 +368,25 @@ func TestShippedCapture(t *testing.T) {
 		}
 		if !pods[Slice+"/"+UnitOf(s)] {
 			t.Errorf("no http_events row of %s resolves to the entity %s/%s (have %v): record the capture again with make demo-capture", s, Slice, UnitOf(s), pods)
+		}
+	}
+}
+
+// TestEnvCheck checks that a service is refused before it listens when
+// it is not told where its peers are.
+func TestEnvCheck(t *testing.T) {
+	env := newEnv()
+	env.Peers[Catalog] = "catalog." + Domain + ":1"
+	err := env.check(Checkout)
+	if err == nil || !strings.Contains(err.Error(), "not given the address of payments, the address of inventory, the certificate of payments") {
+		t.Errorf("checkout without payments and inventory: %v", err)
+	}
+	if err := env.check("warehouse"); err == nil {
+		t.Error("accepted an unknown service")
+	}
+	for _, s := range []string{Catalog, Payments, Inventory} {
+		if err := env.check(s); err != nil {
+			t.Errorf("%s calls no peer, but: %v", s, err)
 		}
 	}
 }

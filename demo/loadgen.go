@@ -9,6 +9,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"google.golang.org/grpc/codes"
 )
 
 // LoadOptions bound the traffic the load generator sends.
@@ -48,7 +50,14 @@ type Report struct {
 	Failed   int            `json:"failed"` // no answer at all
 	ByStatus map[int]int    `json:"by_status"`
 	ByPath   map[string]int `json:"by_path"`
-	Elapsed  time.Duration  `json:"elapsed_ns"`
+	// Reserves counts the gRPC calls to inventory (ReservePath) that the
+	// answered checkouts made, one each, by the status the mix asks for:
+	// OK, NotFound (an unknown item) or ResourceExhausted (more than is
+	// in stock). Charges counts the HTTPS calls to payments (POST /charge)
+	// they made: one for each reserved order.
+	Reserves map[codes.Code]int `json:"reserves"`
+	Charges  int                `json:"charges"`
+	Elapsed  time.Duration      `json:"elapsed_ns"`
 }
 
 // String says what the report holds in one line.
@@ -64,41 +73,63 @@ func (r Report) String() string {
 			ok += n
 		}
 	}
-	return fmt.Sprintf("%d requests in %.1fs: %d ok, %d 4xx, %d 5xx, %d without answer",
-		r.Requests, r.Elapsed.Seconds(), ok, c4, c5, r.Failed)
+	reserves, failed := 0, 0
+	for code, n := range r.Reserves {
+		reserves += n
+		if code != codes.OK {
+			failed += n
+		}
+	}
+	return fmt.Sprintf("%d requests in %.1fs: %d ok, %d 4xx, %d 5xx, %d without answer; checkout made %d gRPC calls to inventory (%d failed) and %d HTTPS calls to payments",
+		r.Requests, r.Elapsed.Seconds(), ok, c4, c5, r.Failed, reserves, failed, r.Charges)
 }
 
 // call is one request of the mix.
 type call struct {
 	method, path, body string
+	// reserve is, for a checkout, the status of the Reserve call it
+	// makes to inventory.
+	reserve codes.Code
 }
 
 // nextCall picks a request: the home page, a product page (product 9
 // does not exist, product 7 is slow), a checkout (some with a declined
-// card or an unknown item) or a page that does not exist.
+// card, an unknown item or more of an item than is in stock) or a page
+// that does not exist.
 func nextCall(r *rand.Rand) call {
 	switch p := r.IntN(100); {
 	case p < 30:
-		return call{"GET", "/", ""}
+		return call{"GET", "/", "", codes.OK}
 	case p < 65:
-		return call{"GET", fmt.Sprintf("/product/%d", 1+r.IntN(9)), ""}
+		return call{"GET", fmt.Sprintf("/product/%d", 1+r.IntN(9)), "", codes.OK}
 	case p < 95:
 		req := CheckoutRequest{Card: "4242-4242-4242-4242"}
 		for range 1 + r.IntN(2) {
 			req.Items = append(req.Items, Item{ID: 1 + r.IntN(6), Qty: 1 + r.IntN(3)})
 		}
+		reserve := codes.OK
 		switch q := r.IntN(10); {
 		case q == 0:
 			req.Card = declinedCard
 		case q == 1:
 			req.Items = append(req.Items, Item{ID: 12, Qty: 1})
+			reserve = codes.NotFound
+		case q == 2:
+			req.Items = append(req.Items, Item{ID: scarceProduct, Qty: scarceQty})
+			reserve = codes.ResourceExhausted
 		}
 		b, _ := json.Marshal(req)
-		return call{"POST", "/cart/checkout", string(b)}
+		return call{"POST", "/cart/checkout", string(b), reserve}
 	default:
-		return call{"GET", "/admin", ""}
+		return call{"GET", "/admin", "", codes.OK}
 	}
 }
+
+// An order for scarceQty of scarceProduct asks for more than is in stock.
+const (
+	scarceProduct = 7
+	scarceQty     = 4
+)
 
 // Drive sends the request mix to the frontend and reports what came back.
 func Drive(ctx context.Context, o LoadOptions) (Report, error) {
@@ -112,7 +143,7 @@ func Drive(ctx context.Context, o LoadOptions) (Report, error) {
 	rng := rand.New(rand.NewPCG(o.Seed, 0x9e3779b97f4a7c15))
 	total := int(float64(o.Rate) * o.Duration.Seconds())
 	calls := make(chan call)
-	rep := Report{ByStatus: map[int]int{}, ByPath: map[string]int{}}
+	rep := Report{ByStatus: map[int]int{}, ByPath: map[string]int{}, Reserves: map[codes.Code]int{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -135,6 +166,12 @@ func Drive(ctx context.Context, o LoadOptions) (Report, error) {
 					rep.Failed++
 				} else {
 					rep.ByStatus[code]++
+					if cl.path == "/cart/checkout" {
+						rep.Reserves[cl.reserve]++
+						if cl.reserve == codes.OK {
+							rep.Charges++
+						}
+					}
 				}
 				mu.Unlock()
 			}

@@ -1,12 +1,16 @@
-// Package demo is pxq's demo application: a small shop of four HTTP
-// services that call each other on 127.0.0.1, a DNS server that names
-// them, and a load generator that sends them a bounded mix of requests.
-// Some requests fail (404, 402, 502, 503) and some are slow, so that the
-// scripts of the library have something to show.
+// Package demo is pxq's demo application: a small shop of five services
+// that call each other on 127.0.0.1, a DNS server that names them, and a
+// load generator that sends them a bounded mix of requests. Most hops are
+// HTTP/1.1; checkout charges payments over HTTPS (Go's crypto/tls, with a
+// certificate payments makes when it starts) and reserves stock at
+// inventory over gRPC (HTTP/2 without TLS). Some requests fail (404, 400,
+// 402, 409, 502, 503; gRPC NOT_FOUND and RESOURCE_EXHAUSTED) and some are
+// slow, so that the scripts of the library have something to show.
 //
 //	loadgen ──► frontend ──► catalog
-//	                 └─────► checkout ──► catalog
-//	                               └────► payments
+//	                 └─────► checkout ──► inventory   (gRPC, h2c)
+//	                               ├────► catalog
+//	                               └────► payments    (HTTPS)
 //
 // `pxq demo` runs every service as a child process of the pxq binary
 // (`pxq demo-app NAME`), each in a cgroup named like a systemd service
@@ -17,31 +21,50 @@ package demo
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Service names, as `pxq demo-app NAME` takes them.
 const (
-	Frontend = "frontend"
-	Catalog  = "catalog"
-	Checkout = "checkout"
-	Payments = "payments"
-	DNS      = "dns"
-	LoadGen  = "loadgen"
+	Frontend  = "frontend"
+	Catalog   = "catalog"
+	Checkout  = "checkout"
+	Payments  = "payments"
+	Inventory = "inventory"
+	DNS       = "dns"
+	LoadGen   = "loadgen"
 )
 
-// Services lists the HTTP services in the order they must start (a
-// service's dependencies first).
-var Services = []string{Payments, Catalog, Checkout, Frontend}
+// Services lists the services in the order they must start (a service's
+// dependencies first). Inventory serves gRPC, the others HTTP.
+var Services = []string{Payments, Inventory, Catalog, Checkout, Frontend}
+
+// needs names the peers each service calls.
+var needs = map[string][]string{
+	Checkout: {Catalog, Payments, Inventory},
+	Frontend: {Catalog, Checkout},
+}
 
 // Domain is the DNS domain the demo's DNS server answers for: every
 // service is NAME.Domain.
@@ -55,6 +78,9 @@ type Env struct {
 	// Peers maps a service name to its host:port, with the host a name
 	// under Domain (catalog.pxq-demo:40123) or an IP.
 	Peers map[string]string
+	// Certs maps a service that serves TLS (payments) to its
+	// self-signed certificate, the only one its clients trust for it.
+	Certs map[string]*x509.Certificate
 }
 
 // Product is an item of the catalog.
@@ -78,48 +104,72 @@ var products = []Product{
 	{8, "tea sampler", 1800, 60},
 }
 
+// productByID returns the product of the catalog with id.
+func productByID(id int) (Product, bool) {
+	for _, p := range products {
+		if p.ID == id {
+			return p, true
+		}
+	}
+	return Product{}, false
+}
+
 // slowProduct is the product whose lookup is slow.
 const slowProduct = 7
 
 // declinedCard is the card number the payment service always declines.
 const declinedCard = "4000-0000-0000-0002"
 
-// Handler returns the HTTP handler of service name.
-func Handler(name string, env Env) (http.Handler, error) {
+// check says whether service name is one of the demo's and whether env
+// names the peers it calls.
+func (e Env) check(name string) error {
+	if !slices.Contains(Services, name) {
+		return fmt.Errorf("demo: no service %q (want one of %s)", name, strings.Join(Services, ", "))
+	}
+	var missing []string
+	for _, p := range needs[name] {
+		if e.Peers[p] == "" {
+			missing = append(missing, "the address of "+p)
+		}
+	}
+	if name == Checkout && e.Certs[Payments] == nil {
+		missing = append(missing, "the certificate of "+Payments)
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("demo %s: not given %s", name, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// handler returns the HTTP handler of service name (not inventory, which
+// serves gRPC) and a function that closes its clients.
+func handler(name string, env Env) (http.Handler, func(), error) {
+	if err := env.check(name); err != nil {
+		return nil, nil, err
+	}
+	url := func(peer string) string { return "http://" + env.Peers[peer] }
 	switch name {
 	case Catalog:
-		return catalogHandler(), nil
+		return catalogHandler(), func() {}, nil
 	case Payments:
-		return paymentsHandler(), nil
+		return paymentsHandler(), func() {}, nil
 	case Checkout:
 		c := newClient(env)
-		cat, pay, err := env.peer(Catalog, Payments)
+		inv, err := dialInventory(env)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return checkoutHandler(c, cat, pay), nil
+		h := checkoutHandler(c, inv, url(Catalog), "https://"+env.Peers[Payments])
+		return h, func() { inv.Close(); c.CloseIdleConnections() }, nil
 	case Frontend:
 		c := newClient(env)
-		cat, co, err := env.peer(Catalog, Checkout)
-		if err != nil {
-			return nil, err
-		}
-		return frontendHandler(c, cat, co), nil
+		return frontendHandler(c, url(Catalog), url(Checkout)), c.CloseIdleConnections, nil
 	}
-	return nil, fmt.Errorf("demo: no HTTP service %q (want one of %s)", name, strings.Join(Services, ", "))
+	return nil, nil, fmt.Errorf("demo: %s serves no HTTP", name)
 }
 
-func (e Env) peer(a, b string) (string, string, error) {
-	pa, pb := e.Peers[a], e.Peers[b]
-	if pa == "" || pb == "" {
-		return "", "", fmt.Errorf("demo: the addresses of %s and %s are needed", a, b)
-	}
-	return "http://" + pa, "http://" + pb, nil
-}
-
-// newClient returns an HTTP client that resolves names with the demo's
-// DNS server and keeps a few connections alive.
-func newClient(env Env) *http.Client {
+// dialer returns a dialer that resolves names with the demo's DNS server.
+func dialer(env Env) *net.Dialer {
 	d := &net.Dialer{Timeout: 2 * time.Second}
 	if env.DNS != "" {
 		dns := env.DNS
@@ -128,14 +178,82 @@ func newClient(env Env) *http.Client {
 			return dd.DialContext(ctx, "udp", dns)
 		}}
 	}
+	return d
+}
+
+// newClient returns an HTTP client that resolves names with the demo's
+// DNS server, keeps a few connections alive, and trusts, over HTTPS, the
+// certificates of env.Certs only. It speaks HTTP/1.1, TLS or not.
+func newClient(env Env) *http.Client {
+	roots := x509.NewCertPool()
+	for _, cert := range env.Certs {
+		roots.AddCert(cert)
+	}
 	return &http.Client{
 		Timeout: 3 * time.Second,
 		Transport: &http.Transport{
-			DialContext:         d.DialContext,
+			DialContext:         dialer(env).DialContext,
+			TLSClientConfig:     &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 			MaxIdleConnsPerHost: 4,
 			IdleConnTimeout:     30 * time.Second,
 		},
 	}
+}
+
+// serverCert makes the certificate service name presents over TLS: ECDSA
+// P-256, self-signed, for name.Domain and 127.0.0.1, valid for a day. It
+// lives in memory only; the service's clients get it through Env.Certs.
+func serverCert(name string) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("demo %s: key: %w", name, err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("demo %s: serial number: %w", name, err)
+	}
+	host := name + "." + Domain
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: host, Organization: []string{"pxq demo"}},
+		DNSNames:              []string{host},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("demo %s: certificate: %w", name, err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("demo %s: certificate: %w", name, err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
+}
+
+// Listen opens the listener of service name on a free port of 127.0.0.1.
+// Payments' serves TLS (HTTP/1.1) with a certificate made now, returned
+// for Env.Certs; the others' are plain TCP (cert is nil).
+func Listen(name string) (ln net.Listener, cert *x509.Certificate, err error) {
+	ln, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, fmt.Errorf("demo %s: %w", name, err)
+	}
+	if name != Payments {
+		return ln, nil, nil
+	}
+	c, err := serverCert(name)
+	if err != nil {
+		ln.Close()
+		return nil, nil, err
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{c}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
+	return tls.NewListener(ln, cfg), c.Leaf, nil
 }
 
 // writeJSON writes v with status code.
@@ -161,18 +279,17 @@ func catalogHandler() http.Handler {
 			errorJSON(w, http.StatusBadRequest, "product ids are numbers")
 			return
 		}
-		for _, p := range products {
-			if p.ID == id {
-				if id == slowProduct {
-					time.Sleep(time.Duration(200+time.Now().UnixNano()%50) * time.Millisecond)
-				} else {
-					time.Sleep(time.Millisecond)
-				}
-				writeJSON(w, http.StatusOK, p)
-				return
-			}
+		p, ok := productByID(id)
+		if !ok {
+			errorJSON(w, http.StatusNotFound, fmt.Sprintf("no product %d", id))
+			return
 		}
-		errorJSON(w, http.StatusNotFound, fmt.Sprintf("no product %d", id))
+		if id == slowProduct {
+			time.Sleep(time.Duration(200+time.Now().UnixNano()%50) * time.Millisecond)
+		} else {
+			time.Sleep(time.Millisecond)
+		}
+		writeJSON(w, http.StatusOK, p)
 	})
 	return mux
 }
@@ -220,13 +337,33 @@ type Item struct {
 	Qty int `json:"qty"`
 }
 
-func checkoutHandler(c *http.Client, catalog, payments string) http.Handler {
+// checkoutHandler serves POST /checkout: it reserves the order's items at
+// inventory (gRPC), prices them at catalog and charges the card at
+// payments (HTTPS). An unknown item is a 400 (inventory: NOT_FOUND), more
+// of an item than is in stock a 409 (RESOURCE_EXHAUSTED), a declined card
+// a 402, and a payment processor that is down a 502.
+func checkoutHandler(c *http.Client, inv *grpc.ClientConn, catalog, payments string) http.Handler {
 	var orders atomic.Int64
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /checkout", func(w http.ResponseWriter, r *http.Request) {
 		var req CheckoutRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.Items) == 0 {
 			errorJSON(w, http.StatusBadRequest, "want {\"items\": [{\"id\": N, \"qty\": N}], \"card\": \"…\"}")
+			return
+		}
+		id := fmt.Sprintf("ord-%05d", orders.Add(1))
+		var res ReserveReply
+		err := inv.Invoke(r.Context(), ReservePath, &ReserveRequest{OrderID: id, Items: req.Items}, &res)
+		switch st := status.Convert(err); st.Code() {
+		case codes.OK:
+		case codes.NotFound:
+			errorJSON(w, http.StatusBadRequest, "unknown item: "+st.Message())
+			return
+		case codes.ResourceExhausted:
+			errorJSON(w, http.StatusConflict, "out of stock: "+st.Message())
+			return
+		default:
+			errorJSON(w, http.StatusBadGateway, "inventory: "+st.Message())
 			return
 		}
 		total := 0
@@ -246,7 +383,6 @@ func checkoutHandler(c *http.Client, catalog, payments string) http.Handler {
 			}
 			total += p.PriceCents * max(it.Qty, 1)
 		}
-		id := fmt.Sprintf("ord-%05d", orders.Add(1))
 		var out map[string]any
 		code, err := postJSON(r.Context(), c, payments+"/charge", ChargeRequest{OrderID: id, AmountCents: total, Card: req.Card}, &out)
 		switch {
@@ -257,7 +393,7 @@ func checkoutHandler(c *http.Client, catalog, payments string) http.Handler {
 		case code != http.StatusOK:
 			errorJSON(w, http.StatusBadGateway, fmt.Sprintf("payments answered %d", code))
 		default:
-			writeJSON(w, http.StatusOK, map[string]any{"order_id": id, "total_cents": total, "status": "confirmed"})
+			writeJSON(w, http.StatusOK, map[string]any{"order_id": id, "reservation": res.ReservationID, "total_cents": total, "status": "confirmed"})
 		}
 	})
 	return mux
@@ -353,12 +489,17 @@ func do(c *http.Client, req *http.Request, out any) (int, error) {
 	return resp.StatusCode, nil
 }
 
-// Serve runs service name on ln until ctx is done.
+// Serve runs service name on ln (from Listen) until ctx is done.
 func Serve(ctx context.Context, name string, ln net.Listener, env Env) error {
-	h, err := Handler(name, env)
+	if name == Inventory {
+		return serveInventory(ctx, ln)
+	}
+	h, closeClients, err := handler(name, env)
 	if err != nil {
+		ln.Close()
 		return err
 	}
+	defer closeClients()
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()

@@ -422,6 +422,7 @@ func TestHTTPGraph(t *testing.T) {
 		unit(demo.Frontend) + " -> " + unit(demo.Checkout),
 		unit(demo.Checkout) + " -> " + unit(demo.Catalog),
 		unit(demo.Checkout) + " -> " + unit(demo.Payments),
+		unit(demo.Checkout) + " -> " + unit(demo.Inventory),
 	} {
 		if want[edge] == 0 {
 			t.Errorf("the capture has no %s", edge)
@@ -889,7 +890,6 @@ func TestEveryScriptRunsOnCapture(t *testing.T) {
 		"px/kafka_producer_consumer_latency": "TestKafkaProducerConsumerLatency (test/kafka's recorded cycles)",
 		"px/nats_stats":                      "TestNATSStats (nats.go with nats-server, recorded)",
 		"px/amqp_stats":                      "TestAMQPStats (amqp091-go with RabbitMQ, recorded)",
-		"px/grpc_stats":                      "TestGRPCStats (grpc-go, recorded; the demo has no gRPC hop yet)",
 		"px/mongodb_stats":                   "TestMongoDBStats (mongo-go-driver with FerretDB, recorded)",
 	}
 	for _, s := range all {

@@ -48,13 +48,16 @@ var demoF demoFlags
 var demoCmd = &cobra.Command{
 	Use:   "demo",
 	Short: "Run a demo shop, trace its HTTP traffic with eBPF, and show it with two scripts",
-	Long: `pxq demo starts a small shop of four HTTP services on 127.0.0.1 (frontend,
-catalog, checkout, payments, each a child process: ` + "`pxq demo-app NAME`" + `) and
-a DNS server that names them, sends them a few seconds of requests (some
+	Long: `pxq demo starts a small shop of five services on 127.0.0.1 (frontend,
+catalog, checkout, payments, inventory, each a child process: ` + "`pxq demo-app NAME`" + `)
+and a DNS server that names them, sends them a few seconds of requests (some
 fail, some are slow), traces all of it with eBPF, then runs px/http_data
-and px/http_request_stats over what was captured. As root, each process
-runs in a cgroup of its own named like a systemd service
-(pxq-demo.slice/NAME.service, removed at the end), which names its pod.
+and px/http_request_stats over what was captured. Most hops are HTTP/1.1;
+checkout charges payments over HTTPS (Go's crypto/tls, decrypted through
+uprobes) and reserves stock at inventory over gRPC (see px/grpc_stats).
+As root, each process runs in a cgroup of its own named like a systemd
+service (pxq-demo.slice/NAME.service, removed at the end), which names its
+pod.
 
 Tracing needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE) and
 tracefs. Without them pxq says what is missing and runs the same scripts
@@ -241,7 +244,7 @@ func traceDemo(ctx context.Context, stderr io.Writer, eng *engine.Engine, f *dem
 	if err != nil {
 		return time.Time{}, nil, fmt.Errorf("finding the pxq binary: %w", err)
 	}
-	sp := startSpinner(stderr, "starting the demo shop (frontend, catalog, checkout, payments, dns)")
+	sp := startSpinner(stderr, "starting the demo shop ("+strings.Join(demo.Services, ", ")+", dns)")
 	app, err := demo.StartProcesses(ctx, exe, stderr)
 	if err != nil {
 		sp.stop("failed")
@@ -265,6 +268,15 @@ func traceDemo(ctx context.Context, stderr io.Writer, eng *engine.Engine, f *dem
 		return time.Time{}, nil, errNoBPF
 	}
 	tr.Start(ctx)
+	// The charges to payments are HTTPS: their plaintext is read by
+	// uprobes on the processes' crypto/tls, set once the tracer has
+	// examined them.
+	if err := tr.WaitTLSScan(ctx); err != nil {
+		sp.stop("failed")
+		tr.Close()
+		app.Stop()
+		return time.Time{}, nil, err
+	}
 	sm, err := proc.NewSampler(proc.Config{Period: time.Second}, eng.Store())
 	if err != nil {
 		fmt.Fprintf(stderr, "pxq demo: /proc sampling is off: %v\n", err)

@@ -18,7 +18,7 @@ import (
 
 // TestDemoCapture opens library scripts with a graph and a bar chart over
 // the capture shipped with pxq (recorded from a real, traced `pxq demo`:
-// four services calling each other).
+// five services calling each other, one of them over gRPC).
 func TestDemoCapture(t *testing.T) {
 	path := chromium(t)
 	c, err := capture.Open(filepath.Join("..", "..", "demo", demo.ShippedDir))
