@@ -275,7 +275,7 @@ func (t *Tracer) Resume() error {
 
 func (t *Tracer) run(ctx context.Context) {
 	defer close(t.done)
-	t.boostReader()
+	defer t.boostReader()()
 	poll := time.NewTimer(time.Hour)
 	poll.Stop()
 	t.report(time.Now().UnixNano())
@@ -326,20 +326,40 @@ func (t *Tracer) run(ctx context.Context) {
 }
 
 // boostReader gives the reader's goroutine a thread of its own and that
-// thread a higher priority (Config.ReaderNice). On a busy machine the scheduler gives every runnable thread its
-// share; the reader's, at the default priority, may be less than the ring
-// fills at, and the ring overflows while the reader waits to run (see
-// docs/sources.md). The thread is never unlocked: it ends with the
-// goroutine, so its priority goes nowhere else.
-func (t *Tracer) boostReader() {
+// thread a higher priority (Config.ReaderNice). On a busy machine the
+// scheduler gives every runnable thread its share; the reader's, at the
+// default priority, may be less than the ring fills at, and the ring
+// overflows while the reader waits to run (see docs/sources.md).
+//
+// The returned func, called when the reader ends, gives the thread back
+// at its old priority instead of letting it end with the goroutine: a
+// thread that ends sends the parent-death signal (Pdeathsig) to every
+// child process that was forked on it, whichever goroutine forked it, so
+// closing a tracer killed other code's children (a test's database
+// server, started with Pdeathsig, died when a tracer of an earlier
+// subtest closed). Only if the priority cannot be restored is the thread
+// left to end.
+func (t *Tracer) boostReader() (restore func()) {
 	if t.cfg.ReaderNice > 19 {
-		return
+		return func() {}
 	}
 	runtime.LockOSThread()
-	if err := unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), t.cfg.ReaderNice); err != nil {
+	tid := unix.Gettid()
+	prio, err := unix.Getpriority(unix.PRIO_PROCESS, tid) // 20 - nice, as the system call returns it
+	if err == nil {
+		err = unix.Setpriority(unix.PRIO_PROCESS, tid, t.cfg.ReaderNice)
+	}
+	if err != nil {
 		t.mu.Lock()
 		t.counters["reader.nice_errors"]++
 		t.mu.Unlock()
+		runtime.UnlockOSThread()
+		return func() {}
+	}
+	return func() {
+		if unix.Setpriority(unix.PRIO_PROCESS, tid, 20-prio) == nil {
+			runtime.UnlockOSThread()
+		}
 	}
 }
 

@@ -114,6 +114,15 @@ func (s *Server) start(t testing.TB, cmd *exec.Cmd) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
+		select {
+		case err := <-exited:
+			// A server that died under a test is often why it failed.
+			if t.Failed() {
+				t.Logf("%s had exited before the test ended: %v\n%s", cmd.Path, err, s.log)
+			}
+			return
+		default:
+		}
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
