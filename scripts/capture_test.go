@@ -239,11 +239,18 @@ func TestHTTPRequestStats(t *testing.T) {
 	wantColumns(t, "http_request_stats", r, "endpoint", "requests", "error_rate", "latency_p50", "latency_p90", "latency_p99", "bytes")
 	want := map[string]float64{}
 	errs := map[string]float64{}
+	grpcErrs := 0
 	for _, row := range e.served() {
 		want[e.name(row)]++
-		if row["resp_status"].(int64) >= 400 {
+		if failed(t, row) {
 			errs[e.name(row)]++
+			if row["resp_status"].(int64) < 400 {
+				grpcErrs++
+			}
 		}
+	}
+	if grpcErrs == 0 {
+		t.Error("the capture has no failed gRPC call (the demo's inventory answers NOT_FOUND and RESOURCE_EXHAUSTED)")
 	}
 	got := r.by("endpoint", "requests")
 	if len(got) != len(want) || len(got) < 4 {
@@ -264,6 +271,51 @@ func TestHTTPRequestStats(t *testing.T) {
 		}
 	}
 	wantEqual(t, "status_codes total", out["status_codes"].sum("requests"), float64(len(e.served())))
+}
+
+// failed says whether a request failed as the library's RED scripts count
+// it: an HTTP status of 400 or more, or a gRPC call whose grpc-status is
+// not 0 (it answers HTTP 200).
+func failed(t *testing.T, row map[string]any) bool {
+	if row["resp_status"].(int64) >= 400 {
+		return true
+	}
+	var h map[string]string
+	if err := json.Unmarshal([]byte(row["resp_headers"].(string)), &h); err != nil {
+		t.Fatalf("resp_headers %q: %v", row["resp_headers"], err)
+	}
+	s, ok := h["grpc-status"]
+	return ok && s != "0"
+}
+
+// TestGRPCStatsOnCapture counts the demo's gRPC calls once each, though the demo
+// records both sides: from the server's rows (a client row counts only
+// when its server is not traced), with their grpc-status codes.
+func TestGRPCStatsOnCapture(t *testing.T) {
+	e := loadCapture(t)
+	out := e.run(t, "px/grpc_stats", nil)
+	want := map[string]float64{}
+	n := 0
+	for _, row := range e.served() {
+		if row["content_type"].(int64) != 2 {
+			continue
+		}
+		n++
+		var h map[string]string
+		if err := json.Unmarshal([]byte(row["resp_headers"].(string)), &h); err != nil {
+			t.Fatal(err)
+		}
+		want[h["grpc-status"]]++
+	}
+	if n == 0 || len(want) < 3 {
+		t.Fatalf("the capture has %d served gRPC calls, statuses %v: want OK, NOT_FOUND and RESOURCE_EXHAUSTED", n, want)
+	}
+	wantEqual(t, "calls", out["grpc_methods"].sum("calls"), float64(n))
+	wantEqual(t, "calls by server", out["grpc_servers"].sum("calls"), float64(n))
+	got := out["grpc_status_codes"].by("grpc_status", "calls")
+	for code, name := range map[string]string{"0": "OK", "5": "NOT_FOUND", "8": "RESOURCE_EXHAUSTED"} {
+		wantEqual(t, "calls "+name, got[name], want[code])
+	}
 }
 
 func TestHTTPDataFiltered(t *testing.T) {
@@ -366,6 +418,13 @@ func TestServiceStats(t *testing.T) {
 	r := out["service_stats"]
 	wantColumns(t, "service_stats", r, "service", "requests", "requests_per_s", "errors", "error_rate", "latency_p50", "latency_p99", "bytes_in", "bytes_out", "endpoints")
 	wantEqual(t, "requests", r.sum("requests"), float64(len(e.served())))
+	errs := 0
+	for _, row := range e.served() {
+		if failed(t, row) {
+			errs++
+		}
+	}
+	wantEqual(t, "errors", r.sum("errors"), float64(errs))
 	ts := out["service_ts"]
 	wantEqual(t, "time series requests", ts.sum("requests"), float64(len(e.served())))
 	if len(ts.rows) <= len(r.rows) {
