@@ -115,16 +115,12 @@ func TestPlacement(t *testing.T) {
 // single-stepped instruction: its wrappers' shared callees are probed.
 func TestPlacementLibssl(t *testing.T) {
 	path := hostLibssl(t)
+	probes := placementOf(t, path)
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	funcs, err := Symbols(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	probes := Placement(f, funcs)
 	for _, p := range probes {
 		t.Logf("%s: %#x %s", strings.Join(p.Funcs, "+"), p.Offset, p.Where)
 		b := make([]byte, 16)
@@ -140,4 +136,19 @@ func TestPlacementLibssl(t *testing.T) {
 	if len(probes) != 3 {
 		t.Errorf("%d probes, want 3 (write, read, handshake)", len(probes))
 	}
+}
+
+// placementOf returns where the probes of the file at path go.
+func placementOf(t *testing.T, path string) []Probe {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	funcs, err := Symbols(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Placement(f, funcs)
 }

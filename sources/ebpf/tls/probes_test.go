@@ -63,16 +63,7 @@ func probes(t *testing.T, ps Programs, path string) string {
 	if ps.Multi != nil {
 		return `"probes":2`
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	funcs, err := Symbols(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf(`"probes":%d`, 2*len(Placement(f, funcs)))
+	return fmt.Sprintf(`"probes":%d`, 2*len(placementOf(t, path)))
 }
 
 // copyFile copies src to dir/name (a new inode) and returns its path.

@@ -114,7 +114,7 @@ func StartGRPCServer(t testing.TB) string {
 // and a client configuration that trusts the certificate.
 func StartGRPCServerTLS(t testing.TB) (string, *tls.Config) {
 	t.Helper()
-	cert, pool := selfSignedCert(t)
+	cert, pool := SelfSignedCert(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -136,8 +136,8 @@ func GRPCClientTLS(t testing.TB, addr string, cfg *tls.Config) (testpb.TestServi
 	return testpb.NewTestServiceClient(cc), cc
 }
 
-// selfSignedCert makes a certificate for 127.0.0.1 and a pool that holds it.
-func selfSignedCert(t testing.TB) (tls.Certificate, *x509.CertPool) {
+// SelfSignedCert makes a certificate for 127.0.0.1 and a pool that holds it.
+func SelfSignedCert(t testing.TB) (tls.Certificate, *x509.CertPool) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)

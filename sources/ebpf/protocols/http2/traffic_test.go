@@ -8,13 +8,9 @@ import (
 	"bufio"
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -36,6 +32,7 @@ import (
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/all"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/http2"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/internal/dbtest"
+	"github.com/pxq-dev/pxq/table"
 	"github.com/pxq-dev/pxq/types"
 )
 
@@ -65,23 +62,7 @@ func TestTraceGRPC(t *testing.T) {
 	tr, store := ebpftest.Tracer(t, ebpf.Config{})
 	addr := http2.StartGRPCServer(t)
 	c, cc := http2.GRPCClient(t, addr)
-	calls := http2.GRPCCalls(t, c)
-	port := portOf(t, addr)
-	got := ebpftest.WaitRows(t, store, "http_events", len(calls), 5*time.Second, ebpftest.ServerRow(port))
-	if len(got) != len(calls) {
-		t.Fatalf("%d server rows, want %d (counters %v)", len(got), len(calls), tr.Stats().Counters)
-	}
-	for i, call := range calls {
-		http2.CheckGRPCRow(t, got[i], call)
-		if u := got[i]["upid"].(types.UInt128Value); int(u.PID()) != os.Getpid() {
-			t.Errorf("upid %v", u)
-		}
-	}
-	cc.Close()
-	time.Sleep(300 * time.Millisecond)
-	if n := len(ebpftest.Rows(t, store, "http_events")) - len(got); n != 0 {
-		t.Errorf("%d rows besides the server's", n)
-	}
+	checkGRPCServerRows(t, tr, store, addr, cc, http2.GRPCCalls(t, c), http2.CheckGRPCRow)
 }
 
 // TestTraceGRPCTLS traces grpc-go over TLS (Go's crypto/tls, through
@@ -102,14 +83,25 @@ func TestTraceGRPCTLS(t *testing.T) {
 	}
 	addr, cfg := http2.StartGRPCServerTLS(t)
 	c, cc := http2.GRPCClientTLS(t, addr, cfg)
-	calls := http2.GRPCCalls(t, c)
+	checkGRPCServerRows(t, tr, store, addr, cc, http2.GRPCCalls(t, c), http2.CheckGRPCRowTLS)
+}
+
+// checkGRPCServerRows checks that each call made to the server at addr
+// (in this process) is one server row, as check says, and that nothing
+// else is a row once the client's connection cc is closed.
+func checkGRPCServerRows(t *testing.T, tr *ebpf.Tracer, store *table.Store, addr string, cc *grpc.ClientConn,
+	calls []http2.Call, check func(testing.TB, row, http2.Call)) {
+	t.Helper()
 	port := portOf(t, addr)
 	got := ebpftest.WaitRows(t, store, "http_events", len(calls), 5*time.Second, ebpftest.ServerRow(port))
 	if len(got) != len(calls) {
 		t.Fatalf("%d server rows, want %d (counters %v)", len(got), len(calls), tr.Stats().Counters)
 	}
 	for i, call := range calls {
-		http2.CheckGRPCRowTLS(t, got[i], call)
+		check(t, got[i], call)
+		if u := got[i]["upid"].(types.UInt128Value); int(u.PID()) != os.Getpid() {
+			t.Errorf("upid %v", u)
+		}
 	}
 	cc.Close()
 	time.Sleep(300 * time.Millisecond)
@@ -253,20 +245,8 @@ func TestTraceH2TLS(t *testing.T) {
 
 // selfSigned writes a key and a self-signed certificate for 127.0.0.1.
 func selfSigned(t testing.TB) (keyFile, certFile string) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:   time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
+	cert, _ := http2.SelfSignedCert(t)
+	kder, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +255,7 @@ func selfSigned(t testing.TB) (keyFile, certFile string) {
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return keyFile, certFile
