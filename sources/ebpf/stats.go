@@ -82,7 +82,7 @@ func (t *Tracer) Stats() Stats {
 		}
 	}
 	var per []uint64
-	for i := uint32(0); i < 10; i++ {
+	for i := uint32(0); i < 11; i++ {
 		if err := t.objs.Counters.Lookup(i, &per); err != nil {
 			continue
 		}
@@ -109,6 +109,10 @@ func (t *Tracer) Stats() Stats {
 			}
 		case 9:
 			s.SkippedBodyBytes = sum
+		case 10:
+			if sum > 0 {
+				s.Counters["tls.calls_by_last_read"] = int64(sum)
+			}
 		}
 	}
 	return s

@@ -161,6 +161,13 @@ type GoTLSSslCall struct {
 	Pad  [3]uint8
 }
 
+type GoTLSSslFd struct {
+	_    structs.HostLayout
+	Fd   int32
+	Pad  uint32
+	Conn uint64
+}
+
 type GoTLSSslKey struct {
 	_    structs.HostLayout
 	Ssl  uint64
@@ -173,6 +180,7 @@ type GoTLSSslKey struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	GoTLSMapAllowPids         = "allow_pids"
+	GoTLSMapBioTgids          = "bio_tgids"
 	GoTLSMapConfigMap         = "config_map"
 	GoTLSMapConns             = "conns"
 	GoTLSMapCounters          = "counters"
@@ -181,6 +189,7 @@ const (
 	GoTLSMapFilesSeen         = "files_seen"
 	GoTLSMapGoCalls           = "go_calls"
 	GoTLSMapGoCounters        = "go_counters"
+	GoTLSMapLastReads         = "last_reads"
 	GoTLSMapScratchBuf        = "scratch_buf"
 	GoTLSMapSkipPids          = "skip_pids"
 	GoTLSMapSslCalls          = "ssl_calls"
@@ -200,6 +209,7 @@ const (
 	GoTLSProgSslWrite         = "ssl_write"
 	GoTLSProgSslWriteEx       = "ssl_write_ex"
 	GoTLSProgSysExit          = "sys_exit"
+	GoTLSVarBioActive         = "bio_active"
 	GoTLSVarBodyLimit         = "body_limit"
 	GoTLSVarSslCallsActive    = "ssl_calls_active"
 	GoTLSVarTlsEnabled        = "tls_enabled"
@@ -276,6 +286,7 @@ type GoTLSProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type GoTLSMapSpecs struct {
 	AllowPids  *ebpf.MapSpec `ebpf:"allow_pids"`
+	BioTgids   *ebpf.MapSpec `ebpf:"bio_tgids"`
 	ConfigMap  *ebpf.MapSpec `ebpf:"config_map"`
 	Conns      *ebpf.MapSpec `ebpf:"conns"`
 	Counters   *ebpf.MapSpec `ebpf:"counters"`
@@ -284,6 +295,7 @@ type GoTLSMapSpecs struct {
 	FilesSeen  *ebpf.MapSpec `ebpf:"files_seen"`
 	GoCalls    *ebpf.MapSpec `ebpf:"go_calls"`
 	GoCounters *ebpf.MapSpec `ebpf:"go_counters"`
+	LastReads  *ebpf.MapSpec `ebpf:"last_reads"`
 	ScratchBuf *ebpf.MapSpec `ebpf:"scratch_buf"`
 	SkipPids   *ebpf.MapSpec `ebpf:"skip_pids"`
 	SslCalls   *ebpf.MapSpec `ebpf:"ssl_calls"`
@@ -294,6 +306,7 @@ type GoTLSMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GoTLSVariableSpecs struct {
+	BioActive       *ebpf.VariableSpec `ebpf:"bio_active"`
 	BodyLimit       *ebpf.VariableSpec `ebpf:"body_limit"`
 	SslCallsActive  *ebpf.VariableSpec `ebpf:"ssl_calls_active"`
 	TlsEnabled      *ebpf.VariableSpec `ebpf:"tls_enabled"`
@@ -327,6 +340,7 @@ func (o *GoTLSObjects) Close() error {
 // It can be passed to LoadGoTLSObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GoTLSMaps struct {
 	AllowPids  *ebpf.Map `ebpf:"allow_pids"`
+	BioTgids   *ebpf.Map `ebpf:"bio_tgids"`
 	ConfigMap  *ebpf.Map `ebpf:"config_map"`
 	Conns      *ebpf.Map `ebpf:"conns"`
 	Counters   *ebpf.Map `ebpf:"counters"`
@@ -335,6 +349,7 @@ type GoTLSMaps struct {
 	FilesSeen  *ebpf.Map `ebpf:"files_seen"`
 	GoCalls    *ebpf.Map `ebpf:"go_calls"`
 	GoCounters *ebpf.Map `ebpf:"go_counters"`
+	LastReads  *ebpf.Map `ebpf:"last_reads"`
 	ScratchBuf *ebpf.Map `ebpf:"scratch_buf"`
 	SkipPids   *ebpf.Map `ebpf:"skip_pids"`
 	SslCalls   *ebpf.Map `ebpf:"ssl_calls"`
@@ -344,6 +359,7 @@ type GoTLSMaps struct {
 func (m *GoTLSMaps) Close() error {
 	return _GoTLSClose(
 		m.AllowPids,
+		m.BioTgids,
 		m.ConfigMap,
 		m.Conns,
 		m.Counters,
@@ -352,6 +368,7 @@ func (m *GoTLSMaps) Close() error {
 		m.FilesSeen,
 		m.GoCalls,
 		m.GoCounters,
+		m.LastReads,
 		m.ScratchBuf,
 		m.SkipPids,
 		m.SslCalls,
@@ -363,6 +380,7 @@ func (m *GoTLSMaps) Close() error {
 //
 // It can be passed to LoadGoTLSObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GoTLSVariables struct {
+	BioActive       *ebpf.Variable `ebpf:"bio_active"`
 	BodyLimit       *ebpf.Variable `ebpf:"body_limit"`
 	SslCallsActive  *ebpf.Variable `ebpf:"ssl_calls_active"`
 	TlsEnabled      *ebpf.Variable `ebpf:"tls_enabled"`

@@ -64,6 +64,7 @@ enum counter {
 	CNT_TLS_NO_CONN,     // SSL calls on an fd that is not an inet socket
 	CNT_FILE_DROPS,      // exec/mmap events lost (file_events full)
 	CNT_SKIP_BYTES,      // HTTP body bytes past the body limit, counted, not copied
+	CNT_TLS_BIO_FD,      // SSL reads of memory-BIO processes tied to the socket the thread last read
 	CNT_MAX,
 };
 
@@ -281,12 +282,52 @@ struct {
 	__type(value, struct ssl_call);
 } ssl_calls SEC(".maps");
 
+// ssl_fd is the socket an SSL object runs over: its fd and the id of
+// the connection the fd was then, so that a mapping left by a closed
+// socket (the SSL object's address reused by another, or the fd by
+// another connection) is not taken for the new one's.
+struct ssl_fd {
+	__s32 fd;
+	__u32 pad;
+	__u64 conn;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct ssl_key);
-	__type(value, __s32);
+	__type(value, struct ssl_fd);
 } ssl_fds SEC(".maps");
+
+// Memory BIOs. Node.js (OpenSSL linked statically) reads a socket's
+// records itself and hands them to OpenSSL through a memory BIO, so its
+// SSL calls make no socket syscall. A process seen making such a call is
+// put in bio_tgids; from then on each read of a thread of it that returns
+// the start of a TLS record (content type 20-23) is noted in last_reads,
+// and the next SSL_read, SSL_read_ex or SSL_do_handshake of that thread
+// takes that socket as its SSL's (and consumes the note): Node's event
+// loop hands a socket's records to OpenSSL right after reading them. An
+// SSL_write of an SSL with no socket yet (a client's first request,
+// written as the handshake's last records are read) takes it too, without
+// consuming it. The writes of the SSL then go to the socket its reads
+// came from.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); // tgid
+	__type(value, __u8);
+} bio_tgids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); // pid_tgid
+	__type(value, struct ssl_fd);
+} last_reads SEC(".maps");
+
+// bio_active says that bio_tgids has an entry: until then no read needs
+// a lookup.
+__u32 bio_active = 0;
 
 // New executable files: exec and mmap(PROT_EXEC) of a file not in
 // files_seen emit a file_event, which the Go side answers by looking for
@@ -914,7 +955,22 @@ static __always_inline void in_ssl_call(struct conn *c, __u32 tgid, __s32 fd)
 		return;
 	m->fd = fd;
 	struct ssl_key k = {.ssl = m->ssl, .tgid = tgid};
-	bpf_map_update_elem(&ssl_fds, &k, &fd, BPF_ANY);
+	struct ssl_fd v = {.fd = fd, .conn = c->id};
+	bpf_map_update_elem(&ssl_fds, &k, &v, BPF_ANY);
+}
+
+// bio_read notes a read of fd by this thread that returned the start of a
+// TLS record, in a process that uses memory BIOs.
+static __always_inline void bio_read(struct conn *c, __u32 tgid, __s32 fd, __u64 buf)
+{
+	if (!bpf_map_lookup_elem(&bio_tgids, &tgid))
+		return;
+	__u8 b = 0;
+	if (bpf_probe_read_user(&b, 1, (void *)buf) || b < 20 || b > 23)
+		return;
+	__u64 id = bpf_get_current_pid_tgid();
+	struct ssl_fd v = {.fd = fd, .conn = c->id};
+	bpf_map_update_elem(&last_reads, &id, &v, BPF_ANY);
 }
 
 // file_seen emits a file_event for f, mapped executable by tgid, unless
@@ -1042,6 +1098,8 @@ int sys_exit(__u64 *ctx)
 	if (tls_enabled) {
 		if (ssl_calls_active)
 			in_ssl_call(c, tgid, fd);
+		if (bio_active && kind == CALL_BUF && dir == DIR_INGRESS)
+			bio_read(c, tgid, fd, ptr);
 		if (c->tls) {
 			emit_cipher(c, tgid, fd, dir, n, pos);
 			return 0;
@@ -1174,9 +1232,27 @@ static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 kind)
 		.kind = kind,
 	};
 	struct ssl_key k = {.ssl = call.ssl, .tgid = tgid};
-	__s32 *fd = bpf_map_lookup_elem(&ssl_fds, &k);
-	if (fd)
-		call.fd = *fd;
+	struct ssl_fd *v = bpf_map_lookup_elem(&ssl_fds, &k);
+	if (v) {
+		// Still the connection it was: else the socket closed since.
+		struct conn *c = lookup_conn(tgid, v->fd);
+		if (c && c->id == v->conn)
+			call.fd = v->fd;
+	}
+	if (bio_active) {
+		struct ssl_fd *lr = bpf_map_lookup_elem(&last_reads, &id);
+		bool read = kind != SSL_WRITE && kind != SSL_WRITE_EX;
+		if (lr && (read || call.fd < 0)) {
+			// A read takes the records just read, whatever it was
+			// tied to; a write only when it has no socket.
+			struct ssl_fd nv = *lr;
+			call.fd = nv.fd;
+			bpf_map_update_elem(&ssl_fds, &k, &nv, BPF_ANY);
+			if (read)
+				bpf_map_delete_elem(&last_reads, &id);
+			count(CNT_TLS_BIO_FD, 1);
+		}
+	}
 	if (m)
 		*m = call; // one left by a call whose return was not seen
 	else if (!bpf_map_update_elem(&ssl_calls, &id, &call, BPF_NOEXIST))
@@ -1214,6 +1290,14 @@ static __always_inline int ssl_exit(struct pt_regs *ctx)
 	struct ssl_call call = *m;
 	if (!bpf_map_delete_elem(&ssl_calls, &id))
 		__sync_fetch_and_add(&ssl_calls_active, -1);
+	if (call.fd < 0 && !bpf_map_lookup_elem(&bio_tgids, &tgid)) {
+		// A call, the handshake's too, that made no socket syscall and
+		// has no socket yet: a memory BIO. The process's reads are
+		// watched from now on.
+		__u8 one = 1;
+		if (!bpf_map_update_elem(&bio_tgids, &tgid, &one, BPF_ANY))
+			bio_active = 1;
+	}
 	int ret = (int)FN_RET(ctx); // every probed function returns an int
 	__u64 n = 0;
 	__u8 dir = DIR_EGRESS;

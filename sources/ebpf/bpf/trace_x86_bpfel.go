@@ -149,6 +149,13 @@ type TraceSslCall struct {
 	Pad  [3]uint8
 }
 
+type TraceSslFd struct {
+	_    structs.HostLayout
+	Fd   int32
+	Pad  uint32
+	Conn uint64
+}
+
 type TraceSslKey struct {
 	_    structs.HostLayout
 	Ssl  uint64
@@ -171,12 +178,14 @@ const (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	TraceMapAllowPids       = "allow_pids"
+	TraceMapBioTgids        = "bio_tgids"
 	TraceMapConfigMap       = "config_map"
 	TraceMapConns           = "conns"
 	TraceMapCounters        = "counters"
 	TraceMapEvents          = "events"
 	TraceMapFileEvents      = "file_events"
 	TraceMapFilesSeen       = "files_seen"
+	TraceMapLastReads       = "last_reads"
 	TraceMapScratchBuf      = "scratch_buf"
 	TraceMapSkipPids        = "skip_pids"
 	TraceMapSslCalls        = "ssl_calls"
@@ -192,6 +201,7 @@ const (
 	TraceProgSslWrite       = "ssl_write"
 	TraceProgSslWriteEx     = "ssl_write_ex"
 	TraceProgSysExit        = "sys_exit"
+	TraceVarBioActive       = "bio_active"
 	TraceVarBodyLimit       = "body_limit"
 	TraceVarSslCallsActive  = "ssl_calls_active"
 	TraceVarTlsEnabled      = "tls_enabled"
@@ -262,12 +272,14 @@ type TraceProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type TraceMapSpecs struct {
 	AllowPids  *ebpf.MapSpec `ebpf:"allow_pids"`
+	BioTgids   *ebpf.MapSpec `ebpf:"bio_tgids"`
 	ConfigMap  *ebpf.MapSpec `ebpf:"config_map"`
 	Conns      *ebpf.MapSpec `ebpf:"conns"`
 	Counters   *ebpf.MapSpec `ebpf:"counters"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	FileEvents *ebpf.MapSpec `ebpf:"file_events"`
 	FilesSeen  *ebpf.MapSpec `ebpf:"files_seen"`
+	LastReads  *ebpf.MapSpec `ebpf:"last_reads"`
 	ScratchBuf *ebpf.MapSpec `ebpf:"scratch_buf"`
 	SkipPids   *ebpf.MapSpec `ebpf:"skip_pids"`
 	SslCalls   *ebpf.MapSpec `ebpf:"ssl_calls"`
@@ -278,6 +290,7 @@ type TraceMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type TraceVariableSpecs struct {
+	BioActive       *ebpf.VariableSpec `ebpf:"bio_active"`
 	BodyLimit       *ebpf.VariableSpec `ebpf:"body_limit"`
 	SslCallsActive  *ebpf.VariableSpec `ebpf:"ssl_calls_active"`
 	TlsEnabled      *ebpf.VariableSpec `ebpf:"tls_enabled"`
@@ -309,12 +322,14 @@ func (o *TraceObjects) Close() error {
 // It can be passed to LoadTraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TraceMaps struct {
 	AllowPids  *ebpf.Map `ebpf:"allow_pids"`
+	BioTgids   *ebpf.Map `ebpf:"bio_tgids"`
 	ConfigMap  *ebpf.Map `ebpf:"config_map"`
 	Conns      *ebpf.Map `ebpf:"conns"`
 	Counters   *ebpf.Map `ebpf:"counters"`
 	Events     *ebpf.Map `ebpf:"events"`
 	FileEvents *ebpf.Map `ebpf:"file_events"`
 	FilesSeen  *ebpf.Map `ebpf:"files_seen"`
+	LastReads  *ebpf.Map `ebpf:"last_reads"`
 	ScratchBuf *ebpf.Map `ebpf:"scratch_buf"`
 	SkipPids   *ebpf.Map `ebpf:"skip_pids"`
 	SslCalls   *ebpf.Map `ebpf:"ssl_calls"`
@@ -324,12 +339,14 @@ type TraceMaps struct {
 func (m *TraceMaps) Close() error {
 	return _TraceClose(
 		m.AllowPids,
+		m.BioTgids,
 		m.ConfigMap,
 		m.Conns,
 		m.Counters,
 		m.Events,
 		m.FileEvents,
 		m.FilesSeen,
+		m.LastReads,
 		m.ScratchBuf,
 		m.SkipPids,
 		m.SslCalls,
@@ -341,6 +358,7 @@ func (m *TraceMaps) Close() error {
 //
 // It can be passed to LoadTraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TraceVariables struct {
+	BioActive       *ebpf.Variable `ebpf:"bio_active"`
 	BodyLimit       *ebpf.Variable `ebpf:"body_limit"`
 	SslCallsActive  *ebpf.Variable `ebpf:"ssl_calls_active"`
 	TlsEnabled      *ebpf.Variable `ebpf:"tls_enabled"`
