@@ -944,19 +944,20 @@ static __always_inline void emit_cipher(struct conn *c, __u32 tgid, __s32 fd, __
 // in_ssl_call reports whether a socket syscall of this thread runs inside
 // an SSL call: it then records the socket as the call's (and the SSL's)
 // and marks the connection TLS.
-static __always_inline void in_ssl_call(struct conn *c, __u32 tgid, __s32 fd)
+static __always_inline bool in_ssl_call(struct conn *c, __u32 tgid, __s32 fd)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct ssl_call *m = bpf_map_lookup_elem(&ssl_calls, &id);
 	if (!m)
-		return;
+		return false;
 	c->tls = 1;
 	if (m->fd == fd)
-		return;
+		return true;
 	m->fd = fd;
 	struct ssl_key k = {.ssl = m->ssl, .tgid = tgid};
 	struct ssl_fd v = {.fd = fd, .conn = c->id};
 	bpf_map_update_elem(&ssl_fds, &k, &v, BPF_ANY);
+	return true;
 }
 
 // bio_read notes a read of fd by this thread that returned the start of a
@@ -1096,9 +1097,10 @@ int sys_exit(__u64 *ctx)
 	__u64 n = ret;
 	__u64 ptr = SC_ARG1(regs);
 	if (tls_enabled) {
-		if (ssl_calls_active)
-			in_ssl_call(c, tgid, fd);
-		if (bio_active && kind == CALL_BUF && dir == DIR_INGRESS)
+		bool in_call = ssl_calls_active && in_ssl_call(c, tgid, fd);
+		// Only a read outside SSL calls feeds a memory BIO: one inside
+		// is the call's own, already tied to its socket.
+		if (bio_active && !in_call && kind == CALL_BUF && dir == DIR_INGRESS)
 			bio_read(c, tgid, fd, ptr);
 		if (c->tls) {
 			emit_cipher(c, tgid, fd, dir, n, pos);
