@@ -14,7 +14,8 @@ import (
 	"github.com/pxq-dev/pxq/sources/ebpf/ebpftest"
 )
 
-// TestNodeHTTPS traces Node.js's https server and client, both traced:
+// TestNodeHTTPS traces Node.js's https (and http2) server and client,
+// both traced:
 // Node links OpenSSL statically and feeds it through memory BIOs, so its
 // SSL calls make no socket syscall; each SSL object's socket is the one
 // the thread read the records from just before (docs/sources.md). Every
@@ -22,10 +23,21 @@ import (
 // with AllClientSides the client's too.
 func TestNodeHTTPS(t *testing.T) {
 	node := need(t, "node")
-	for _, all := range []bool{false, true} {
-		t.Run(fmt.Sprintf("AllClientSides=%v", all), func(t *testing.T) {
+	for _, tc := range []struct {
+		proto string // "" for HTTP/1.1, "h2"
+		all   bool
+	}{{"", false}, {"", true}, {"h2", false}, {"h2", true}} {
+		name := "http1.1"
+		if tc.proto != "" {
+			name = tc.proto
+		}
+		all, major := tc.all, int64(1)
+		if tc.proto == "h2" {
+			major = 2
+		}
+		t.Run(fmt.Sprintf("%s/AllClientSides=%v", name, all), func(t *testing.T) {
 			cert, key := selfSigned(t, t.TempDir())
-			srv := exec.Command(node, "testdata/node_https.js", "server", key, cert)
+			srv := exec.Command(node, "testdata/node_https.js", tc.proto+"server", key, cert)
 			out, _ := srv.StdoutPipe()
 			if err := srv.Start(); err != nil {
 				t.Fatal(err)
@@ -40,7 +52,7 @@ func TestNodeHTTPS(t *testing.T) {
 				t.Fatalf("node server said %q", lines.Text())
 			}
 			const n = 6
-			cli := exec.Command(node, "testdata/node_https.js", "client", strconv.Itoa(port), strconv.Itoa(n))
+			cli := exec.Command(node, "testdata/node_https.js", tc.proto+"client", strconv.Itoa(port), strconv.Itoa(n))
 			stdin, _ := cli.StdinPipe()
 			cout, _ := cli.StdoutPipe()
 			if err := cli.Start(); err != nil {
@@ -62,7 +74,7 @@ func TestNodeHTTPS(t *testing.T) {
 				if i%2 == 1 {
 					method, size = "POST", 100*i
 				}
-				wantRow(t, r, srv.Process.Pid, 2, port, method, "/node?i="+strconv.Itoa(i), 200)
+				wantRowVersion(t, r, srv.Process.Pid, 2, port, method, "/node?i="+strconv.Itoa(i), 200, major)
 				ebpftest.Expect(t, r, map[string]any{"req_body_size": int64(size),
 					"resp_body": fmt.Sprintf(`{"path":"/node?i=%d","got":%d}`, i, size)})
 			}
@@ -71,7 +83,7 @@ func TestNodeHTTPS(t *testing.T) {
 				t.Errorf("%d client rows, want %d (counters %v): %v", len(cl), want, tr.Stats().Counters, cl)
 			}
 			for i, r := range cl {
-				wantRow(t, r, cli.Process.Pid, 1, port, sv[i]["req_method"].(string), sv[i]["req_path"].(string), 200)
+				wantRowVersion(t, r, cli.Process.Pid, 1, port, sv[i]["req_method"].(string), sv[i]["req_path"].(string), 200, major)
 			}
 		})
 	}

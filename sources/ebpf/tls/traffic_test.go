@@ -81,9 +81,15 @@ func traceAll(t testing.TB, cfg ebpf.Config) (*ebpf.Tracer, *table.Store) {
 // process and the connection's addresses.
 func wantRow(t *testing.T, r map[string]any, pid, role int, port int, method, path string, status int64) {
 	t.Helper()
+	wantRowVersion(t, r, pid, role, port, method, path, status, 1)
+}
+
+// wantRowVersion is wantRow for HTTP/major.
+func wantRowVersion(t *testing.T, r map[string]any, pid, role int, port int, method, path string, status, major int64) {
+	t.Helper()
 	ebpftest.Expect(t, r, map[string]any{
 		"encrypted": true, "trace_role": int64(role), "req_method": method, "req_path": path,
-		"resp_status": status, "remote_addr": "127.0.0.1", "local_addr": "127.0.0.1", "major_version": int64(1),
+		"resp_status": status, "remote_addr": "127.0.0.1", "local_addr": "127.0.0.1", "major_version": major,
 	})
 	if got := r["upid"].(types.UInt128Value).PID(); got != uint32(pid) {
 		t.Errorf("upid pid = %d, want %d", got, pid)
