@@ -64,7 +64,7 @@ enum counter {
 	CNT_TLS_NO_CONN,     // SSL calls on an fd that is not an inet socket
 	CNT_FILE_DROPS,      // exec/mmap events lost (file_events full)
 	CNT_SKIP_BYTES,      // HTTP body bytes past the body limit, counted, not copied
-	CNT_TLS_BIO_FD,      // SSL reads of memory-BIO processes tied to the socket the thread last read
+	CNT_TLS_BIO_FD,      // SSL calls of memory-BIO processes tied to the socket the thread last read
 	CNT_MAX,
 };
 
@@ -151,10 +151,11 @@ struct emit_args {
 struct scratch {
 	struct event ev;
 	__u8 data[SCRATCH];
-	// A new connection's entry and emit_data's arguments are built
-	// here, not on the stack: the verifier limits the stack of a program
-	// and the functions it calls to 512 bytes together, and sys_exit
-	// calls emit_data, which calls scan_head.
+	// A new connection's entry, emit_data's arguments, a datagram's
+	// peer and a parsed head are built here, not on the stack: the
+	// verifier limits the stack of a program and the functions it calls
+	// to 512 bytes together, and sys_exit calls emit_data, which calls
+	// scan_head (bpf/stack_test.go checks the sum).
 	struct conn conn;
 	struct emit_args args;
 	struct addr peer; // a datagram's source or destination
@@ -960,6 +961,18 @@ static __always_inline bool in_ssl_call(struct conn *c, __u32 tgid, __s32 fd)
 	return true;
 }
 
+// peer_at reads the sockaddr at uaddr into the scratch entry's peer (its
+// family 0 if it cannot be read), or returns 0 without a scratch entry.
+static __always_inline struct addr *peer_at(__u64 uaddr)
+{
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	__builtin_memset(&s->peer, 0, sizeof(s->peer));
+	read_sockaddr(&s->peer, uaddr);
+	return &s->peer;
+}
+
 // bio_read notes a read of fd by this thread that returned the start of a
 // TLS record, in a process that uses memory BIOs.
 static __always_inline void bio_read(struct conn *c, __u32 tgid, __s32 fd, __u64 buf)
@@ -1108,20 +1121,13 @@ int sys_exit(__u64 *ctx)
 		}
 	}
 
-	struct scratch *s = get_scratch();
-	if (!s)
-		return 0;
-	struct addr *peer = &s->peer;
-	__builtin_memset(peer, 0, sizeof(*peer));
 	struct addr *pp = 0;
 	if (kind == CALL_BUF) {
 		// Only recvfrom and sendto have a sockaddr (read and write
 		// leave the register to whatever the caller had in it).
 		__u64 uaddr = (nr == NR_RECVFROM || nr == NR_SENDTO) ? SC_ARG4(regs) : 0;
-		if (uaddr) {
-			read_sockaddr(peer, uaddr);
-			pp = peer;
-		}
+		if (uaddr)
+			pp = peer_at(uaddr);
 		emit_buf(c, tgid, fd, dir, ptr, n, pp, TLS_NONE, ret);
 		return 0;
 	}
@@ -1136,10 +1142,8 @@ int sys_exit(__u64 *ctx)
 			*pos += n;
 			return 0;
 		}
-		if (msg[0]) {
-			read_sockaddr(peer, msg[0]);
-			pp = peer;
-		}
+		if (msg[0])
+			pp = peer_at(msg[0]);
 		iov = msg[2];
 		iovcnt = msg[3];
 	}
