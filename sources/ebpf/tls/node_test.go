@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pxq-dev/pxq/internal/testcert"
 	"github.com/pxq-dev/pxq/sources/ebpf"
 	"github.com/pxq-dev/pxq/sources/ebpf/ebpftest"
 )
@@ -36,7 +37,7 @@ func TestNodeHTTPS(t *testing.T) {
 			major = 2
 		}
 		t.Run(fmt.Sprintf("%s/AllClientSides=%v", name, all), func(t *testing.T) {
-			cert, key := selfSigned(t, t.TempDir())
+			cert, key := testcert.Files(t, t.TempDir())
 			srv := exec.Command(node, "testdata/node_https.js", tc.proto+"server", key, cert)
 			out, _ := srv.StdoutPipe()
 			if err := srv.Start(); err != nil {

@@ -2,15 +2,8 @@ package tls_test
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pxq-dev/pxq/internal/testcert"
 	"github.com/pxq-dev/pxq/internal/testenv"
 	"github.com/pxq-dev/pxq/sources/ebpf"
 	"github.com/pxq-dev/pxq/sources/ebpf/ebpftest"
@@ -262,7 +256,7 @@ func TestNginxHTTPS(t *testing.T) {
 // over TLS with a certificate made here; it returns its port and pid.
 func startNginx(t *testing.T, nginx string) (port, pid int) {
 	dir := t.TempDir()
-	cert, key := selfSigned(t, dir)
+	cert, key := testcert.Files(t, dir)
 	port = freePort(t)
 	conf := fmt.Sprintf(`daemon off;
 master_process off;
@@ -297,33 +291,6 @@ http {
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	waitPort(t, port)
 	return port, cmd.Process.Pid
-}
-
-// selfSigned writes a self-signed certificate for 127.0.0.1 and its key.
-func selfSigned(t *testing.T, dir string) (cert, key string) {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, key = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-	return cert, key
 }
 
 func freePort(t *testing.T) int {

@@ -7,15 +7,9 @@ package http2
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	nethttp "net/http"
 	"net/http/httptest"
@@ -33,6 +27,8 @@ import (
 	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/pxq-dev/pxq/internal/testcert"
 )
 
 // testService implements TestService: UnaryCall answers a payload of
@@ -114,7 +110,7 @@ func StartGRPCServer(t testing.TB) string {
 // and a client configuration that trusts the certificate.
 func StartGRPCServerTLS(t testing.TB) (string, *tls.Config) {
 	t.Helper()
-	cert, pool := SelfSignedCert(t)
+	cert, pool := testcert.New(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -134,30 +130,6 @@ func GRPCClientTLS(t testing.TB, addr string, cfg *tls.Config) (testpb.TestServi
 	}
 	t.Cleanup(func() { cc.Close() })
 	return testpb.NewTestServiceClient(cc), cc
-}
-
-// SelfSignedCert makes a certificate for 127.0.0.1 and a pool that holds it.
-func SelfSignedCert(t testing.TB) (tls.Certificate, *x509.CertPool) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:   time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
 }
 
 // NewGRPCServer is a gRPC server of TestService.

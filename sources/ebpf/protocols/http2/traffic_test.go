@@ -7,14 +7,10 @@ package http2_test
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +23,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
 
+	"github.com/pxq-dev/pxq/internal/testcert"
 	"github.com/pxq-dev/pxq/sources/ebpf"
 	"github.com/pxq-dev/pxq/sources/ebpf/ebpftest"
 	"github.com/pxq-dev/pxq/sources/ebpf/protocols/all"
@@ -192,7 +189,7 @@ func TestTraceH2load(t *testing.T) {
 // --http2 and h2load (both OpenSSL) as clients. Rows are the server's,
 // encrypted, as sent.
 func TestTraceH2TLS(t *testing.T) {
-	key, crt := selfSigned(t)
+	crt, key := testcert.Files(t, t.TempDir())
 	port := dbtest.FreePort(t)
 	dir := http2.DocRoot(t, 300)
 	srv := exec.Command(dbtest.Need(t, "nghttpd", "/usr/sbin"), "-d", dir, strconv.Itoa(port), key, crt)
@@ -241,24 +238,6 @@ func TestTraceH2TLS(t *testing.T) {
 	if c := len(ebpftest.WaitRows(t, store, "http_events", 0, 0, ebpftest.ClientRow(port))); c != 0 {
 		t.Errorf("%d client rows, want none (the server is traced)", c)
 	}
-}
-
-// selfSigned writes a key and a self-signed certificate for 127.0.0.1.
-func selfSigned(t testing.TB) (keyFile, certFile string) {
-	cert, _ := http2.SelfSignedCert(t)
-	kder, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	keyFile, certFile = filepath.Join(dir, "key.pem"), filepath.Join(dir, "cert.pem")
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return keyFile, certFile
 }
 
 func pick(m map[string]int64, prefix string) map[string]int64 {
